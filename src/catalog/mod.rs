@@ -1,0 +1,1 @@
+//! The catalog: what Barman stores about backups (`backup.info`, keep annotations).

@@ -1,0 +1,1 @@
+//! Compression: one table mapping each codec to its flag and object suffix.

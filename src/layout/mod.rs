@@ -1,0 +1,1 @@
+//! The Barman Cloud object layout.
