@@ -1,1 +1,140 @@
-//! Library errors.
+//! Library errors and the one place they become Barman's exit codes.
+//!
+//! Every failure a user can meet is a variant with a meaning (not found, conflict, network,
+//! bad input, ...), so the CLI decides the exit code from the variant and never from the text.
+//! Barman's classes (`barman/clients/cloud_cli.py`) are 1 operation failed, 2 connection,
+//! 3 command-line input, 4 anything else.
+
+use std::path::PathBuf;
+
+use crate::wal::InvalidWalName;
+
+/// Barman's exit-code classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitClass {
+    /// 1: the operation ran and failed (not found, refused, conflict).
+    Operation = 1,
+    /// 2: the object store could not be reached.
+    Network = 2,
+    /// 3: bad command-line input.
+    Input = 3,
+    /// 4: anything else.
+    General = 4,
+}
+
+/// The library's error type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad command-line input that parsing alone could not catch.
+    #[error("{0}")]
+    Input(String),
+
+    /// A name that is not a WAL file name.
+    #[error(transparent)]
+    InvalidWalName(#[from] InvalidWalName),
+
+    /// The destination URL cannot be used.
+    #[error("invalid destination '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    /// The requested WAL is not in the archive (PostgreSQL treats this as the end of the archive).
+    #[error("WAL file {name} for server {server} does not exist")]
+    WalNotFound { name: String, server: String },
+
+    /// A WAL with this name is already archived with different content.
+    #[error(
+        "WAL file {name} is already archived as '{key}' with different content; refusing to \
+         overwrite it (check that only one server archives to server name '{server}')"
+    )]
+    WalConflict {
+        name: String,
+        key: String,
+        server: String,
+    },
+
+    /// check-wal-archive found WAL files where a new server must find none.
+    #[error("WAL archive check failed for server {server}: {reason}")]
+    ArchiveNotUsable { server: String, reason: String },
+
+    /// An object that was expected is not in the store.
+    #[error("object '{key}' does not exist")]
+    ObjectNotFound { key: String },
+
+    /// The bucket or container does not exist.
+    #[error("bucket '{bucket}' does not exist: create it, or check the destination URL")]
+    BucketNotFound { bucket: String },
+
+    /// The object store could not be reached.
+    #[error("can't connect to cloud provider: {message}")]
+    Connection { message: String },
+
+    /// The object store refused or failed a request.
+    #[error("cannot {action} '{key}': {message}")]
+    Storage {
+        action: &'static str,
+        key: String,
+        message: String,
+    },
+
+    /// The store was configured with something it cannot use.
+    #[error("cannot configure the {provider} client: {message}")]
+    Config {
+        provider: &'static str,
+        message: String,
+    },
+
+    /// A stored object could not be decoded.
+    #[error("cannot decompress '{key}': {source}; the object is corrupt or has the wrong suffix")]
+    Corrupt { key: String, source: std::io::Error },
+
+    /// A local file operation failed.
+    #[error("cannot {action} '{}': {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// The spool directory of wal-restore cannot be used (Barman exits 2 here).
+    #[error("cannot use spool directory '{}': {source}", path.display())]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The exit-code class Barman uses for this failure.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            Error::Input(_) | Error::InvalidWalName(_) => ExitClass::Input,
+            Error::WalNotFound { .. }
+            | Error::WalConflict { .. }
+            | Error::ArchiveNotUsable { .. }
+            | Error::ObjectNotFound { .. }
+            | Error::BucketNotFound { .. } => ExitClass::Operation,
+            Error::Connection { .. } | Error::Spool { .. } => ExitClass::Network,
+            Error::InvalidUrl { .. }
+            | Error::Storage { .. }
+            | Error::Config { .. }
+            | Error::Corrupt { .. }
+            | Error::Io { .. } => ExitClass::General,
+        }
+    }
+
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

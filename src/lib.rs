@@ -3,6 +3,10 @@
 //! (crate docs are written once the flows exist)
 
 pub mod catalog;
+pub mod cli;
 pub mod compress;
+pub mod durable;
 pub mod error;
 pub mod layout;
+pub mod storage;
+pub mod wal;

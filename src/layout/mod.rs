@@ -1,1 +1,156 @@
-//! The Barman Cloud object layout.
+//! The Barman Cloud object layout: the only place an object key is spelled.
+//!
+//! ```text
+//! <prefix>/<server>/wals/<TTTTTTTTLLLLLLLL>/<segment>[<compression suffix>]
+//! <prefix>/<server>/wals/<TTTTTTTT>.history[<compression suffix>]
+//! <prefix>/<server>/base/<backup_id>/backup.info
+//! <prefix>/<server>/base/<backup_id>/data[_NNNN].tar[<ext>]   and  <oid>[_NNNN].tar[<ext>]
+//! <prefix>/<server>/base/<backup_id>/annotations/keep
+//! ```
+//!
+//! Keys are relative to the bucket (or container, or `file://` root). Barman joins them with
+//! `os.path.join`, so an empty prefix gives `<server>/...` and a trailing `/` on the prefix
+//! does not double the separator.
+
+use object_store::path::Path;
+
+use crate::compress::Compression;
+use crate::wal::WalName;
+
+/// Where one server's objects live inside a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    server_root: String,
+}
+
+impl Layout {
+    /// The layout for `server` under the key prefix taken from the destination URL.
+    pub fn new(prefix: &str, server: &str) -> Self {
+        let prefix = prefix.trim_matches('/');
+        let server_root = if prefix.is_empty() {
+            server.to_string()
+        } else {
+            format!("{prefix}/{server}")
+        };
+        Self { server_root }
+    }
+
+    fn key(&self, rest: &str) -> Path {
+        Path::from(format!("{}/{rest}", self.server_root))
+    }
+
+    /// `<server>/`: everything that belongs to the server.
+    pub fn server_dir(&self) -> Path {
+        Path::from(self.server_root.as_str())
+    }
+
+    /// `<server>/wals/`: the WAL archive.
+    pub fn wals_dir(&self) -> Path {
+        self.key("wals")
+    }
+
+    /// The directory holding `wal`: its hash directory, or `wals/` itself for history files.
+    pub fn wal_dir(&self, wal: &WalName) -> Path {
+        match wal.hash_dir() {
+            Some(dir) => self.key(&format!("wals/{dir}")),
+            None => self.wals_dir(),
+        }
+    }
+
+    /// The key of an archived WAL file compressed with `compression`.
+    pub fn wal_key(&self, wal: &WalName, compression: Option<Compression>) -> Path {
+        let suffix = compression.map_or("", Compression::suffix);
+        self.wal_dir(wal).clone().join(format!("{wal}{suffix}"))
+    }
+
+    /// `<server>/base/`: the backups.
+    pub fn base_dir(&self) -> Path {
+        self.key("base")
+    }
+
+    /// `<server>/base/<backup_id>/`.
+    pub fn backup_dir(&self, backup_id: &str) -> Path {
+        self.base_dir().clone().join(backup_id)
+    }
+
+    /// `<server>/base/<backup_id>/backup.info`.
+    pub fn backup_info(&self, backup_id: &str) -> Path {
+        self.backup_dir(backup_id).clone().join("backup.info")
+    }
+}
+
+/// Splits an object key's last part into the WAL name and its compression, if the key names
+/// an archived WAL file (one known suffix at most, as Barman recognises).
+pub fn parse_wal_object(key: &Path) -> Option<(WalName, Option<Compression>)> {
+    let file = key.filename()?;
+    let (name, compression) = Compression::split_suffix(file);
+    Some((WalName::parse(name).ok()?, compression))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal(name: &str) -> WalName {
+        WalName::parse(name).unwrap()
+    }
+
+    #[test]
+    fn wal_keys_match_barman() {
+        let l = Layout::new("prefix", "pg");
+        let seg = wal("000000010000000000000004");
+        assert_eq!(
+            l.wal_key(&seg, None).as_ref(),
+            "prefix/pg/wals/0000000100000000/000000010000000000000004"
+        );
+        assert_eq!(
+            l.wal_key(&seg, Some(Compression::Gzip)).as_ref(),
+            "prefix/pg/wals/0000000100000000/000000010000000000000004.gz"
+        );
+        let hist = wal("00000002.history");
+        assert_eq!(
+            l.wal_key(&hist, Some(Compression::Gzip)).as_ref(),
+            "prefix/pg/wals/00000002.history.gz"
+        );
+        let backup = wal("000000010000000000000004.00000028.backup");
+        assert_eq!(
+            l.wal_key(&backup, None).as_ref(),
+            "prefix/pg/wals/0000000100000000/000000010000000000000004.00000028.backup"
+        );
+    }
+
+    #[test]
+    fn prefix_forms_join_like_os_path_join() {
+        let seg = wal("000000010000000000000004");
+        for (prefix, root) in [("", "pg"), ("p/", "p/pg"), ("p", "p/pg"), ("a/b", "a/b/pg")] {
+            let key = Layout::new(prefix, "pg").wal_key(&seg, None);
+            assert_eq!(
+                key.as_ref(),
+                format!("{root}/wals/0000000100000000/000000010000000000000004")
+            );
+        }
+        assert_eq!(
+            Layout::new("", "pg")
+                .backup_info("20261125T035049")
+                .as_ref(),
+            "pg/base/20261125T035049/backup.info"
+        );
+    }
+
+    #[test]
+    fn recognises_archived_wal_objects() {
+        let key = Path::from("pg/wals/0000000100000000/000000010000000000000004.zst");
+        let (name, c) = parse_wal_object(&key).unwrap();
+        assert_eq!(
+            (name.as_str(), c),
+            ("000000010000000000000004", Some(Compression::Zstd))
+        );
+        assert!(parse_wal_object(&Path::from("pg/wals/junk.txt")).is_none());
+        assert!(
+            parse_wal_object(&Path::from(
+                "pg/wals/0000000100000000/000000010000000000000004.gz.gz"
+            ))
+            .is_none()
+        );
+    }
+}

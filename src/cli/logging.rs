@@ -1,0 +1,65 @@
+//! Log lines on stderr in Barman's shape, so existing log parsing and habits keep working:
+//! `2026-11-25 03:51:40,720 [16872] ERROR: message`, local time with comma milliseconds.
+//!
+//! Verbosity follows Barman: WARNING by default, `-v` INFO, `-vv` DEBUG, `-q` ERROR, `-qq`
+//! nothing but critical (we have no critical messages, so nothing).
+
+use std::fmt;
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+struct BarmanFormat;
+
+impl<S, N> FormatEvent<S, N> for BarmanFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let level = match *event.metadata().level() {
+            Level::ERROR => "ERROR",
+            Level::WARN => "WARNING",
+            Level::INFO => "INFO",
+            Level::DEBUG | Level::TRACE => "DEBUG",
+        };
+        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S,%3f");
+        write!(writer, "{now} [{}] {level}: ", std::process::id())?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// Installs the stderr logger for `-v`/`-q` counts.
+pub fn init(verbose: u8, quiet: u8) {
+    let level = match i16::from(verbose) - i16::from(quiet) {
+        v if v >= 2 => LevelFilter::DEBUG,
+        1 => LevelFilter::INFO,
+        0 => LevelFilter::WARN,
+        -1 => LevelFilter::ERROR,
+        _ => LevelFilter::OFF,
+    };
+    // Only our own crate logs: the HTTP stack's debug output would bury ours (and its request
+    // lines are no place for a reviewer to hunt for leaked credentials).
+    let filter = tracing_subscriber::filter::Targets::new().with_target("barman_cloud", level);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .event_format(BarmanFormat)
+                .with_filter(filter),
+        )
+        .try_init();
+}
+
+use tracing_subscriber::Layer as _;

@@ -1,0 +1,109 @@
+//! The command-line edge: parse, log, run, render the error once, exit with Barman's code.
+//!
+//! Each binary in `src/bin/` calls [`main`] with its own `Args` type and run function, so the
+//! nine programs share one behaviour for usage errors (exit 3, as Barman's argparse subclass
+//! does), `--version`, logging and exit codes.
+
+pub mod args;
+pub mod check_wal_archive;
+mod logging;
+pub mod wal_archive;
+pub mod wal_restore;
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::error::{Error, ExitClass};
+
+/// Our version and the Barman release whose behaviour we reproduce.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (barman-cloud-rs; compatible with Barman 3.19.1)"
+);
+
+/// What a command's arguments must tell the harness.
+pub trait Command: Parser {
+    /// `-v` and `-q` counts.
+    fn verbosity(&self) -> (u8, u8);
+}
+
+/// Runs one command: the whole life of a process.
+pub fn main<A, F, Fut>(run: F) -> ExitCode
+where
+    A: Command,
+    F: FnOnce(A) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    let program = std::env::args().next().and_then(|p| {
+        std::path::Path::new(&p)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+    });
+    let args = match A::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(ExitClass::Input as u8),
+            };
+        }
+    };
+    let (verbose, quiet) = args.verbosity();
+    logging::init(verbose, quiet);
+    // One thread is enough for one WAL file; blocking work (compression, files) goes to
+    // tokio's blocking pool.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(ExitClass::General as u8);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let name = program.unwrap_or_else(|| "barman-cloud".into());
+            tracing::error!("{name}: {}", redact(&e.to_string()));
+            ExitCode::from(e.class() as u8)
+        }
+    }
+}
+
+/// Removes any credential the environment holds from a message, as a last line of defence:
+/// no error we render should contain one, but an SDK message could echo a URL or a header.
+fn redact(message: &str) -> String {
+    let mut out = message.to_string();
+    for var in [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_SAS_TOKEN",
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_CLIENT_SECRET",
+    ] {
+        let Ok(value) = std::env::var(var) else {
+            continue;
+        };
+        let mut secrets = vec![value.clone()];
+        // A connection string's own secrets may appear on their own.
+        for part in value.split(';') {
+            if let Some((k, v)) = part.split_once('=') {
+                if matches!(k.trim(), "AccountKey" | "SharedAccessSignature") {
+                    secrets.push(v.to_string());
+                }
+            }
+        }
+        for secret in secrets.iter().filter(|s| s.len() >= 8) {
+            out = out.replace(secret.as_str(), "***");
+        }
+    }
+    out
+}

@@ -1,0 +1,122 @@
+//! `barman-cloud-wal-archive DESTINATION_URL SERVER_NAME [WAL_PATH]`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use super::args::{self, CommonArgs, EncryptionArgs, WalCompressionArgs};
+use crate::compress::Level;
+use crate::error::{Error, Result};
+use crate::wal::{self, ArchiveOptions, Archived};
+
+/// Ships one WAL file to the cloud: use it as PostgreSQL's `archive_command`.
+#[derive(Debug, Parser)]
+#[command(name = "barman-cloud-wal-archive", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+pub struct Args {
+    /// URL of the cloud destination, such as a bucket in AWS S3. For example:
+    /// `s3://bucket/path/to/folder`, or `file:///var/lib/backups` for a local directory.
+    pub destination_url: String,
+    /// The name of the server as configured in Barman.
+    pub server_name: String,
+    /// The value of the '%p' keyword (according to 'archive_command').
+    pub wal_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub compression: WalCompressionArgs,
+    /// A compression level for the specified compression algorithm: low, medium, high or an
+    /// integer (clamped to the algorithm's range).
+    #[arg(long, value_parser = args::parse_level)]
+    pub compression_level: Option<Level>,
+    /// Tags, each as KEY,VALUE, to be added to archived WAL files (deprecated form; ends at
+    /// the next option).
+    #[arg(long, num_args = 0.., value_parser = args::parse_csv_tag, conflicts_with = "tag", value_name = "TAG")]
+    pub tags: Option<Vec<(String, String)>>,
+    /// A KEY,VALUE tag to be added to archived WAL files (repeatable).
+    #[arg(long, value_parser = args::parse_tag)]
+    pub tag: Vec<(String, String)>,
+    /// Tags, each as KEY,VALUE, for history files, replacing --tags on them (deprecated form).
+    #[arg(long, num_args = 0.., value_parser = args::parse_csv_tag, conflicts_with = "history_tag", value_name = "TAG")]
+    pub history_tags: Option<Vec<(String, String)>>,
+    /// A KEY,VALUE tag for history files, replacing --tag on them (repeatable).
+    #[arg(long, value_parser = args::parse_tag)]
+    pub history_tag: Vec<(String, String)>,
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+    /// Accepted for compatibility; uploads are sized by the storage client.
+    #[arg(long, value_parser = args::parse_size, help_heading = "Extra options for the azure-blob-storage cloud provider")]
+    pub max_block_size: Option<u64>,
+    /// Accepted for compatibility; uploads are sized by the storage client.
+    #[arg(
+        long,
+        help_heading = "Extra options for the azure-blob-storage cloud provider"
+    )]
+    pub max_concurrency: Option<u32>,
+    /// Accepted for compatibility; uploads are sized by the storage client.
+    #[arg(long, value_parser = args::parse_size, help_heading = "Extra options for the azure-blob-storage cloud provider")]
+    pub max_single_put_size: Option<u64>,
+}
+
+impl super::Command for Args {
+    fn verbosity(&self) -> (u8, u8) {
+        (self.common.verbose, self.common.quiet)
+    }
+}
+
+/// Barman's hook mode: run as an `archive_script` pre-hook, the WAL comes from `BARMAN_FILE`.
+fn wal_path_from_hook() -> Result<Option<PathBuf>> {
+    let (Ok(hook), Ok(phase)) = (std::env::var("BARMAN_HOOK"), std::env::var("BARMAN_PHASE"))
+    else {
+        return Ok(None);
+    };
+    if !matches!(hook.as_str(), "archive_script" | "archive_retry_script") || phase != "pre" {
+        return Err(Error::Input(format!(
+            "barman-cloud-wal-archive called as unsupported hook script: {phase}_{hook}"
+        )));
+    }
+    let file = std::env::var_os("BARMAN_FILE")
+        .ok_or_else(|| Error::Input("Expected environment variable BARMAN_FILE not set".into()))?;
+    Ok(Some(PathBuf::from(file)))
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// Everything [`wal::archive`] returns.
+pub async fn run(args: Args) -> Result<()> {
+    let wal_path = match wal_path_from_hook()? {
+        Some(path) => Some(path),
+        None => args.wal_path.clone(),
+    };
+    if let Some(path) = &wal_path {
+        wal::archive::wal_name_of(path)?;
+    }
+    let (storage, layout) = args.common.open(
+        &args.destination_url,
+        &args.server_name,
+        Some(&args.encryption),
+    )?;
+    if args.common.test {
+        return storage.check().await;
+    }
+    let wal_path =
+        wal_path.ok_or_else(|| args::input("the following arguments are required: WAL_PATH"))?;
+    let history_tags = (args.history_tags.is_some() || !args.history_tag.is_empty())
+        .then(|| args::tags(args.history_tags.as_ref(), &args.history_tag));
+    let options = ArchiveOptions {
+        compression: args.compression.compression(),
+        level: args.compression_level,
+        tags: args::tags(args.tags.as_ref(), &args.tag),
+        history_tags,
+    };
+    match wal::archive(&storage, &layout, &wal_path, &options).await? {
+        Archived::Uploaded(key) => tracing::info!("archived {} as {key}", wal_path.display()),
+        Archived::AlreadyStored(key) => {
+            tracing::info!(
+                "{} is already archived with identical content as {key}; nothing uploaded",
+                wal_path.display()
+            );
+        }
+    }
+    Ok(())
+}

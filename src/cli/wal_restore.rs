@@ -1,0 +1,73 @@
+//! `barman-cloud-wal-restore SOURCE_URL SERVER_NAME WAL_NAME WAL_DEST`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use super::args::CommonArgs;
+use crate::error::Result;
+use crate::wal::{self, RestoreOptions, Restored};
+
+/// Fetches one WAL file from the cloud: use it as PostgreSQL's `restore_command`.
+#[derive(Debug, Parser)]
+#[command(name = "barman-cloud-wal-restore", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+pub struct Args {
+    /// URL of the cloud source, such as a bucket in AWS S3. For example:
+    /// `s3://bucket/path/to/folder`, or `file:///var/lib/backups` for a local directory.
+    pub source_url: String,
+    /// The name of the server as configured in Barman.
+    pub server_name: String,
+    /// The value of the '%f' keyword (according to 'restore_command').
+    pub wal_name: String,
+    /// The value of the '%p' keyword (according to 'restore_command').
+    pub wal_dest: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Do not download partial WAL files.
+    #[arg(long)]
+    pub no_partial: bool,
+    /// How many WAL files to fetch in all, the requested one included; the others wait in the
+    /// spool directory for PostgreSQL's next calls.
+    #[arg(short = 'p', long, default_value_t = 0)]
+    pub parallel: usize,
+    /// Where prefetched WAL files wait.
+    #[arg(long, default_value = "/var/tmp/walrestore")]
+    pub spool_dir: PathBuf,
+}
+
+impl super::Command for Args {
+    fn verbosity(&self) -> (u8, u8) {
+        (self.common.verbose, self.common.quiet)
+    }
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// Everything [`wal::restore`] returns.
+pub async fn run(args: Args) -> Result<()> {
+    wal::WalName::parse(&args.wal_name)?;
+    let (storage, layout) = args
+        .common
+        .open(&args.source_url, &args.server_name, None)?;
+    if args.common.test {
+        return storage.check().await;
+    }
+    let options = RestoreOptions {
+        no_partial: args.no_partial,
+        parallel: args.parallel,
+        spool_dir: args.spool_dir.clone(),
+    };
+    match wal::restore(&storage, &layout, &args.wal_name, &args.wal_dest, &options).await? {
+        Restored::FromSpool => {
+            tracing::info!("restored {} from the spool directory", args.wal_name)
+        }
+        Restored::Downloaded { key, prefetched } => {
+            tracing::info!(
+                "restored {} from {key} ({prefetched} more prefetched)",
+                args.wal_name
+            );
+        }
+    }
+    Ok(())
+}

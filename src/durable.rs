@@ -1,0 +1,95 @@
+//! Local files that appear whole or not at all.
+//!
+//! PostgreSQL reads what `restore_command` leaves at `%p` as soon as the command exits 0, and a
+//! prefetched WAL in the spool is served to a later call. Both are written to a temporary name
+//! in the same directory, fsynced, renamed into place, and the directory fsynced, so a crash or
+//! a concurrent reader never sees a half-written file.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The temporary sibling of `dest`: hidden, and clearly ours.
+fn temp_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}.barman-cloud-{}.tmp", std::process::id()))
+}
+
+/// Writes `dest` through `fill`, atomically and durably. On any error the temporary file is
+/// removed and `dest` is untouched.
+///
+/// # Errors
+/// Whatever `fill` or the file system returns.
+pub fn write_atomically(
+    dest: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
+    let temp = temp_path(dest);
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        fill(&mut file)?;
+        file.flush()?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, dest)?;
+        sync_dir(dest)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Moves `from` to `dest` durably: a rename when both are on one file system, otherwise a
+/// copy written atomically, then the source removed.
+///
+/// # Errors
+/// File-system errors.
+pub fn move_file(from: &Path, dest: &Path) -> io::Result<()> {
+    match fs::rename(from, dest) {
+        Ok(()) => sync_dir(dest),
+        Err(e) if e.raw_os_error() == Some(18) => {
+            // EXDEV: the spool and pg_wal are on different file systems.
+            write_atomically(dest, |out| io::copy(&mut File::open(from)?, out).map(drop))?;
+            fs::remove_file(from)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => File::open(".")?.sync_all(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_fill_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("RECOVERYXLOG");
+        let err = write_atomically(&dest, |f| {
+            f.write_all(b"half")?;
+            Err(io::Error::other("network gone"))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn writes_and_replaces_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f");
+        write_atomically(&dest, |f| f.write_all(b"one")).unwrap();
+        write_atomically(&dest, |f| f.write_all(b"two")).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

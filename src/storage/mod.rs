@@ -1,0 +1,631 @@
+//! The object store behind a destination URL, reached through `object_store`.
+//!
+//! [`Storage::open`] turns a [`Location`] plus the provider flags and the environment that
+//! Barman's SDKs read into one client, built once per process. Every failure leaves this
+//! module as a library [`Error`] whose variant says what happened (not found, missing bucket,
+//! network), so callers never look at HTTP codes. Credentials are handed to `object_store`
+//! and never formatted into a message.
+
+mod aws_profile;
+mod location;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::client::{HttpError, HttpErrorKind};
+use object_store::gcp::{GcpCredential, GoogleCloudStorageBuilder};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    Attribute, Attributes, BackoffConfig, ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutOptions, RetryConfig, StaticCredentialProvider, TagSet,
+};
+
+pub use location::{Location, Provider, Target};
+
+use crate::error::{Error, Result};
+
+/// `--addressing-style` for S3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AddressingStyle {
+    /// Virtual-hosted on AWS, path style with `--endpoint-url`.
+    #[default]
+    Auto,
+    /// `https://BUCKET.host/key`.
+    Virtual,
+    /// `https://host/BUCKET/key`.
+    Path,
+}
+
+/// `--azure-credential` (aliases `--credential`, `--default`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AzureCredential {
+    /// The `az` command line's login.
+    AzureCli,
+    /// The VM's or pod's managed identity.
+    ManagedIdentity,
+    /// The default chain (environment, workload identity, managed identity, CLI).
+    Default,
+}
+
+/// `-e/--encryption` for S3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum S3Encryption {
+    /// SSE-S3.
+    #[value(name = "AES256")]
+    Aes256,
+    /// SSE-KMS.
+    #[value(name = "aws:kms")]
+    AwsKms,
+}
+
+/// How to reach the store: the provider flags every command shares, plus the server-side
+/// encryption flags of the commands that write.
+#[derive(Debug, Clone, Default)]
+pub struct StorageOptions {
+    /// `--cloud-provider`.
+    pub provider: Provider,
+    /// `--endpoint-url`, for S3-compatible servers.
+    pub endpoint_url: Option<String>,
+    /// `-P/--aws-profile`.
+    pub aws_profile: Option<String>,
+    /// `--read-timeout`.
+    pub read_timeout: Option<Duration>,
+    /// `--addressing-style`.
+    pub addressing_style: AddressingStyle,
+    /// `--azure-credential`.
+    pub azure_credential: Option<AzureCredential>,
+    /// `-e/--encryption`.
+    pub s3_encryption: Option<S3Encryption>,
+    /// `--sse-kms-key-id`.
+    pub sse_kms_key_id: Option<String>,
+    /// `--encryption-scope` (Azure).
+    pub encryption_scope: Option<String>,
+    /// `--kms-key-name` (GCS).
+    pub kms_key_name: Option<String>,
+}
+
+/// One client for one destination.
+#[derive(Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    /// Writes carry the encryption headers that Azure and GCS take per request; reads must not.
+    writer: Arc<dyn ObjectStore>,
+    location: Location,
+}
+
+/// Per-object attributes set on upload.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `--tag`/`--tags` pairs: S3 object tags, Azure blob index tags, GCS custom metadata.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Storage {
+    /// Builds the client for `location`. No request is sent.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the credentials or options cannot be used,
+    /// [`Error::BucketNotFound`] for a `file://` directory that does not exist.
+    pub fn open(location: &Location, options: &StorageOptions) -> Result<Self> {
+        let client = client_options(options);
+        let (store, writer): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) = match &location.target {
+            Target::S3 { bucket } => {
+                let s3 = Arc::new(
+                    s3_builder(bucket, options)?
+                        .with_client_options(client)
+                        .build()
+                        .map_err(config("S3"))?,
+                );
+                (s3.clone(), s3)
+            }
+            Target::Azure {
+                account,
+                container,
+                endpoint,
+            } => {
+                let build = |client: ClientOptions| {
+                    azure_builder(account, container, endpoint.as_deref(), options)?
+                        .with_client_options(client)
+                        .build()
+                        .map_err(config("Azure"))
+                };
+                let reader = Arc::new(build(client.clone())?);
+                match &options.encryption_scope {
+                    Some(scope) => {
+                        let w =
+                            Arc::new(build(with_header(client, "x-ms-encryption-scope", scope)?)?);
+                        (reader, w)
+                    }
+                    None => (reader.clone(), reader),
+                }
+            }
+            Target::Gcs { bucket } => {
+                let build = |client: ClientOptions| {
+                    gcs_builder(bucket)
+                        .with_client_options(client)
+                        .build()
+                        .map_err(config("GCS"))
+                };
+                let reader = Arc::new(build(client.clone())?);
+                match &options.kms_key_name {
+                    Some(key) => {
+                        let w = Arc::new(build(with_header(
+                            client,
+                            "x-goog-encryption-kms-key-name",
+                            key,
+                        )?)?);
+                        (reader, w)
+                    }
+                    None => (reader.clone(), reader),
+                }
+            }
+            Target::File { root } => {
+                if !root.is_dir() {
+                    return Err(Error::BucketNotFound {
+                        bucket: root.display().to_string(),
+                    });
+                }
+                // Durability is the point of an archive: fsync files and their directories.
+                let fs = LocalFileSystem::new_with_prefix(root)
+                    .map_err(config("file"))?
+                    .with_fsync(true);
+                let fs = Arc::new(fs);
+                (fs.clone(), fs)
+            }
+        };
+        Ok(Self {
+            store,
+            writer,
+            location: location.clone(),
+        })
+    }
+
+    /// The destination this client writes to.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The objects directly inside `dir` (not in its subdirectories).
+    ///
+    /// # Errors
+    /// Storage errors, classified.
+    pub async fn list_dir(&self, dir: &Path) -> Result<Vec<ObjectMeta>> {
+        let listing = self
+            .store
+            .list_with_delimiter(Some(dir))
+            .await
+            .map_err(|e| classify(e, "list", dir, &self.location))?;
+        Ok(listing.objects)
+    }
+
+    /// Every object under `dir`, recursively.
+    ///
+    /// # Errors
+    /// Storage errors, classified.
+    pub async fn list_all(&self, dir: &Path) -> Result<Vec<ObjectMeta>> {
+        self.store
+            .list(Some(dir))
+            .try_collect()
+            .await
+            .map_err(|e| classify(e, "list", dir, &self.location))
+    }
+
+    /// Reads a whole object.
+    ///
+    /// # Errors
+    /// [`Error::ObjectNotFound`] when it does not exist, or other storage errors.
+    pub async fn get(&self, key: &Path) -> Result<Bytes> {
+        let fail = |e| classify(e, "download", key, &self.location);
+        self.store
+            .get(key)
+            .await
+            .map_err(fail)?
+            .bytes()
+            .await
+            .map_err(fail)
+    }
+
+    /// Stores a whole object, returning only once the store has confirmed it.
+    ///
+    /// # Errors
+    /// Storage errors, classified.
+    pub async fn put(&self, key: &Path, data: Bytes, options: &WriteOptions) -> Result<()> {
+        let mut put = PutOptions::default();
+        if self.is_gcs() {
+            // GCS has no object tags; Barman stores them as custom metadata.
+            let mut attributes = Attributes::new();
+            for (k, v) in &options.tags {
+                attributes.insert(Attribute::Metadata(k.clone().into()), v.clone().into());
+            }
+            put.attributes = attributes;
+        } else if !matches!(self.location.target, Target::File { .. }) {
+            let mut tags = TagSet::default();
+            for (k, v) in &options.tags {
+                tags.push(k, v);
+            }
+            put.tags = tags;
+        }
+        self.writer
+            .put_opts(key, data.into(), put)
+            .await
+            .map_err(|e| classify(e, "upload", key, &self.location))?;
+        Ok(())
+    }
+
+    /// Checks that the endpoint answers and the bucket exists (`-t/--test`).
+    ///
+    /// # Errors
+    /// [`Error::Connection`] when unreachable, [`Error::BucketNotFound`] when missing.
+    pub async fn check(&self) -> Result<()> {
+        let root = Path::from(self.location.prefix.trim_matches('/'));
+        self.store
+            .list_with_delimiter(Some(&root))
+            .await
+            .map_err(|e| classify(e, "list", &root, &self.location))?;
+        Ok(())
+    }
+
+    fn is_gcs(&self) -> bool {
+        matches!(self.location.target, Target::Gcs { .. })
+    }
+}
+
+fn config(provider: &'static str) -> impl Fn(object_store::Error) -> Error {
+    move |e| Error::Config {
+        provider,
+        message: e.to_string(),
+    }
+}
+
+fn with_header(client: ClientOptions, name: &'static str, value: &str) -> Result<ClientOptions> {
+    let value = object_store::HeaderValue::from_str(value).map_err(|_| {
+        Error::Input(format!(
+            "invalid value for header {name}: use printable ASCII"
+        ))
+    })?;
+    let mut headers = object_store::HeaderMap::new();
+    headers.insert(name, value);
+    Ok(client.with_default_headers(headers))
+}
+
+fn client_options(options: &StorageOptions) -> ClientOptions {
+    let mut client = ClientOptions::new()
+        .with_allow_http(true)
+        .with_connect_timeout(Duration::from_secs(10))
+        // A whole-request limit would cut off large uploads on slow links; the read timeout
+        // (botocore's meaning of --read-timeout) catches a stalled server instead.
+        .with_timeout_disabled()
+        .with_read_timeout(options.read_timeout.unwrap_or(Duration::from_secs(60)));
+    if let Ok(bundle) =
+        std::env::var("AWS_CA_BUNDLE").or_else(|_| std::env::var("REQUESTS_CA_BUNDLE"))
+    {
+        if let Ok(pem) = std::fs::read(&bundle) {
+            if let Ok(certs) = object_store::Certificate::from_pem_bundle(&pem) {
+                for cert in certs {
+                    client = client.with_root_certificate(cert);
+                }
+            }
+        }
+    }
+    client
+}
+
+fn retry() -> RetryConfig {
+    // Close to botocore's legacy mode (5 attempts): transient faults recover, a dead endpoint
+    // fails within seconds instead of object_store's default three minutes.
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            base: 2.0,
+        },
+        max_retries: 4,
+        retry_timeout: Duration::from_secs(60),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn s3_builder(bucket: &str, options: &StorageOptions) -> Result<AmazonS3Builder> {
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry());
+    if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
+        b = b.with_region("us-east-1");
+    }
+    let profile_name = options
+        .aws_profile
+        .clone()
+        .or_else(|| env("AWS_PROFILE").filter(|_| env("AWS_ACCESS_KEY_ID").is_none()));
+    if let Some(name) = profile_name {
+        let profile = aws_profile::load(&name).ok_or_else(|| Error::Config {
+            provider: "S3",
+            message: format!("profile '{name}' not found in the AWS credentials or config file"),
+        })?;
+        if let (Some(id), Some(secret)) = (profile.access_key_id, profile.secret_access_key) {
+            b = b.with_access_key_id(id).with_secret_access_key(secret);
+            if let Some(token) = profile.session_token {
+                b = b.with_token(token);
+            }
+        }
+        if let Some(region) = profile.region {
+            b = b.with_region(region);
+        }
+    }
+    let endpoint = options
+        .endpoint_url
+        .clone()
+        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env("AWS_ENDPOINT_URL"));
+    let virtual_style = match options.addressing_style {
+        AddressingStyle::Virtual => true,
+        AddressingStyle::Path => false,
+        AddressingStyle::Auto => endpoint.is_none(),
+    };
+    if let Some(endpoint) = endpoint {
+        let endpoint = if virtual_style {
+            // object_store expects the bucket in a virtual-hosted endpoint.
+            let mut url = url::Url::parse(&endpoint)
+                .map_err(|e| Error::Input(format!("invalid --endpoint-url '{endpoint}': {e}")))?;
+            let host = format!("{bucket}.{}", url.host_str().unwrap_or_default());
+            url.set_host(Some(&host))
+                .map_err(|e| Error::Input(format!("invalid --endpoint-url '{endpoint}': {e}")))?;
+            url.to_string().trim_end_matches('/').to_string()
+        } else {
+            endpoint
+        };
+        b = b.with_endpoint(endpoint);
+    }
+    b = b.with_virtual_hosted_style_request(virtual_style);
+    if let Some(kind) = options.s3_encryption {
+        let value = match kind {
+            S3Encryption::Aes256 => "AES256",
+            S3Encryption::AwsKms => "aws:kms",
+        };
+        b = b.with_config(s3_key("aws_server_side_encryption"), value);
+    }
+    if let Some(key) = &options.sse_kms_key_id {
+        if options.s3_encryption != Some(S3Encryption::AwsKms) {
+            return Err(Error::Input(
+                "Encryption type must be \"aws:kms\" if SSE KMS Key ID is specified: add -e aws:kms".into(),
+            ));
+        }
+        b = b.with_config(s3_key("aws_sse_kms_key_id"), key);
+    }
+    Ok(b)
+}
+
+fn s3_key(name: &str) -> AmazonS3ConfigKey {
+    name.parse()
+        .expect("object_store knows its own S3 configuration key names")
+}
+
+/// The fields of an Azure connection string that we use.
+#[derive(Default)]
+struct ConnectionString {
+    account_name: Option<String>,
+    account_key: Option<String>,
+    sas: Option<String>,
+    blob_endpoint: Option<String>,
+}
+
+fn parse_connection_string(s: &str) -> ConnectionString {
+    let mut c = ConnectionString::default();
+    for part in s.split(';') {
+        let Some((k, v)) = part.split_once('=') else {
+            continue;
+        };
+        let v = Some(v.trim().to_string());
+        match k.trim() {
+            "AccountName" => c.account_name = v,
+            "AccountKey" => c.account_key = v,
+            "SharedAccessSignature" => c.sas = v,
+            "BlobEndpoint" => c.blob_endpoint = v,
+            _ => {}
+        }
+    }
+    c
+}
+
+fn sas_pairs(sas: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(sas.trim_start_matches('?').as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn azure_builder(
+    account: &str,
+    container: &str,
+    emulator_endpoint: Option<&str>,
+    options: &StorageOptions,
+) -> Result<MicrosoftAzureBuilder> {
+    let base = MicrosoftAzureBuilder::new()
+        .with_container_name(container)
+        .with_retry(retry());
+    let connection = env("AZURE_STORAGE_CONNECTION_STRING").map(|s| parse_connection_string(&s));
+    if let Some(endpoint) = emulator_endpoint {
+        // Barman insists on a connection string for emulated storage; so do we.
+        let c = connection.ok_or_else(|| Error::Config {
+            provider: "Azure",
+            message: "A connection string must be provided when using emulated storage: set AZURE_STORAGE_CONNECTION_STRING".into(),
+        })?;
+        let mut b = base
+            .with_account(c.account_name.unwrap_or_else(|| account.to_string()))
+            .with_endpoint(c.blob_endpoint.unwrap_or_else(|| endpoint.to_string()));
+        if let Some(key) = c.account_key {
+            b = b.with_access_key(key);
+        } else if let Some(sas) = c.sas {
+            b = b.with_sas_authorization(sas_pairs(&sas));
+        }
+        return Ok(b);
+    }
+    let mut b = base.with_account(account);
+    if let Some(credential) = options.azure_credential {
+        let kind = match credential {
+            AzureCredential::AzureCli => "azure_cli",
+            AzureCredential::ManagedIdentity => "managed_identity",
+            AzureCredential::Default => "auto",
+        };
+        return Ok(from_azure_env(b).with_credential_type(kind));
+    }
+    if let Some(c) = connection {
+        if let Some(endpoint) = c.blob_endpoint {
+            b = b.with_endpoint(endpoint);
+        }
+        if let Some(key) = c.account_key {
+            return Ok(b.with_access_key(key));
+        }
+        if let Some(sas) = c.sas {
+            return Ok(b.with_sas_authorization(sas_pairs(&sas)));
+        }
+    }
+    if let Some(sas) = env("AZURE_STORAGE_SAS_TOKEN") {
+        return Ok(b.with_sas_authorization(sas_pairs(&sas)));
+    }
+    if let Some(key) = env("AZURE_STORAGE_KEY") {
+        return Ok(b.with_access_key(key));
+    }
+    Ok(from_azure_env(b))
+}
+
+/// The default chain's inputs: service principal, workload identity.
+fn from_azure_env(mut b: MicrosoftAzureBuilder) -> MicrosoftAzureBuilder {
+    for (var, key) in [
+        ("AZURE_CLIENT_ID", "azure_client_id"),
+        ("AZURE_TENANT_ID", "azure_tenant_id"),
+        ("AZURE_CLIENT_SECRET", "azure_client_secret"),
+        ("AZURE_FEDERATED_TOKEN_FILE", "azure_federated_token_file"),
+        ("AZURE_AUTHORITY_HOST", "azure_authority_host"),
+    ] {
+        if let (Some(value), Ok(key)) = (env(var), key.parse()) {
+            b = b.with_config(key, value);
+        }
+    }
+    b
+}
+
+fn gcs_builder(bucket: &str) -> GoogleCloudStorageBuilder {
+    let b = GoogleCloudStorageBuilder::new()
+        .with_bucket_name(bucket)
+        .with_retry(retry());
+    if let Some(host) = env("STORAGE_EMULATOR_HOST") {
+        // The emulator takes anonymous requests, as google-cloud-storage sends them there.
+        let host = if host.contains("://") {
+            host
+        } else {
+            format!("http://{host}")
+        };
+        return b
+            .with_base_url(host.trim_end_matches('/'))
+            .with_credentials(Arc::new(StaticCredentialProvider::new(GcpCredential {
+                bearer: String::new(),
+            })));
+    }
+    match env("GOOGLE_APPLICATION_CREDENTIALS") {
+        Some(path) => b.with_application_credentials(path),
+        None => b,
+    }
+}
+
+/// Gives an `object_store` error its meaning.
+fn classify(
+    e: object_store::Error,
+    action: &'static str,
+    key: &Path,
+    location: &Location,
+) -> Error {
+    if let object_store::Error::NotFound { .. } = e {
+        if !bucket_missing(&e) {
+            return Error::ObjectNotFound {
+                key: key.to_string(),
+            };
+        }
+    }
+    if bucket_missing(&e) {
+        return Error::BucketNotFound {
+            bucket: location.bucket(),
+        };
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if let Some(http) = err.downcast_ref::<HttpError>() {
+            if matches!(http.kind(), HttpErrorKind::Connect | HttpErrorKind::Timeout) {
+                return Error::Connection {
+                    message: format!("{} ({})", location.url_for_messages(), one_line(&e)),
+                };
+            }
+        }
+        source = err.source();
+    }
+    Error::Storage {
+        action,
+        key: key.to_string(),
+        message: one_line(&e),
+    }
+}
+
+fn bucket_missing(e: &object_store::Error) -> bool {
+    let text = format!("{e:?}");
+    [
+        "NoSuchBucket",
+        "ContainerNotFound",
+        "The specified bucket does not exist",
+    ]
+    .iter()
+    .any(|marker| text.contains(marker))
+}
+
+/// The innermost meaningful message of an error chain, on one line.
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = err.source();
+    }
+    parts.join(": ").replace(['\n', '\r'], " ")
+}
+
+impl Location {
+    /// The URL without any query string (a SAS token would live there).
+    pub fn url_for_messages(&self) -> String {
+        self.url.split('?').next().unwrap_or_default().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_string_fields() {
+        let c = parse_connection_string(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;",
+        );
+        assert_eq!(c.account_name.as_deref(), Some("devstoreaccount1"));
+        assert_eq!(c.account_key.as_deref(), Some("a2V5"));
+        assert_eq!(
+            c.blob_endpoint.as_deref(),
+            Some("http://127.0.0.1:1/devstoreaccount1")
+        );
+    }
+
+    #[test]
+    fn sas_tokens_split_into_pairs() {
+        let pairs = sas_pairs("?sv=2020&sig=a%2Bb");
+        assert_eq!(
+            pairs,
+            vec![("sv".into(), "2020".into()), ("sig".into(), "a+b".into())]
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! `archive_command`: compress one WAL file and store it, never overwriting a different one.
+//!
+//! Barman overwrites silently. We look first (one listing of the WAL's directory, overlapped
+//! with compression): identical content already stored under any suffix means success with no
+//! upload, so PostgreSQL's retries after a lost acknowledgement are cheap; different content
+//! means exit 1 and the stored object untouched, as PostgreSQL's documentation asks of an
+//! `archive_command`.
+
+use std::path::Path as FsPath;
+
+use bytes::Bytes;
+
+use crate::compress::{self, Compression, Level};
+use crate::error::{Error, Result};
+use crate::layout::{Layout, parse_wal_object};
+use crate::storage::{Storage, WriteOptions};
+use crate::wal::{WalKind, WalName};
+
+/// How to archive.
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveOptions {
+    /// The codec, or none.
+    pub compression: Option<Compression>,
+    /// `--compression-level`.
+    pub level: Option<Level>,
+    /// Tags for every object.
+    pub tags: Vec<(String, String)>,
+    /// Tags that replace `tags` on `.history` files, when given.
+    pub history_tags: Option<Vec<(String, String)>>,
+}
+
+/// What archiving did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Archived {
+    /// The object was uploaded to this key.
+    Uploaded(String),
+    /// Identical content was already stored at this key; nothing was sent.
+    AlreadyStored(String),
+}
+
+/// Validates the name of the file at `wal_path` before anything else happens.
+///
+/// # Errors
+/// [`Error::InvalidWalName`] when the file name is not a WAL name.
+pub fn wal_name_of(wal_path: &FsPath) -> Result<WalName> {
+    let name = wal_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(
+        WalName::parse(&name).map_err(|_| crate::wal::InvalidWalName {
+            name: wal_path.display().to_string(),
+        })?,
+    )
+}
+
+/// Archives the WAL file at `wal_path`.
+///
+/// # Errors
+/// [`Error::InvalidWalName`], [`Error::Io`] for an unreadable file, [`Error::WalConflict`]
+/// when different content is already archived, storage errors otherwise.
+pub async fn archive(
+    storage: &Storage,
+    layout: &Layout,
+    wal_path: &FsPath,
+    options: &ArchiveOptions,
+) -> Result<Archived> {
+    let wal = wal_name_of(wal_path)?;
+    let raw = Bytes::from(
+        tokio::fs::read(wal_path)
+            .await
+            .map_err(Error::io("read WAL file", wal_path))?,
+    );
+    let key = layout.wal_key(&wal, options.compression);
+
+    let encode = {
+        let raw = raw.clone();
+        let (compression, level) = (options.compression, options.level);
+        tokio::task::spawn_blocking(move || match compression {
+            Some(c) => compress::compress(c, level, &raw).map(Bytes::from),
+            None => Ok(raw),
+        })
+    };
+    let (stored, encoded) = tokio::join!(stored_copies(storage, layout, &wal), encode);
+    let encoded = encoded
+        .expect("compression task panicked")
+        .map_err(Error::io("compress WAL file", wal_path))?;
+
+    let stored = stored?;
+    if !stored.is_empty() {
+        return compare_with_stored(storage, layout, &wal, &raw, stored).await;
+    }
+
+    let tags = match (&options.history_tags, wal.kind()) {
+        (Some(history), WalKind::History) => history.clone(),
+        _ => options.tags.clone(),
+    };
+    storage.put(&key, encoded, &WriteOptions { tags }).await?;
+    Ok(Archived::Uploaded(key.to_string()))
+}
+
+/// The keys already holding `wal`, under any compression suffix.
+async fn stored_copies(
+    storage: &Storage,
+    layout: &Layout,
+    wal: &WalName,
+) -> Result<Vec<(object_store::path::Path, Option<Compression>)>> {
+    let listing = storage.list_dir(&layout.wal_dir(wal)).await?;
+    Ok(listing
+        .into_iter()
+        .filter_map(|meta| {
+            let (name, compression) = parse_wal_object(&meta.location)?;
+            (name.as_str() == wal.as_str()).then_some((meta.location, compression))
+        })
+        .collect())
+}
+
+async fn compare_with_stored(
+    storage: &Storage,
+    layout: &Layout,
+    wal: &WalName,
+    raw: &Bytes,
+    stored: Vec<(object_store::path::Path, Option<Compression>)>,
+) -> Result<Archived> {
+    let mut first_identical = None;
+    for (key, compression) in stored {
+        let content = storage.get(&key).await?;
+        let content = match compression {
+            Some(c) => Bytes::from(decode_all(c, &content).map_err(|source| Error::Corrupt {
+                key: key.to_string(),
+                source,
+            })?),
+            None => content,
+        };
+        if content != *raw {
+            let server = layout
+                .server_dir()
+                .filename()
+                .unwrap_or_default()
+                .to_string();
+            return Err(Error::WalConflict {
+                name: wal.to_string(),
+                key: key.to_string(),
+                server,
+            });
+        }
+        first_identical.get_or_insert(key.to_string());
+    }
+    Ok(Archived::AlreadyStored(first_identical.unwrap_or_default()))
+}
+
+/// Decompresses a whole object held in memory.
+pub(crate) fn decode_all(compression: Compression, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(data.len() * 2);
+    compress::decoder(compression, data)?.read_to_end(&mut out)?;
+    Ok(out)
+}

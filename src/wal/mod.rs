@@ -1,0 +1,11 @@
+//! The WAL path: archive (`archive_command`), restore (`restore_command`) and the archive check.
+
+pub mod archive;
+pub mod check;
+mod name;
+pub mod restore;
+
+pub use archive::{ArchiveOptions, Archived, archive};
+pub use check::check_archive;
+pub use name::{InvalidWalName, WalKind, WalName};
+pub use restore::{RestoreOptions, Restored, restore};

@@ -1,0 +1,254 @@
+//! `restore_command`: fetch one WAL file, whatever its compression, and optionally prefetch the
+//! next ones into a spool directory (Barman 3.19's `--parallel` and `--spool-dir`).
+//!
+//! The requested file is found with one listing of its directory, which also names the
+//! candidates to prefetch. Every file lands through [`crate::durable`], so neither PostgreSQL
+//! nor a later call that takes a file from the spool can read one still being written.
+
+use std::io::Write;
+use std::path::{Path as FsPath, PathBuf};
+
+use bytes::Bytes;
+use object_store::path::Path;
+
+use crate::compress::Compression;
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::layout::{Layout, parse_wal_object};
+use crate::storage::Storage;
+use crate::wal::archive::decode_all;
+use crate::wal::{WalKind, WalName};
+
+/// How to restore.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// `--no-partial`: never serve a `.partial` file for a missing segment.
+    pub no_partial: bool,
+    /// `-p/--parallel`: how many files to fetch in all, the requested one included.
+    pub parallel: usize,
+    /// `--spool-dir`.
+    pub spool_dir: PathBuf,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        Self {
+            no_partial: false,
+            parallel: 0,
+            spool_dir: PathBuf::from("/var/tmp/walrestore"),
+        }
+    }
+}
+
+/// Where the delivered file came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restored {
+    /// Taken from the spool, with no request to the store.
+    FromSpool,
+    /// Downloaded from this key; `prefetched` more files went to the spool.
+    Downloaded { key: String, prefetched: usize },
+}
+
+/// Restores `wal_name` to `dest`.
+///
+/// # Errors
+/// [`Error::InvalidWalName`], [`Error::WalNotFound`] (PostgreSQL's end of archive),
+/// [`Error::Spool`] for spool-directory problems, storage and I/O errors otherwise.
+pub async fn restore(
+    storage: &Storage,
+    layout: &Layout,
+    wal_name: &str,
+    dest: &FsPath,
+    options: &RestoreOptions,
+) -> Result<Restored> {
+    let wal = WalName::parse(wal_name)?;
+    let spooled = options.spool_dir.join(wal.as_str());
+    if spooled.exists() {
+        let (from, to) = (spooled.clone(), dest.to_path_buf());
+        tokio::task::spawn_blocking(move || durable::move_file(&from, &to))
+            .await
+            .expect("spool task panicked")
+            .map_err(|source| Error::Spool {
+                path: spooled,
+                source,
+            })?;
+        return Ok(Restored::FromSpool);
+    }
+
+    let mut keys: Vec<Path> = storage
+        .list_dir(&layout.wal_dir(&wal))
+        .await?
+        .into_iter()
+        .map(|m| m.location)
+        .collect();
+    // Barman takes the first match in byte order of the keys; so do we.
+    keys.sort();
+    let (requested, extra) = choose(&wal, &keys, options);
+    let Some((key, compression)) = requested else {
+        let server = layout
+            .server_dir()
+            .filename()
+            .unwrap_or_default()
+            .to_string();
+        return Err(Error::WalNotFound {
+            name: wal.to_string(),
+            server,
+        });
+    };
+
+    if !extra.is_empty() {
+        std::fs::create_dir_all(&options.spool_dir).map_err(|source| Error::Spool {
+            path: options.spool_dir.clone(),
+            source,
+        })?;
+    }
+    let prefetches = extra.into_iter().map(|(name, key, compression)| {
+        let dest = options.spool_dir.join(name.as_str());
+        async move {
+            if let Err(e) = fetch(storage, &key, compression, &dest).await {
+                // A failed prefetch only costs a later download; the requested file matters.
+                tracing::warn!("prefetch of {name} failed: {e}");
+                return false;
+            }
+            true
+        }
+    });
+    let (main, prefetched) = tokio::join!(
+        fetch(storage, &key, compression, dest),
+        futures::future::join_all(prefetches)
+    );
+    main?;
+    Ok(Restored::Downloaded {
+        key: key.to_string(),
+        prefetched: prefetched.into_iter().filter(|ok| *ok).count(),
+    })
+}
+
+type Candidate = (Path, Option<Compression>);
+
+/// Picks the requested file and, with `parallel > 1`, the files to prefetch: the valid WAL
+/// names sorting after it, up to `parallel` files in all.
+fn choose(
+    wal: &WalName,
+    keys: &[Path],
+    options: &RestoreOptions,
+) -> (Option<Candidate>, Vec<(WalName, Path, Option<Compression>)>) {
+    let partial = format!("{wal}.partial");
+    let usable = |name: &WalName| match name.kind() {
+        WalKind::Backup => false,
+        WalKind::Partial => !options.no_partial,
+        _ => true,
+    };
+    let mut requested: Option<Candidate> = None;
+    let mut extra = Vec::new();
+    for key in keys {
+        let Some((name, compression)) = parse_wal_object(key) else {
+            continue;
+        };
+        if !usable(&name) {
+            continue;
+        }
+        let is_requested = name.as_str() == wal.as_str() || name.as_str() == partial;
+        match &requested {
+            None if is_requested => requested = Some((key.clone(), compression)),
+            Some(_)
+                if !is_requested
+                    && wal.kind() == WalKind::Segment
+                    && extra.len() + 1 < options.parallel =>
+            {
+                // Only whole segments are prefetched: a .partial name is never asked for by
+                // PostgreSQL under the plain name, so spooling it could serve the wrong bytes.
+                if name.kind() == WalKind::Segment
+                    && !extra
+                        .iter()
+                        .any(|(n, _, _): &(WalName, Path, Option<Compression>)| n == &name)
+                {
+                    extra.push((name, key.clone(), compression));
+                }
+            }
+            _ => {}
+        }
+    }
+    (requested, extra)
+}
+
+/// Downloads one object and writes it, decompressed, to `dest` atomically.
+///
+/// The object is decoded in memory before the file is created: a WAL segment is at most the
+/// server's segment size, and a corrupt object then never produces a file at all.
+async fn fetch(
+    storage: &Storage,
+    key: &Path,
+    compression: Option<Compression>,
+    dest: &FsPath,
+) -> Result<()> {
+    let data: Bytes = storage.get(key).await?;
+    let (key, dest) = (key.to_string(), dest.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let data = match compression {
+            Some(c) => {
+                Bytes::from(decode_all(c, &data).map_err(|source| Error::Corrupt { key, source })?)
+            }
+            None => data,
+        };
+        durable::write_atomically(&dest, |file| file.write_all(&data))
+            .map_err(Error::io("write WAL file", &dest))
+    })
+    .await
+    .expect("restore task panicked")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Vec<Path> {
+        names
+            .iter()
+            .map(|n| Path::from(format!("pg/wals/0000000100000000/{n}")))
+            .collect()
+    }
+
+    #[test]
+    fn picks_the_first_match_and_prefetches_following_segments() {
+        let wal = WalName::parse("000000010000000000000004").unwrap();
+        let k = keys(&[
+            "000000010000000000000003.gz",
+            "000000010000000000000004.00000028.backup.gz",
+            "000000010000000000000004.gz",
+            "000000010000000000000005.gz",
+            "000000010000000000000006",
+            "000000010000000000000007.gz",
+        ]);
+        let opts = RestoreOptions {
+            parallel: 3,
+            ..Default::default()
+        };
+        let (requested, extra) = choose(&wal, &k, &opts);
+        assert_eq!(requested.unwrap().1, Some(Compression::Gzip));
+        let names: Vec<_> = extra.iter().map(|(n, _, _)| n.to_string()).collect();
+        assert_eq!(
+            names,
+            ["000000010000000000000005", "000000010000000000000006"]
+        );
+    }
+
+    #[test]
+    fn a_partial_stands_in_for_a_missing_segment_unless_refused() {
+        let wal = WalName::parse("00000001000000000000000C").unwrap();
+        let k = keys(&["00000001000000000000000C.partial"]);
+        assert!(choose(&wal, &k, &RestoreOptions::default()).0.is_some());
+        let no_partial = RestoreOptions {
+            no_partial: true,
+            ..Default::default()
+        };
+        assert!(choose(&wal, &k, &no_partial).0.is_none());
+    }
+
+    #[test]
+    fn backup_labels_are_never_restored() {
+        let wal = WalName::parse("000000010000000000000004.00000028.backup").unwrap();
+        let k = keys(&["000000010000000000000004.00000028.backup"]);
+        assert!(choose(&wal, &k, &RestoreOptions::default()).0.is_none());
+    }
+}
