@@ -125,6 +125,7 @@ pub async fn restore(
 }
 
 type Candidate = (Path, Option<Compression>);
+type Prefetch = (WalName, Path, Option<Compression>);
 
 /// Picks the requested file and, with `parallel > 1`, the files to prefetch: the valid WAL
 /// names sorting after it, up to `parallel` files in all.
@@ -132,7 +133,7 @@ fn choose(
     wal: &WalName,
     keys: &[Path],
     options: &RestoreOptions,
-) -> (Option<Candidate>, Vec<(WalName, Path, Option<Compression>)>) {
+) -> (Option<Candidate>, Vec<Prefetch>) {
     let partial = format!("{wal}.partial");
     let usable = |name: &WalName| match name.kind() {
         WalKind::Backup => false,
@@ -140,7 +141,7 @@ fn choose(
         _ => true,
     };
     let mut requested: Option<Candidate> = None;
-    let mut extra = Vec::new();
+    let mut extra: Vec<Prefetch> = Vec::new();
     for key in keys {
         let Some((name, compression)) = parse_wal_object(key) else {
             continue;
@@ -151,20 +152,16 @@ fn choose(
         let is_requested = name.as_str() == wal.as_str() || name.as_str() == partial;
         match &requested {
             None if is_requested => requested = Some((key.clone(), compression)),
+            // Only whole segments are prefetched: PostgreSQL never asks for a .partial under
+            // the plain name, so spooling one could later serve the wrong bytes.
             Some(_)
                 if !is_requested
                     && wal.kind() == WalKind::Segment
-                    && extra.len() + 1 < options.parallel =>
+                    && name.kind() == WalKind::Segment
+                    && extra.len() + 1 < options.parallel
+                    && !extra.iter().any(|(n, _, _)| n == &name) =>
             {
-                // Only whole segments are prefetched: a .partial name is never asked for by
-                // PostgreSQL under the plain name, so spooling it could serve the wrong bytes.
-                if name.kind() == WalKind::Segment
-                    && !extra
-                        .iter()
-                        .any(|(n, _, _): &(WalName, Path, Option<Compression>)| n == &name)
-                {
-                    extra.push((name, key.clone(), compression));
-                }
+                extra.push((name, key.clone(), compression));
             }
             _ => {}
         }
