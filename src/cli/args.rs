@@ -114,6 +114,7 @@ impl CommonArgs {
             sse_kms_key_id: e.and_then(|e| e.sse_kms_key_id.clone()),
             encryption_scope: e.and_then(|e| e.encryption_scope.clone()),
             kms_key_name: e.and_then(|e| e.kms_key_name.clone()),
+            env: Vec::new(),
         }
     }
 

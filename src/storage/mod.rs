@@ -87,6 +87,23 @@ pub struct StorageOptions {
     pub encryption_scope: Option<String>,
     /// `--kms-key-name` (GCS).
     pub kms_key_name: Option<String>,
+    /// Variables that take precedence over the process environment when credentials and
+    /// endpoints are read: lets an embedding program (the CloudNativePG sidecar, a test) give
+    /// each client its own credentials without touching the process environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl StorageOptions {
+    /// A variable from the overrides, else from the process environment; empty counts as unset.
+    fn var(&self, name: &str) -> Option<String> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.is_empty())
+    }
 }
 
 /// One client for one destination.
@@ -146,7 +163,7 @@ impl Storage {
             }
             Target::Gcs { bucket } => {
                 let build = |client: ClientOptions| {
-                    gcs_builder(bucket)
+                    gcs_builder(bucket, options)
                         .with_client_options(client)
                         .build()
                         .map_err(config("GCS"))
@@ -294,6 +311,7 @@ fn with_header(client: ClientOptions, name: &'static str, value: &str) -> Result
 }
 
 fn client_options(options: &StorageOptions) -> ClientOptions {
+    let env = |name: &str| options.var(name);
     let mut client = ClientOptions::new()
         .with_allow_http(true)
         .with_connect_timeout(Duration::from_secs(10))
@@ -301,15 +319,19 @@ fn client_options(options: &StorageOptions) -> ClientOptions {
         // (botocore's meaning of --read-timeout) catches a stalled server instead.
         .with_timeout_disabled()
         .with_read_timeout(options.read_timeout.unwrap_or(Duration::from_secs(60)));
-    if let Ok(bundle) =
-        std::env::var("AWS_CA_BUNDLE").or_else(|_| std::env::var("REQUESTS_CA_BUNDLE"))
-    {
-        if let Ok(pem) = std::fs::read(&bundle) {
-            if let Ok(certs) = object_store::Certificate::from_pem_bundle(&pem) {
+    if let Some(bundle) = env("AWS_CA_BUNDLE").or_else(|| env("REQUESTS_CA_BUNDLE")) {
+        let certs = std::fs::read(&bundle)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| {
+                object_store::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string())
+            });
+        match certs {
+            Ok(certs) => {
                 for cert in certs {
                     client = client.with_root_certificate(cert);
                 }
             }
+            Err(e) => tracing::warn!("ignoring CA bundle '{bundle}': {e}"),
         }
     }
     client
@@ -329,14 +351,15 @@ fn retry() -> RetryConfig {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 fn s3_builder(bucket: &str, options: &StorageOptions) -> Result<AmazonS3Builder> {
-    let mut b = AmazonS3Builder::from_env()
-        .with_bucket_name(bucket)
-        .with_retry(retry());
+    let env = |name: &str| options.var(name);
+    let mut b = AmazonS3Builder::from_env();
+    for (key, value) in &options.env {
+        if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            b = b.with_config(key, value);
+        }
+    }
+    let mut b = b.with_bucket_name(bucket).with_retry(retry());
     if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
         b = b.with_region("us-east-1");
     }
@@ -446,6 +469,7 @@ fn azure_builder(
     emulator_endpoint: Option<&str>,
     options: &StorageOptions,
 ) -> Result<MicrosoftAzureBuilder> {
+    let env = |name: &str| options.var(name);
     let base = MicrosoftAzureBuilder::new()
         .with_container_name(container)
         .with_retry(retry());
@@ -473,7 +497,7 @@ fn azure_builder(
             AzureCredential::ManagedIdentity => "managed_identity",
             AzureCredential::Default => "auto",
         };
-        return Ok(from_azure_env(b).with_credential_type(kind));
+        return Ok(from_azure_env(b, options).with_credential_type(kind));
     }
     if let Some(c) = connection {
         if let Some(endpoint) = c.blob_endpoint {
@@ -492,11 +516,11 @@ fn azure_builder(
     if let Some(key) = env("AZURE_STORAGE_KEY") {
         return Ok(b.with_access_key(key));
     }
-    Ok(from_azure_env(b))
+    Ok(from_azure_env(b, options))
 }
 
 /// The default chain's inputs: service principal, workload identity.
-fn from_azure_env(mut b: MicrosoftAzureBuilder) -> MicrosoftAzureBuilder {
+fn from_azure_env(mut b: MicrosoftAzureBuilder, options: &StorageOptions) -> MicrosoftAzureBuilder {
     for (var, key) in [
         ("AZURE_CLIENT_ID", "azure_client_id"),
         ("AZURE_TENANT_ID", "azure_tenant_id"),
@@ -504,14 +528,15 @@ fn from_azure_env(mut b: MicrosoftAzureBuilder) -> MicrosoftAzureBuilder {
         ("AZURE_FEDERATED_TOKEN_FILE", "azure_federated_token_file"),
         ("AZURE_AUTHORITY_HOST", "azure_authority_host"),
     ] {
-        if let (Some(value), Ok(key)) = (env(var), key.parse()) {
+        if let (Some(value), Ok(key)) = (options.var(var), key.parse()) {
             b = b.with_config(key, value);
         }
     }
     b
 }
 
-fn gcs_builder(bucket: &str) -> GoogleCloudStorageBuilder {
+fn gcs_builder(bucket: &str, options: &StorageOptions) -> GoogleCloudStorageBuilder {
+    let env = |name: &str| options.var(name);
     let b = GoogleCloudStorageBuilder::new()
         .with_bucket_name(bucket)
         .with_retry(retry());

@@ -1,1 +1,8 @@
-//! Integration tests: one binary, one module per area.
+//! Integration tests: one binary, one module per area, driving the real binaries against
+//! real PostgreSQL and real emulators (see `support`).
+
+mod support;
+
+mod cli;
+mod conformance;
+mod wal;

@@ -1,0 +1,112 @@
+//! Command-line behaviour users and CloudNativePG rely on: Barman's flags, argument orders and
+//! usage-error exit code.
+
+use std::process::Command;
+
+use crate::support::{Provider, Store, ours, run, temp_dir, wal_like_bytes};
+
+#[test]
+fn usage_errors_exit_3_and_help_is_only_long() {
+    for program in [
+        "barman-cloud-wal-archive",
+        "barman-cloud-wal-restore",
+        "barman-cloud-check-wal-archive",
+    ] {
+        let out = run(Command::new(ours(program)).arg("--no-such-flag"));
+        assert_eq!(out.status.code(), Some(3), "{program}");
+        let out = run(Command::new(ours(program)).arg("--help"));
+        assert!(
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).contains("--cloud-provider")
+        );
+        let out = run(Command::new(ours(program)).arg("-V"));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("3.19.1"),
+            "{program} -V"
+        );
+    }
+}
+
+/// The argument vectors CloudNativePG builds (cnpg-integration.md), including options after
+/// the positionals and `--tags` followed by another option.
+#[test]
+fn cloudnative_pg_argument_vectors() {
+    let store = Store::new(Provider::File).unwrap();
+    let dir = temp_dir();
+    let wal = dir.path().join("000000010000000000000001");
+    std::fs::write(&wal, wal_like_bytes(65536, 1)).unwrap();
+    let out = run(Command::new(ours("barman-cloud-wal-archive")).args([
+        "--gzip",
+        "--tags",
+        "env,test",
+        "team,db",
+        "--history-tags",
+        "kind,history",
+        "--cloud-provider",
+        "aws-s3",
+        &store.url,
+        "cluster",
+        wal.to_str().unwrap(),
+    ]));
+    assert!(out.status.success());
+    let dest = dir.path().join("RECOVERYXLOG");
+    let out = run(Command::new(ours("barman-cloud-wal-restore")).args([
+        "--cloud-provider",
+        "aws-s3",
+        &store.url,
+        "cluster",
+        "--no-partial",
+        "000000010000000000000001",
+        dest.to_str().unwrap(),
+    ]));
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(dest).unwrap(), wal_like_bytes(65536, 1));
+    let out = run(Command::new(ours("barman-cloud-check-wal-archive")).args([
+        "--cloud-provider",
+        "aws-s3",
+        &store.url,
+        "other",
+    ]));
+    assert!(out.status.success());
+}
+
+#[test]
+fn bad_tags_and_levels_are_usage_errors() {
+    let store = Store::new(Provider::File).unwrap();
+    let dir = temp_dir();
+    let wal = dir.path().join("000000010000000000000001");
+    std::fs::write(&wal, b"x").unwrap();
+    for args in [
+        vec!["--tag", "novalue"],
+        vec!["--compression-level", "extreme", "--gzip"],
+        vec!["--gzip", "--xz"],
+    ] {
+        let out = run(Command::new(ours("barman-cloud-wal-archive"))
+            .args(&args)
+            .args([&store.url, "pg", wal.to_str().unwrap()]));
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+    }
+}
+
+/// Errors are one line on stderr, with the program name, and never carry a credential.
+#[test]
+fn errors_are_one_line_without_secrets() {
+    let secret = "SuperSecretValue123456";
+    let out = run(Command::new(ours("barman-cloud-wal-restore"))
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .args([
+            "-vv",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "s3://b/p",
+            "pg",
+            "000000010000000000000001",
+            "/tmp/x",
+        ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(secret), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(" ERROR: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("barman-cloud-wal-restore: "), "{stderr}");
+}

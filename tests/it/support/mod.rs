@@ -1,0 +1,136 @@
+//! Test support: our real binaries, the emulators the rig started, and throwaway PostgreSQL
+//! servers. Nothing here mocks what users run against.
+//!
+//! The rig (`harness/services.sh start`) exports the emulator endpoints as `BCRS_*` variables.
+//! When one is missing a test that needs it is skipped with a message, unless
+//! `BCRS_REQUIRE_SERVICES=1` (set by `.ci/run` and the test script), where it fails.
+
+pub mod pg;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub use store::{Provider, Store};
+
+/// Our binaries, copied to a world-readable directory: PostgreSQL runs `archive_command` as
+/// the `postgres` user, who cannot enter a clone under `/root`.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(format!("/tmp/bcrs-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, path) in [
+            (
+                "barman-cloud-wal-archive",
+                env!("CARGO_BIN_EXE_barman-cloud-wal-archive"),
+            ),
+            (
+                "barman-cloud-wal-restore",
+                env!("CARGO_BIN_EXE_barman-cloud-wal-restore"),
+            ),
+            (
+                "barman-cloud-check-wal-archive",
+                env!("CARGO_BIN_EXE_barman-cloud-check-wal-archive"),
+            ),
+        ] {
+            let target = dir.join(name);
+            std::fs::copy(path, &target).unwrap();
+        }
+        chmod_world(&dir);
+        dir
+    })
+}
+
+/// Makes a path and everything below it readable (and directories enterable) by anyone.
+pub fn chmod_world(path: &Path) {
+    let status = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rwX")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The path of one of our binaries.
+pub fn ours(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// Barman's Python tools, installed by the rig.
+pub fn barman(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var("BCRS_BARMAN_BIN")
+        .ok()
+        .or_else(|| required("BCRS_BARMAN_BIN"))?;
+    Some(Path::new(&dir).join(name))
+}
+
+/// Whether a missing service fails the test instead of skipping it.
+pub fn services_required() -> bool {
+    std::env::var("BCRS_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// Reads a variable the rig sets; `None` means skip (or a panic when services are required).
+pub fn required(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if services_required() => {
+            panic!("{var} is not set: start the rig with harness/services.sh start")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set (run harness/test.sh to start the services)");
+            None
+        }
+    }
+}
+
+/// Runs a command and returns its output, echoing stderr on failure for the test log.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        eprintln!(
+            "{cmd:?} exited {:?}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// A fresh directory for one test, removed on drop, readable by the postgres user.
+pub fn temp_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("bcrs-it-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    chmod_world(dir.path());
+    dir
+}
+
+/// Deterministic, partly compressible bytes shaped like WAL (pages with headers and noise).
+pub fn wal_like_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let word = (state >> 33) as u32;
+        // Half the pages are text-like (compressible), half noise.
+        if (out.len() / 8192) % 2 == 0 {
+            out.extend_from_slice(b"INSERT INTO pgbench_history VALUES (");
+            out.extend_from_slice(word.to_string().as_bytes());
+            out.extend_from_slice(b");\n");
+        } else {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+    }
+    out.truncate(len);
+    out
+}

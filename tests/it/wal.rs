@@ -1,0 +1,561 @@
+//! The WAL path end to end: PostgreSQL archiving with our wal-archive and replaying with our
+//! wal-restore on every provider, interop with Barman's own tools, and the promises we add.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::pg::Pg;
+use crate::support::{self, Provider, Store, barman, ours, run, temp_dir, wal_like_bytes};
+
+fn archive_command(store: &Store, compression: &str) -> String {
+    format!(
+        "{}{} {}{compression} '{}' pg %p",
+        store.shell_env(),
+        ours("barman-cloud-wal-archive").display(),
+        store.shell_args(),
+        store.url
+    )
+}
+
+fn restore_command(store: &Store) -> String {
+    format!(
+        "{}{} {}'{}' pg %f %p",
+        store.shell_env(),
+        ours("barman-cloud-wal-restore").display(),
+        store.shell_args(),
+        store.url
+    )
+}
+
+/// The state a replay must reproduce.
+fn fingerprint(pg: &Pg) -> String {
+    pg.sql(
+        "SELECT (SELECT count(*) || ':' || sum(abalance) FROM pgbench_accounts) || '/' || \
+         (SELECT count(*) || ':' || coalesce(sum(delta), 0) FROM pgbench_history) || '/' || \
+         (SELECT string_agg(note, ',' ORDER BY id) FROM marker)",
+    )
+}
+
+/// PostgreSQL archives a pgbench workload through our wal-archive; a server restored from a
+/// WAL-less base backup replays all of it through our wal-restore.
+fn archive_and_replay(provider: Provider, compression: &str) {
+    let Some(store) = Store::new(provider) else {
+        return;
+    };
+    let dir = temp_dir();
+    let (primary_dir, replica_dir) = (dir.path().join("primary"), dir.path().join("replica"));
+    for d in [&primary_dir, &replica_dir] {
+        std::fs::create_dir(d).unwrap();
+    }
+    support::chmod_world(dir.path());
+
+    let mut primary = Pg::init(&primary_dir);
+    primary.conf(&format!(
+        "archive_mode = on\narchive_command = '{}'",
+        archive_command(&store, compression).replace('\'', "''")
+    ));
+    primary.start();
+    let base = replica_dir.join("data");
+    primary.base_backup_without_wal(&base);
+    primary.pgbench(&["-i", "-s", "2", "-q"]);
+    primary.pgbench(&["-t", "200", "-c", "2"]);
+    primary.sql(
+        "CREATE TABLE marker (id int, note text); INSERT INTO marker VALUES (1, 'end of workload')",
+    );
+    let last = primary.sql("SELECT pg_walfile_name(pg_switch_wal())");
+    primary.wait_archived(&last);
+    let expected = fingerprint(&primary);
+    primary.stop();
+
+    let mut replica = Pg::from_data(&replica_dir, base);
+    replica.conf(&format!(
+        "archive_mode = off\nunix_socket_directories = '{}'\nrestore_command = '{}'",
+        replica_dir.display(),
+        restore_command(&store).replace('\'', "''")
+    ));
+    replica.write_file("recovery.signal", "");
+    replica.start();
+    replica.wait_promoted();
+    assert_eq!(
+        fingerprint(&replica),
+        expected,
+        "replayed data differs\n{}",
+        replica.log()
+    );
+    assert!(
+        replica.log().contains("restored log file"),
+        "nothing came from the archive:\n{}",
+        replica.log()
+    );
+}
+
+#[test]
+fn replay_file_zstd() {
+    archive_and_replay(Provider::File, "--zstd");
+}
+
+#[test]
+fn replay_file_bzip2() {
+    archive_and_replay(Provider::File, "--bzip2");
+}
+
+#[test]
+fn replay_s3_gzip() {
+    archive_and_replay(Provider::S3, "--gzip");
+}
+
+#[test]
+fn replay_s3_xz() {
+    archive_and_replay(Provider::S3, "--xz");
+}
+
+#[test]
+fn replay_azure_lz4() {
+    archive_and_replay(Provider::Azure, "--lz4");
+}
+
+#[test]
+fn replay_gcs_snappy() {
+    archive_and_replay(Provider::Gcs, "--snappy");
+}
+
+const COMPRESSIONS: [(&str, &str); 7] = [
+    ("", ""),
+    ("--gzip", ".gz"),
+    ("--bzip2", ".bz2"),
+    ("--xz", ".xz"),
+    ("--snappy", ".snappy"),
+    ("--zstd", ".zst"),
+    ("--lz4", ".lz4"),
+];
+
+/// Writes a WAL-shaped file named `name` and returns its path.
+fn wal_file(dir: &Path, name: &str, len: usize, seed: u64) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, wal_like_bytes(len, seed)).unwrap();
+    path
+}
+
+fn tool(
+    store: &Store,
+    program: std::path::PathBuf,
+    url: &str,
+    rest: &[&str],
+) -> std::process::Output {
+    run(store.command(program).arg(url).arg("pg").args(rest))
+}
+
+/// Every compression both ways: what Barman archives we restore, what we archive Barman
+/// restores, and both name the objects identically.
+#[test]
+fn interop_with_barman_all_compressions() {
+    let Some(store) = Store::new(Provider::S3) else {
+        return;
+    };
+    let Some(barman_archive) = barman("barman-cloud-wal-archive") else {
+        return;
+    };
+    let barman_restore = barman("barman-cloud-wal-restore").unwrap();
+    let dir = temp_dir();
+    let names = [
+        "000000010000000000000001",
+        "000000010000000000000002",
+        "000000010000000000000003",
+        "000000010000000000000004",
+        "000000010000000000000005",
+        "000000010000000000000006",
+        "000000010000000000000007",
+    ];
+    let (theirs, mine) = (
+        format!("{}/barman", store.url),
+        format!("{}/ours", store.url),
+    );
+    for (i, ((flag, _), name)) in COMPRESSIONS.iter().zip(names).enumerate() {
+        let wal = wal_file(dir.path(), name, 16 << 20, i as u64);
+        let flags: Vec<&str> = [*flag].into_iter().filter(|f| !f.is_empty()).collect();
+        let wal_arg = wal.to_str().unwrap();
+        let b = tool(
+            &store,
+            barman_archive.clone(),
+            &theirs,
+            &[flags.as_slice(), &[wal_arg]].concat(),
+        );
+        assert!(b.status.success(), "Barman could not archive with {flag:?}");
+        let o = tool(
+            &store,
+            ours("barman-cloud-wal-archive"),
+            &mine,
+            &[flags.as_slice(), &[wal_arg]].concat(),
+        );
+        assert!(o.status.success(), "we could not archive with {flag:?}");
+
+        let from_barman = dir.path().join(format!("{name}.from-barman"));
+        let o = tool(
+            &store,
+            ours("barman-cloud-wal-restore"),
+            &theirs,
+            &[name, from_barman.to_str().unwrap()],
+        );
+        assert!(
+            o.status.success(),
+            "we could not restore Barman's {flag:?} object"
+        );
+        assert_eq!(
+            std::fs::read(&from_barman).unwrap(),
+            std::fs::read(&wal).unwrap(),
+            "{flag:?} from Barman"
+        );
+
+        let from_ours = dir.path().join(format!("{name}.from-ours"));
+        let b = tool(
+            &store,
+            barman_restore.clone(),
+            &mine,
+            &[name, from_ours.to_str().unwrap()],
+        );
+        assert!(
+            b.status.success(),
+            "Barman could not restore our {flag:?} object"
+        );
+        assert_eq!(
+            std::fs::read(&from_ours).unwrap(),
+            std::fs::read(&wal).unwrap(),
+            "{flag:?} from us"
+        );
+    }
+    // History and backup-label files too, whose keys differ in shape.
+    for name in [
+        "00000002.history",
+        "000000010000000000000007.00000028.backup",
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, b"1\t0/3000000\tno recovery target specified\n").unwrap();
+        for (program, url) in [
+            (barman_archive.clone(), &theirs),
+            (ours("barman-cloud-wal-archive"), &mine),
+        ] {
+            assert!(
+                tool(&store, program, url, &["--gzip", path.to_str().unwrap()])
+                    .status
+                    .success()
+            );
+        }
+    }
+    let keys = |prefix: &str| -> Vec<String> {
+        crate::conformance::list_keys(&store, prefix)
+            .into_iter()
+            .map(|k| {
+                k.split_once(&format!("/{prefix}/"))
+                    .map(|(_, rest)| rest.to_string())
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (barman_keys, our_keys) = (keys("barman"), keys("ours"));
+    assert_eq!(barman_keys.len(), 9, "{barman_keys:?}");
+    assert_eq!(our_keys, barman_keys);
+}
+
+/// Archiving is idempotent for identical bytes and refuses different ones, leaving the
+/// stored object untouched.
+#[test]
+fn duplicate_archive_same_bytes_succeeds_different_bytes_fail() {
+    for provider in [Provider::File, Provider::S3] {
+        let Some(store) = Store::new(provider) else {
+            continue;
+        };
+        let dir = temp_dir();
+        let name = "000000010000000000000010";
+        let wal = wal_file(dir.path(), name, 1 << 20, 7);
+        let archive = |extra: &[&str]| {
+            let mut args = extra.to_vec();
+            args.push(wal.to_str().unwrap());
+            tool(&store, ours("barman-cloud-wal-archive"), &store.url, &args)
+        };
+        assert!(archive(&["--gzip"]).status.success());
+        assert!(
+            archive(&["--gzip"]).status.success(),
+            "identical re-archive must succeed"
+        );
+        assert!(
+            archive(&["--zstd"]).status.success(),
+            "identical content under another codec is the same WAL"
+        );
+        let stored = crate::conformance::list_keys(&store, "");
+        assert_eq!(stored.len(), 1, "a duplicate was uploaded: {stored:?}");
+
+        let restored = dir.path().join("restored");
+        let fetch = || {
+            tool(
+                &store,
+                ours("barman-cloud-wal-restore"),
+                &store.url,
+                &[name, restored.to_str().unwrap()],
+            )
+        };
+        assert!(fetch().status.success());
+        let before = std::fs::read(&restored).unwrap();
+
+        std::fs::write(&wal, wal_like_bytes(1 << 20, 8)).unwrap();
+        let out = archive(&["--gzip"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "different content must fail with exit 1"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("different content") && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+        std::fs::remove_file(&restored).unwrap();
+        assert!(fetch().status.success());
+        assert_eq!(
+            std::fs::read(&restored).unwrap(),
+            before,
+            "the stored WAL changed"
+        );
+    }
+}
+
+/// The exit codes PostgreSQL and CloudNativePG act on.
+#[test]
+fn exit_codes_match_barman() {
+    let store = Store::new(Provider::File).unwrap();
+    let dir = temp_dir();
+    let dest = dir.path().join("RECOVERYXLOG");
+    let restore = |name: &str| {
+        tool(
+            &store,
+            ours("barman-cloud-wal-restore"),
+            &store.url,
+            &[name, dest.to_str().unwrap()],
+        )
+    };
+    assert_eq!(
+        restore("000000010000000000000099").status.code(),
+        Some(1),
+        "missing WAL"
+    );
+    assert!(!dest.exists());
+    assert_eq!(
+        restore("not-a-wal").status.code(),
+        Some(3),
+        "invalid WAL name"
+    );
+    let bad = dir.path().join("not-a-wal");
+    std::fs::write(&bad, b"x").unwrap();
+    let out = tool(
+        &store,
+        ours("barman-cloud-wal-archive"),
+        &store.url,
+        &[bad.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3), "invalid WAL name");
+    let missing = dir.path().join("000000010000000000000001");
+    let out = tool(
+        &store,
+        ours("barman-cloud-wal-archive"),
+        &store.url,
+        &[missing.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(4), "missing local file");
+}
+
+/// An endpoint nobody listens on is a connection failure (exit 2), for every WAL command.
+#[test]
+fn unreachable_endpoint_exits_2() {
+    let dir = temp_dir();
+    let wal = wal_file(dir.path(), "000000010000000000000001", 1024, 1);
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "x"),
+        ("AWS_SECRET_ACCESS_KEY", "y"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ];
+    let base = |program: &str| {
+        let mut cmd = Command::new(ours(program));
+        cmd.envs(env).args([
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "s3://bucket/p",
+            "pg",
+        ]);
+        cmd
+    };
+    let dest = dir.path().join("out");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("barman-cloud-wal-archive", vec![wal.to_str().unwrap()]),
+        (
+            "barman-cloud-wal-archive",
+            vec!["-t", wal.to_str().unwrap()],
+        ),
+        (
+            "barman-cloud-wal-restore",
+            vec!["000000010000000000000001", dest.to_str().unwrap()],
+        ),
+        ("barman-cloud-check-wal-archive", vec![]),
+    ];
+    for (program, args) in cases {
+        let out = run(base(program).args(&args));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `-t` on a missing bucket exits 1 (check-wal-archive: 0, it only tests connectivity).
+#[test]
+fn test_flag_on_missing_bucket() {
+    let Some(store) = Store::new(Provider::S3) else {
+        return;
+    };
+    let url = "s3://bcrs-no-such-bucket/p";
+    let dir = temp_dir();
+    let wal = wal_file(dir.path(), "000000010000000000000001", 1024, 1);
+    let out = tool(
+        &store,
+        ours("barman-cloud-wal-archive"),
+        url,
+        &["-t", wal.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        tool(
+            &store,
+            ours("barman-cloud-wal-archive"),
+            &store.url,
+            &["-t", wal.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        tool(&store, ours("barman-cloud-check-wal-archive"), url, &["-t"])
+            .status
+            .success()
+    );
+}
+
+/// check-wal-archive gives Barman's verdicts on the same archives.
+#[test]
+fn check_wal_archive_agrees_with_barman() {
+    for provider in [Provider::File, Provider::S3] {
+        let Some(store) = Store::new(provider) else {
+            continue;
+        };
+        let barman_check = (provider == Provider::S3)
+            .then(|| barman("barman-cloud-check-wal-archive"))
+            .flatten();
+        let check = |args: &[&str]| -> (Option<i32>, Option<i32>) {
+            let o = tool(
+                &store,
+                ours("barman-cloud-check-wal-archive"),
+                &store.url,
+                args,
+            )
+            .status
+            .code();
+            let b = barman_check.as_ref().map(|p| {
+                tool(&store, p.clone(), &store.url, args)
+                    .status
+                    .code()
+                    .unwrap()
+            });
+            (o, b)
+        };
+        let agree = |args: &[&str], want: i32| {
+            let (o, b) = check(args);
+            assert_eq!(o, Some(want), "ours {args:?} on {provider:?}");
+            if let Some(b) = b {
+                assert_eq!(b, want, "Barman {args:?}");
+            }
+        };
+        agree(&[], 0);
+        let dir = temp_dir();
+        let wal = wal_file(dir.path(), "000000020000000000000003", 1024, 3);
+        assert!(
+            tool(
+                &store,
+                ours("barman-cloud-wal-archive"),
+                &store.url,
+                &[wal.to_str().unwrap()]
+            )
+            .status
+            .success()
+        );
+        agree(&[], 1);
+        agree(&["--timeline", "2"], 1);
+        agree(&["--timeline", "3"], 0);
+        assert_eq!(check(&["--timeline", "0"]).0, Some(3));
+    }
+}
+
+/// With `--parallel`, the following segments wait in the spool and the next call is served
+/// from there without the store.
+#[test]
+fn restore_prefetches_into_the_spool() {
+    let store = Store::new(Provider::File).unwrap();
+    let dir = temp_dir();
+    let names = [
+        "000000010000000000000004",
+        "000000010000000000000005",
+        "000000010000000000000006",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let wal = wal_file(dir.path(), name, 4096, i as u64);
+        assert!(
+            tool(
+                &store,
+                ours("barman-cloud-wal-archive"),
+                &store.url,
+                &["--gzip", wal.to_str().unwrap()]
+            )
+            .status
+            .success()
+        );
+    }
+    let spool = dir.path().join("spool");
+    let restore = |name: &str, dest: &Path| {
+        tool(
+            &store,
+            ours("barman-cloud-wal-restore"),
+            &store.url,
+            &[
+                "-p",
+                "3",
+                "--spool-dir",
+                spool.to_str().unwrap(),
+                name,
+                dest.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    assert!(restore(names[0], &out.join("a")).status.success());
+    assert!(spool.join(names[1]).exists() && spool.join(names[2]).exists());
+    // Remove the archive: the next two must come from the spool.
+    std::fs::remove_dir_all(store.file_root().unwrap().join("pg")).unwrap();
+    std::fs::create_dir_all(store.file_root().unwrap()).unwrap();
+    assert!(restore(names[1], &out.join("b")).status.success());
+    assert_eq!(
+        std::fs::read(out.join("b")).unwrap(),
+        wal_like_bytes(4096, 1)
+    );
+    assert!(
+        !spool.join(names[1]).exists(),
+        "a spooled file is handed over, not copied"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "temporary files left behind: {leftovers:?}"
+    );
+}
