@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this): install what the tests
+# need, start the emulators on loopback, run lint and every test with services required (a
+# missing service fails instead of skipping), and stop what we started, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+harness/install.sh
+export BCRS_RUN_DIR
+BCRS_RUN_DIR=$(mktemp -d /tmp/bcrs-run-XXXXXX)
+trap 'harness/services.sh stop; rm -rf "$BCRS_RUN_DIR"' EXIT
+harness/services.sh start
+set -a
+# shellcheck disable=SC1091
+. "$BCRS_RUN_DIR/env"
+set +a
+export BCRS_REQUIRE_SERVICES=1
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets
