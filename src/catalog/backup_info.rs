@@ -1,0 +1,431 @@
+//! `backup.info`: one `key=value` per line, keys in ASCII order, `None` for null, Python
+//! literals for the structured fields. Barman refuses a file with a key it does not know, so we
+//! write exactly its key set and read exactly that set.
+
+use std::fmt::{self, Write};
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, TimeZone};
+
+use super::pyrepr::{PyValue, str_repr};
+
+/// Where a backup is in its life. Object-store backups only use STARTED, DONE and FAILED;
+/// the others appear in files written by a Barman server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Status {
+    #[default]
+    Empty,
+    Started,
+    WaitingForWals,
+    Done,
+    Syncing,
+    Failed,
+    /// A status this version does not know, kept as written.
+    Other(String),
+}
+
+impl Status {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Status::Empty => "EMPTY",
+            Status::Started => "STARTED",
+            Status::WaitingForWals => "WAITING_FOR_WALS",
+            Status::Done => "DONE",
+            Status::Syncing => "SYNCING",
+            Status::Failed => "FAILED",
+            Status::Other(s) => s,
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "EMPTY" => Status::Empty,
+            "STARTED" => Status::Started,
+            "WAITING_FOR_WALS" => Status::WaitingForWals,
+            "DONE" => Status::Done,
+            "SYNCING" => Status::Syncing,
+            "FAILED" => Status::Failed,
+            other => Status::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tablespace as recorded in `tablespaces`: `(name, oid, location)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tablespace {
+    pub name: String,
+    pub oid: u32,
+    pub location: String,
+}
+
+/// A time as Python's `str(datetime)` writes it: `YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub DateTime<FixedOffset>);
+
+impl FromStr for Timestamp {
+    type Err = String;
+
+    /// Reads what `str(datetime)` writes, and (as dateutil does) a `T` separator or a time
+    /// without an offset, which is then local time.
+    fn from_str(s: &str) -> Result<Timestamp, String> {
+        let s = s.trim();
+        for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%:z"] {
+            if let Ok(t) = DateTime::parse_from_str(s, format) {
+                return Ok(Timestamp(t));
+            }
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(Timestamp(t));
+        }
+        for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+            if let Ok(naive) = NaiveDateTime::parse_from_str(s, format) {
+                if let Some(t) = Local.from_local_datetime(&naive).earliest() {
+                    return Ok(Timestamp(t.fixed_offset()));
+                }
+            }
+        }
+        Err(format!(
+            "'{s}' is not a time like 2026-11-25 04:50:49.165843+01:00"
+        ))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let micros = self.0.timestamp_subsec_micros();
+        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S"))?;
+        if micros != 0 {
+            write!(f, ".{micros:06}")?;
+        }
+        write!(f, "{}", self.0.format("%:z"))
+    }
+}
+
+/// The contents of a `backup.info`, one field per key Barman 3.19 knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupInfo {
+    pub backup_label: Option<String>,
+    pub backup_name: Option<String>,
+    pub begin_offset: Option<u64>,
+    pub begin_time: Option<Timestamp>,
+    pub begin_wal: Option<String>,
+    pub begin_xlog: Option<String>,
+    pub children_backup_ids: Option<Vec<String>>,
+    pub cluster_size: Option<u64>,
+    pub compression: Option<String>,
+    pub config_file: Option<String>,
+    pub copy_stats: Option<PyValue>,
+    pub data_checksums: Option<String>,
+    pub deduplicated_size: Option<u64>,
+    pub encryption: Option<String>,
+    pub end_offset: Option<u64>,
+    pub end_time: Option<Timestamp>,
+    pub end_wal: Option<String>,
+    pub end_xlog: Option<String>,
+    pub error: Option<String>,
+    pub hba_file: Option<String>,
+    pub ident_file: Option<String>,
+    pub included_files: Option<Vec<String>>,
+    pub mode: Option<String>,
+    pub parent_backup_id: Option<String>,
+    pub pgdata: Option<String>,
+    pub server_name: Option<String>,
+    pub size: Option<u64>,
+    pub snapshots_info: Option<PyValue>,
+    pub status: Status,
+    pub summarize_wal: Option<String>,
+    pub systemid: Option<String>,
+    pub tablespaces: Option<Vec<Tablespace>>,
+    pub timeline: Option<u32>,
+    pub version: Option<u32>,
+    pub xlog_segment_size: u64,
+}
+
+/// PostgreSQL's default WAL segment size, Barman's default for `xlog_segment_size`.
+pub const DEFAULT_SEGMENT_SIZE: u64 = 16 * 1024 * 1024;
+
+impl Default for BackupInfo {
+    fn default() -> Self {
+        BackupInfo {
+            backup_label: None,
+            backup_name: None,
+            begin_offset: None,
+            begin_time: None,
+            begin_wal: None,
+            begin_xlog: None,
+            children_backup_ids: None,
+            cluster_size: None,
+            compression: None,
+            config_file: None,
+            copy_stats: None,
+            data_checksums: None,
+            deduplicated_size: None,
+            encryption: None,
+            end_offset: None,
+            end_time: None,
+            end_wal: None,
+            end_xlog: None,
+            error: None,
+            hba_file: None,
+            ident_file: None,
+            included_files: None,
+            mode: None,
+            parent_backup_id: None,
+            pgdata: None,
+            server_name: None,
+            size: None,
+            snapshots_info: None,
+            status: Status::Empty,
+            summarize_wal: None,
+            systemid: None,
+            tablespaces: None,
+            timeline: None,
+            version: None,
+            xlog_segment_size: DEFAULT_SEGMENT_SIZE,
+        }
+    }
+}
+
+/// Why a `backup.info` text cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct ParseError {
+    pub line: usize,
+    pub reason: String,
+}
+
+fn number<T: FromStr>(value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("'{value}' is not a whole number"))
+}
+
+fn literal(value: &str) -> Result<PyValue, String> {
+    PyValue::parse(value).map_err(|e| format!("not a Python literal ({e})"))
+}
+
+/// A literal that must be a string (`backup_label`).
+fn literal_str(value: &str) -> Result<String, String> {
+    match literal(value)? {
+        PyValue::Str(s) => Ok(s),
+        other => Err(format!("expected a quoted string, found {other}")),
+    }
+}
+
+fn literal_strings(value: &str) -> Result<Vec<String>, String> {
+    let v = literal(value)?;
+    v.as_seq()
+        .and_then(|items| {
+            items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect()
+        })
+        .ok_or_else(|| format!("expected a list of strings, found {v}"))
+}
+
+fn literal_tablespaces(value: &str) -> Result<Vec<Tablespace>, String> {
+    let v = literal(value)?;
+    let bad = || format!("expected a list of (name, oid, location), found {v}");
+    v.as_seq()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|t| match t.as_seq() {
+            Some([name, oid, location]) => Some(Tablespace {
+                name: name.as_str()?.to_string(),
+                oid: u32::try_from(oid.as_int()?).ok()?,
+                location: location.as_str()?.to_string(),
+            }),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(bad)
+}
+
+impl BackupInfo {
+    /// Reads a `backup.info` as Barman does: blank and `#` lines skipped, each line split at the
+    /// first `=` with both sides stripped, `None` is null, an unknown key is an error.
+    pub fn parse(text: &str) -> Result<BackupInfo, ParseError> {
+        let mut info = BackupInfo::default();
+        for (n, line) in text.lines().enumerate() {
+            let err = |reason: String| ParseError {
+                line: n + 1,
+                reason,
+            };
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| err(format!("'{}' is not key=value", line.trim())))?;
+            let (key, value) = (key.trim(), value.trim());
+            let value = (value != "None").then_some(value);
+            info.set(key, value)
+                .map_err(|reason| err(format!("{key}: {reason}")))?;
+        }
+        Ok(info)
+    }
+
+    fn set(&mut self, key: &str, value: Option<&str>) -> Result<(), String> {
+        fn opt<T>(
+            value: Option<&str>,
+            f: impl FnOnce(&str) -> Result<T, String>,
+        ) -> Result<Option<T>, String> {
+            value.map(f).transpose()
+        }
+        let text = |v: Option<&str>| v.map(str::to_string);
+        match key {
+            "backup_label" => self.backup_label = opt(value, literal_str)?,
+            "backup_name" => self.backup_name = text(value),
+            "begin_offset" => self.begin_offset = opt(value, number)?,
+            "begin_time" => self.begin_time = opt(value, str::parse)?,
+            "begin_wal" => self.begin_wal = text(value),
+            "begin_xlog" => self.begin_xlog = text(value),
+            "children_backup_ids" => {
+                self.children_backup_ids = value.map(|v| v.split(',').map(str::to_string).collect())
+            }
+            "cluster_size" => self.cluster_size = opt(value, number)?,
+            "compression" => self.compression = text(value),
+            "config_file" => self.config_file = text(value),
+            "copy_stats" => self.copy_stats = opt(value, literal)?,
+            "data_checksums" => self.data_checksums = text(value),
+            "deduplicated_size" => self.deduplicated_size = opt(value, number)?,
+            "encryption" => self.encryption = text(value),
+            "end_offset" => self.end_offset = opt(value, number)?,
+            "end_time" => self.end_time = opt(value, str::parse)?,
+            "end_wal" => self.end_wal = text(value),
+            "end_xlog" => self.end_xlog = text(value),
+            "error" => self.error = text(value),
+            "hba_file" => self.hba_file = text(value),
+            "ident_file" => self.ident_file = text(value),
+            "included_files" => self.included_files = opt(value, literal_strings)?,
+            "mode" => self.mode = text(value),
+            "parent_backup_id" => self.parent_backup_id = text(value),
+            "pgdata" => self.pgdata = text(value),
+            "server_name" => self.server_name = text(value),
+            "size" => self.size = opt(value, number)?,
+            "snapshots_info" => self.snapshots_info = opt(value, literal)?,
+            "status" => self.status = value.map(Status::parse).unwrap_or_default(),
+            "summarize_wal" => self.summarize_wal = text(value),
+            "systemid" => self.systemid = text(value),
+            "tablespaces" => self.tablespaces = opt(value, literal_tablespaces)?,
+            "timeline" => self.timeline = opt(value, number)?,
+            "version" => self.version = opt(value, number)?,
+            "xlog_segment_size" => {
+                self.xlog_segment_size = opt(value, number)?.unwrap_or(DEFAULT_SEGMENT_SIZE)
+            }
+            _ => return Err("unsupported field (not a Barman 3.19 backup.info key)".into()),
+        }
+        Ok(())
+    }
+
+    /// Every field as Barman writes it, in key order; `None` for null. `backup_name` and
+    /// `snapshots_info` are left out when null, and empty lists are written as null.
+    fn fields(&self) -> Vec<(&'static str, Option<String>)> {
+        fn show<T: ToString>(v: &Option<T>) -> Option<String> {
+            v.as_ref().map(T::to_string)
+        }
+        fn nonempty<T>(v: &Option<Vec<T>>) -> Option<&Vec<T>> {
+            v.as_ref().filter(|v| !v.is_empty())
+        }
+        let list_repr = |v: &Option<Vec<String>>| {
+            nonempty(v)
+                .map(|v| PyValue::List(v.iter().cloned().map(PyValue::Str).collect()).to_string())
+        };
+        let tablespaces = nonempty(&self.tablespaces).map(|ts| {
+            PyValue::List(
+                ts.iter()
+                    .map(|t| {
+                        PyValue::Tuple(vec![
+                            PyValue::Str(t.name.clone()),
+                            PyValue::Int(t.oid.into()),
+                            PyValue::Str(t.location.clone()),
+                        ])
+                    })
+                    .collect(),
+            )
+            .to_string()
+        });
+        // Python's null_repr writes falsy values (empty string, dict) as None.
+        let py_repr = |v: &Option<PyValue>| {
+            v.as_ref()
+                .filter(|v| !matches!(v, PyValue::Dict(d) if d.is_empty()))
+                .map(PyValue::to_string)
+        };
+        let mut fields = vec![
+            (
+                "backup_label",
+                self.backup_label
+                    .as_deref()
+                    .filter(|l| !l.is_empty())
+                    .map(str_repr),
+            ),
+            ("backup_name", self.backup_name.clone()),
+            ("begin_offset", show(&self.begin_offset)),
+            ("begin_time", show(&self.begin_time)),
+            ("begin_wal", self.begin_wal.clone()),
+            ("begin_xlog", self.begin_xlog.clone()),
+            (
+                "children_backup_ids",
+                nonempty(&self.children_backup_ids).map(|ids| ids.join(",")),
+            ),
+            ("cluster_size", show(&self.cluster_size)),
+            ("compression", self.compression.clone()),
+            ("config_file", self.config_file.clone()),
+            ("copy_stats", py_repr(&self.copy_stats)),
+            ("data_checksums", self.data_checksums.clone()),
+            ("deduplicated_size", show(&self.deduplicated_size)),
+            ("encryption", self.encryption.clone()),
+            ("end_offset", show(&self.end_offset)),
+            ("end_time", show(&self.end_time)),
+            ("end_wal", self.end_wal.clone()),
+            ("end_xlog", self.end_xlog.clone()),
+            ("error", self.error.clone()),
+            ("hba_file", self.hba_file.clone()),
+            ("ident_file", self.ident_file.clone()),
+            ("included_files", list_repr(&self.included_files)),
+            ("mode", self.mode.clone()),
+            ("parent_backup_id", self.parent_backup_id.clone()),
+            ("pgdata", self.pgdata.clone()),
+            ("server_name", self.server_name.clone()),
+            ("size", show(&self.size)),
+            ("snapshots_info", py_repr(&self.snapshots_info)),
+            ("status", Some(self.status.to_string())),
+            ("summarize_wal", self.summarize_wal.clone()),
+            ("systemid", self.systemid.clone()),
+            ("tablespaces", tablespaces),
+            ("timeline", show(&self.timeline)),
+            ("version", show(&self.version)),
+            (
+                "xlog_segment_size",
+                Some(self.xlog_segment_size.to_string()),
+            ),
+        ];
+        fields.retain(|(key, value)| {
+            value.is_some() || !matches!(*key, "backup_name" | "snapshots_info")
+        });
+        fields
+    }
+}
+
+impl fmt::Display for BackupInfo {
+    /// The file text, byte for byte as Barman writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (key, value) in self.fields() {
+            f.write_str(key)?;
+            f.write_char('=')?;
+            f.write_str(value.as_deref().unwrap_or("None"))?;
+            f.write_char('\n')?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
