@@ -125,13 +125,16 @@ async fn compare_with_stored(
     let mut first_identical = None;
     for (key, compression) in stored {
         let content = storage.get(&key).await?;
-        let content = match compression {
-            Some(c) => Bytes::from(decode_all(c, &content).map_err(|source| Error::Corrupt {
-                key: key.to_string(),
-                source,
-            })?),
-            None => content,
-        };
+        let content =
+            match compression {
+                Some(c) => Bytes::from(compress::decompress(c, &content).map_err(|source| {
+                    Error::Corrupt {
+                        key: key.to_string(),
+                        source,
+                    }
+                })?),
+                None => content,
+            };
         if content != *raw {
             let server = layout
                 .server_dir()
@@ -147,12 +150,4 @@ async fn compare_with_stored(
         first_identical.get_or_insert(key.to_string());
     }
     Ok(Archived::AlreadyStored(first_identical.unwrap_or_default()))
-}
-
-/// Decompresses a whole object held in memory.
-pub(crate) fn decode_all(compression: Compression, data: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::with_capacity(data.len() * 2);
-    compress::decoder(compression, data)?.read_to_end(&mut out)?;
-    Ok(out)
 }

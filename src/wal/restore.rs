@@ -16,7 +16,6 @@ use crate::durable;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, parse_wal_object};
 use crate::storage::Storage;
-use crate::wal::archive::decode_all;
 use crate::wal::{WalKind, WalName};
 
 /// How to restore.
@@ -183,9 +182,10 @@ async fn fetch(
     let (key, dest) = (key.to_string(), dest.to_path_buf());
     tokio::task::spawn_blocking(move || {
         let data = match compression {
-            Some(c) => {
-                Bytes::from(decode_all(c, &data).map_err(|source| Error::Corrupt { key, source })?)
-            }
+            Some(c) => Bytes::from(
+                crate::compress::decompress(c, &data)
+                    .map_err(|source| Error::Corrupt { key, source })?,
+            ),
             None => data,
         };
         durable::write_atomically(&dest, |file| file.write_all(&data))
