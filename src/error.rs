@@ -61,9 +61,13 @@ pub enum Error {
     #[error("object '{key}' does not exist")]
     ObjectNotFound { key: String },
 
-    /// The bucket or container does not exist.
+    /// The bucket or container does not exist (an operation needed it: exit 4 as Barman's).
     #[error("bucket '{bucket}' does not exist: create it, or check the destination URL")]
     BucketNotFound { bucket: String },
+
+    /// `-t/--test` found no bucket (Barman exits 1 here, not 4).
+    #[error("bucket '{bucket}' does not exist: create it, or check the destination URL")]
+    BucketCheckFailed { bucket: String },
 
     /// The object store could not be reached.
     #[error("can't connect to cloud provider: {message}")]
@@ -113,13 +117,22 @@ impl Error {
             | Error::WalConflict { .. }
             | Error::ArchiveNotUsable { .. }
             | Error::ObjectNotFound { .. }
-            | Error::BucketNotFound { .. } => ExitClass::Operation,
+            | Error::BucketCheckFailed { .. } => ExitClass::Operation,
             Error::Connection { .. } | Error::Spool { .. } => ExitClass::Network,
             Error::InvalidUrl { .. }
+            | Error::BucketNotFound { .. }
             | Error::Storage { .. }
             | Error::Config { .. }
             | Error::Corrupt { .. }
             | Error::Io { .. } => ExitClass::General,
+        }
+    }
+
+    /// The same failure met by `-t/--test`, where Barman reports a missing bucket with exit 1.
+    pub fn during_test(self) -> Error {
+        match self {
+            Error::BucketNotFound { bucket } => Error::BucketCheckFailed { bucket },
+            other => other,
         }
     }
 

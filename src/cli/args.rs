@@ -130,7 +130,8 @@ impl CommonArgs {
     ) -> Result<(Storage, Layout)> {
         let location = Location::parse(url, self.cloud_provider)?;
         let layout = Layout::new(&location.prefix, server);
-        let storage = Storage::open(&location, &self.storage_options(encryption))?;
+        let storage = Storage::open(&location, &self.storage_options(encryption))
+            .map_err(|e| if self.test { e.during_test() } else { e })?;
         Ok((storage, layout))
     }
 }

@@ -44,11 +44,9 @@ pub async fn run(args: Args) -> Result<()> {
         .open(&args.destination_url, &args.server_name, None)?;
     match storage.check().await {
         // Like Barman's, this test is about connectivity only: a missing bucket passes.
-        Err(Error::BucketNotFound { .. }) if args.common.test => return Ok(()),
-        Err(e @ Error::Connection { .. }) => return Err(e),
-        Err(Error::BucketNotFound { bucket }) => {
-            return Err(Error::BucketNotFound { bucket });
-        }
+        Err(Error::BucketCheckFailed { .. }) if args.common.test => return Ok(()),
+        // Barman would create the bucket here; object_store cannot, so this is its failure.
+        Err(Error::BucketCheckFailed { bucket }) => return Err(Error::BucketNotFound { bucket }),
         Err(e) => return Err(e),
         Ok(()) if args.common.test => return Ok(()),
         Ok(()) => {}

@@ -277,14 +277,13 @@ impl Storage {
     /// Checks that the endpoint answers and the bucket exists (`-t/--test`).
     ///
     /// # Errors
-    /// [`Error::Connection`] when unreachable, [`Error::BucketNotFound`] when missing.
+    /// [`Error::Connection`] when unreachable, [`Error::BucketCheckFailed`] when missing.
     pub async fn check(&self) -> Result<()> {
         let root = Path::from(self.location.prefix.trim_matches('/'));
-        self.store
-            .list_with_delimiter(Some(&root))
-            .await
-            .map_err(|e| classify(e, "list", &root, &self.location))?;
-        Ok(())
+        match self.store.list_with_delimiter(Some(&root)).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(classify(e, "list", &root, &self.location).during_test()),
+        }
     }
 
     fn is_gcs(&self) -> bool {

@@ -145,7 +145,14 @@ async fn missing_bucket(store: &Store) {
         .check()
         .await
         .expect_err("a missing bucket must fail the check");
-    assert!(matches!(err, Error::BucketNotFound { .. }), "{err}");
+    assert!(matches!(err, Error::BucketCheckFailed { .. }), "{err}");
+    let missing = storage
+        .list_all(&object_store::path::Path::from("prefix"))
+        .await;
+    assert!(
+        matches!(missing, Err(Error::BucketNotFound { .. })),
+        "{missing:?}"
+    );
 }
 
 fn run_suite(provider: Provider) {

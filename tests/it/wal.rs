@@ -406,9 +406,10 @@ fn unreachable_endpoint_exits_2() {
     }
 }
 
-/// `-t` on a missing bucket exits 1 (check-wal-archive: 0, it only tests connectivity).
+/// `-t` on a missing bucket exits 1 (check-wal-archive: 0, it only tests connectivity);
+/// archiving into a missing bucket exits 4, as Barman's tools do.
 #[test]
-fn test_flag_on_missing_bucket() {
+fn missing_bucket_exit_codes() {
     let Some(store) = Store::new(Provider::S3) else {
         return;
     };
@@ -422,6 +423,22 @@ fn test_flag_on_missing_bucket() {
         &["-t", wal.to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(1));
+    let archive = [wal.to_str().unwrap()];
+    let out = tool(&store, ours("barman-cloud-wal-archive"), url, &archive);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(theirs) = barman("barman-cloud-wal-archive") {
+        assert_eq!(
+            tool(&store, theirs.clone(), url, &archive).status.code(),
+            Some(4)
+        );
+        let test = ["-t", archive[0]];
+        assert_eq!(tool(&store, theirs, url, &test).status.code(), Some(1));
+    }
     assert!(
         tool(
             &store,
