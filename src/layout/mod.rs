@@ -77,6 +77,80 @@ impl Layout {
     pub fn backup_info(&self, backup_id: &str) -> Path {
         self.backup_dir(backup_id).clone().join("backup.info")
     }
+
+    /// The key of one tarball part: `base/<id>/<data|oid>[_NNNN].tar[<ext>]`.
+    pub fn tarball(&self, backup_id: &str, part: &Tarball) -> Path {
+        self.backup_dir(backup_id).clone().join(part.file_name())
+    }
+
+    /// `<server>/base/<backup_id>/annotations/keep`.
+    pub fn keep_annotation(&self, backup_id: &str) -> Path {
+        self.backup_dir(backup_id)
+            .clone()
+            .join("annotations")
+            .join("keep")
+    }
+}
+
+/// One tar archive of a backup: PGDATA (`data`) or a tablespace (its oid), part `index` of a
+/// split (0 is the first, which has no counter), compressed or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tarball {
+    /// `data` or the tablespace oid in decimal.
+    pub base: String,
+    pub index: u32,
+    pub compression: Option<Compression>,
+}
+
+/// The compressions Barman accepts for backup tarballs (no xz, no zstd).
+pub const TARBALL_COMPRESSIONS: [Compression; 4] = [
+    Compression::Gzip,
+    Compression::Bzip2,
+    Compression::Snappy,
+    Compression::Lz4,
+];
+
+impl Tarball {
+    /// `data.tar.gz`, `data_0001.tar.gz`, `16384_0012.tar` ...
+    pub fn file_name(&self) -> String {
+        let counter = if self.index == 0 {
+            String::new()
+        } else {
+            format!("_{:04}", self.index)
+        };
+        let ext = self.compression.map_or("", Compression::suffix);
+        format!("{}{counter}.tar{ext}", self.base)
+    }
+
+    /// Reads a tarball file name back; `None` for anything else (`backup.info`, annotations,
+    /// or an extension the restore side does not know, which Barman skips).
+    pub fn parse(file_name: &str) -> Option<Tarball> {
+        let (stem, compression) = match file_name.rsplit_once(".tar") {
+            Some((stem, "")) => (stem, None),
+            Some((stem, ext)) => (
+                stem,
+                Some(
+                    TARBALL_COMPRESSIONS
+                        .into_iter()
+                        .find(|c| c.suffix() == ext)?,
+                ),
+            ),
+            None => return None,
+        };
+        let (base, index) = match stem.rsplit_once('_') {
+            Some((base, n)) if n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit()) => {
+                (base, n.parse().ok()?)
+            }
+            _ => (stem, 0),
+        };
+        let valid_base =
+            base == "data" || (!base.is_empty() && base.bytes().all(|b| b.is_ascii_digit()));
+        valid_base.then(|| Tarball {
+            base: base.to_string(),
+            index,
+            compression,
+        })
+    }
 }
 
 /// Splits an object key's last part into the WAL name and its compression, if the key names
@@ -93,6 +167,47 @@ mod tests {
 
     fn wal(name: &str) -> WalName {
         WalName::parse(name).unwrap()
+    }
+
+    #[test]
+    fn tarball_names_match_barman() {
+        let l = Layout::new("prefix", "pg");
+        let data = |index, compression| Tarball {
+            base: "data".into(),
+            index,
+            compression,
+        };
+        assert_eq!(
+            l.tarball("20261125T035049", &data(0, None)).as_ref(),
+            "prefix/pg/base/20261125T035049/data.tar"
+        );
+        assert_eq!(
+            data(1, Some(Compression::Gzip)).file_name(),
+            "data_0001.tar.gz"
+        );
+        assert_eq!(data(12345, None).file_name(), "data_12345.tar");
+        for name in [
+            "data.tar",
+            "data_0002.tar.lz4",
+            "16384.tar.snappy",
+            "16384_0001.tar.bz2",
+        ] {
+            assert_eq!(Tarball::parse(name).unwrap().file_name(), name);
+        }
+        for name in [
+            "backup.info",
+            "data.tar.zst",
+            "data.tar.xz",
+            "keep",
+            "x.tar",
+            "data.tgz",
+        ] {
+            assert_eq!(Tarball::parse(name), None, "{name}");
+        }
+        assert_eq!(
+            l.keep_annotation("20261125T035049").as_ref(),
+            "prefix/pg/base/20261125T035049/annotations/keep"
+        );
     }
 
     #[test]
