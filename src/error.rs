@@ -100,6 +100,17 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// PostgreSQL could not be reached (Barman exits 1 here).
+    #[error("Cannot connect to postgres: {message}")]
+    PgConnect { message: String },
+
+    /// A PostgreSQL query failed.
+    #[error("cannot {action} on PostgreSQL: {message}")]
+    Postgres {
+        action: &'static str,
+        message: String,
+    },
+
     /// The spool directory of wal-restore cannot be used (Barman exits 2 here).
     #[error("cannot use spool directory '{}': {source}", path.display())]
     Spool {
@@ -117,13 +128,15 @@ impl Error {
             | Error::WalConflict { .. }
             | Error::ArchiveNotUsable { .. }
             | Error::ObjectNotFound { .. }
-            | Error::BucketCheckFailed { .. } => ExitClass::Operation,
+            | Error::BucketCheckFailed { .. }
+            | Error::PgConnect { .. } => ExitClass::Operation,
             Error::Connection { .. } | Error::Spool { .. } => ExitClass::Network,
             Error::InvalidUrl { .. }
             | Error::BucketNotFound { .. }
             | Error::Storage { .. }
             | Error::Config { .. }
             | Error::Corrupt { .. }
+            | Error::Postgres { .. }
             | Error::Io { .. } => ExitClass::General,
         }
     }

@@ -1,0 +1,321 @@
+//! PostgreSQL through tokio-postgres: connect, read what a backup records, and drive the
+//! non-exclusive backup API (whose function names changed in PostgreSQL 15).
+
+mod conninfo;
+
+pub use conninfo::{ConnectOptions, Env, ProcessEnv, config};
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::catalog::{Tablespace, Timestamp};
+use crate::error::{Error, Result};
+use crate::wal::Lsn;
+
+/// One session: non-exclusive backups must start and stop in the same one.
+pub struct Pg {
+    client: Client,
+    connection: tokio::task::JoinHandle<()>,
+    /// `server_version_num`, e.g. 150018.
+    pub version: u32,
+}
+
+/// What `pg_backup_start` returned.
+#[derive(Debug, Clone)]
+pub struct BackupStart {
+    pub lsn: Lsn,
+    pub timeline: u32,
+    pub time: Timestamp,
+}
+
+/// What `pg_backup_stop` returned.
+#[derive(Debug, Clone)]
+pub struct BackupStop {
+    pub lsn: Lsn,
+    pub timeline: u32,
+    pub label: String,
+    pub time: Timestamp,
+}
+
+/// The server facts a `backup.info` records before the copy starts.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFacts {
+    pub pgdata: String,
+    pub wal_segment_size: u64,
+    pub config_file: Option<String>,
+    pub hba_file: Option<String>,
+    pub ident_file: Option<String>,
+    pub included_files: Option<Vec<String>>,
+    pub tablespaces: Vec<Tablespace>,
+    pub data_checksums: Option<String>,
+    pub summarize_wal: Option<String>,
+    pub cluster_size: Option<u64>,
+}
+
+fn sql(action: &'static str) -> impl Fn(tokio_postgres::Error) -> Error {
+    move |e| Error::Postgres {
+        action,
+        message: one_line(&e),
+    }
+}
+
+/// tokio-postgres puts the server's message in the source; show both on one line.
+fn one_line(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// The session's `now()` in Python's `str(datetime)` form, with the session's offset.
+const NOW: &str = "to_char(now(), 'YYYY-MM-DD HH24:MI:SS.USTZH:TZM')";
+
+impl Pg {
+    /// Connects with `config` (see [`config`]).
+    ///
+    /// # Errors
+    /// [`Error::PgConnect`] when the server cannot be reached or refuses us.
+    pub async fn connect(config: &tokio_postgres::Config) -> Result<Pg> {
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| Error::PgConnect {
+            message: one_line(&e),
+        })?;
+        let connection = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("PostgreSQL connection closed: {e}");
+            }
+        });
+        let row = client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(|e| Error::PgConnect {
+                message: one_line(&e),
+            })?;
+        let version: i32 = row.get(0);
+        Ok(Pg {
+            client,
+            connection,
+            version: version as u32,
+        })
+    }
+
+    /// `pg_control_system().system_identifier` as decimal text.
+    pub async fn system_id(&self) -> Result<String> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT system_identifier::text FROM pg_control_system()",
+                &[],
+            )
+            .await
+            .map_err(sql("read the system identifier"))?;
+        Ok(row.get(0))
+    }
+
+    async fn text(&self, query: &str) -> Option<String> {
+        match self.client.query_opt(query, &[]).await {
+            Ok(row) => row.and_then(|r| r.get(0)),
+            Err(e) => {
+                // Barman records None for what the role may not read; so do we.
+                tracing::debug!("{query}: {}", one_line(&e));
+                None
+            }
+        }
+    }
+
+    /// Reads the facts `backup.info` records. Queries a role may not run give `None`, as
+    /// in Barman; only `data_directory` and the segment size are required.
+    pub async fn facts(&self) -> Result<ServerFacts> {
+        let pgdata = self
+            .client
+            .query_one("SELECT current_setting('data_directory')", &[])
+            .await
+            .map_err(sql("read data_directory"))?
+            .get(0);
+        let segment = self
+            .client
+            .query_one(
+                "SELECT setting::bigint * CASE unit WHEN 'B' THEN 1 WHEN '8kB' THEN 8192 \
+                 WHEN 'MB' THEN 1048576 ELSE 1 END FROM pg_settings \
+                 WHERE name = 'wal_segment_size'",
+                &[],
+            )
+            .await
+            .map_err(sql("read wal_segment_size"))?;
+        let wal_segment_size: i64 = segment.get(0);
+        let setting = |name: &str| {
+            format!("SELECT setting FROM pg_settings WHERE name = '{name}'")
+        };
+        let included_files = match self
+            .client
+            .query(
+                "SELECT DISTINCT sourcefile FROM pg_settings WHERE sourcefile IS NOT NULL \
+                 AND sourcefile NOT IN (SELECT setting FROM pg_settings \
+                 WHERE name = 'config_file') ORDER BY 1",
+                &[],
+            )
+            .await
+        {
+            Ok(rows) if !rows.is_empty() => Some(rows.iter().map(|r| r.get(0)).collect()),
+            _ => None,
+        };
+        let tablespaces = self
+            .client
+            .query(
+                "SELECT spcname::text, oid::bigint, pg_tablespace_location(oid) \
+                 FROM pg_tablespace WHERE pg_tablespace_location(oid) != '' ORDER BY oid",
+                &[],
+            )
+            .await
+            .map_err(sql("list tablespaces"))?
+            .iter()
+            .map(|r| Tablespace {
+                name: r.get(0),
+                oid: r.get::<_, i64>(1) as u32,
+                location: r.get(2),
+            })
+            .collect();
+        let summarize_wal = if self.version >= 170000 {
+            self.text("SHOW summarize_wal").await
+        } else {
+            None
+        };
+        let cluster_size = self
+            .text("SELECT sum(pg_tablespace_size(oid))::text FROM pg_tablespace")
+            .await
+            .and_then(|s| s.parse().ok());
+        Ok(ServerFacts {
+            pgdata,
+            wal_segment_size: wal_segment_size as u64,
+            config_file: self.text(&setting("config_file")).await,
+            hba_file: self.text(&setting("hba_file")).await,
+            ident_file: self.text(&setting("ident_file")).await,
+            included_files,
+            tablespaces,
+            data_checksums: self.text("SHOW data_checksums").await,
+            summarize_wal,
+            cluster_size,
+        })
+    }
+
+    /// Whether the server is a standby.
+    pub async fn is_in_recovery(&self) -> Result<bool> {
+        let row = self
+            .client
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .map_err(sql("check pg_is_in_recovery()"))?;
+        Ok(row.get(0))
+    }
+
+    /// Starts a non-exclusive backup labelled `label`.
+    pub async fn backup_start(&self, label: &str, fast: bool) -> Result<BackupStart> {
+        if self.version >= 140000 {
+            // The copy can outlast idle_session_timeout; the stop needs this same session.
+            self.client
+                .batch_execute("SET idle_session_timeout TO 0")
+                .await
+                .map_err(sql("disable idle_session_timeout"))?;
+        }
+        let call = if self.version >= 150000 {
+            "pg_backup_start($1, $2)"
+        } else {
+            "pg_start_backup($1, $2, false)"
+        };
+        let query = format!(
+            "SELECT lsn::text, (SELECT timeline_id FROM pg_control_checkpoint())::bigint, {NOW} \
+             FROM {call} AS lsn"
+        );
+        let row = self
+            .client
+            .query_one(&query, &[&label, &fast])
+            .await
+            .map_err(sql("start the backup"))?;
+        Ok(BackupStart {
+            lsn: parse_lsn(row.get(0))?,
+            timeline: row.get::<_, i64>(1) as u32,
+            time: parse_time(row.get(2))?,
+        })
+    }
+
+    /// Stops the backup; PostgreSQL waits until the WAL it needs is archived.
+    pub async fn backup_stop(&self) -> Result<BackupStop> {
+        if self.version >= 140000 {
+            self.client
+                .batch_execute("RESET idle_session_timeout")
+                .await
+                .map_err(sql("reset idle_session_timeout"))?;
+        }
+        let call = if self.version >= 150000 {
+            "pg_backup_stop()"
+        } else {
+            "pg_stop_backup(false)"
+        };
+        let query = format!(
+            "SELECT r.lsn::text, (SELECT CASE WHEN pg_is_in_recovery() \
+             THEN min_recovery_end_timeline ELSE timeline_id END \
+             FROM pg_control_checkpoint(), pg_control_recovery())::bigint, r.labelfile, {NOW} \
+             FROM {call} AS r"
+        );
+        let row = self
+            .client
+            .query_one(&query, &[])
+            .await
+            .map_err(sql("stop the backup"))?;
+        Ok(BackupStop {
+            lsn: parse_lsn(row.get(0))?,
+            timeline: row.get::<_, i64>(1) as u32,
+            label: row.get(2),
+            time: parse_time(row.get(3))?,
+        })
+    }
+
+    /// Closes the WAL segment holding the backup end, so it is archived now (primary only).
+    pub async fn switch_wal(&self) -> Result<()> {
+        let f = if self.version >= 100000 {
+            "pg_switch_wal"
+        } else {
+            "pg_switch_xlog"
+        };
+        self.client
+            .batch_execute(&format!("SELECT {f}()"))
+            .await
+            .map_err(sql("switch WAL"))
+    }
+
+    /// Creates the named restore point Barman leaves after each backup (primary only).
+    pub async fn create_restore_point(&self, name: &str) -> Result<()> {
+        self.client
+            .execute("SELECT pg_create_restore_point($1)::text", &[&name])
+            .await
+            .map(drop)
+            .map_err(sql("create the restore point"))
+    }
+
+    /// Ends the session.
+    pub async fn close(self) {
+        drop(self.client);
+        let _ = self.connection.await;
+    }
+}
+
+fn parse_lsn(text: String) -> Result<Lsn> {
+    text.parse().map_err(|_| Error::Postgres {
+        action: "read an LSN",
+        message: format!("unexpected LSN '{text}'"),
+    })
+}
+
+fn parse_time(text: String) -> Result<Timestamp> {
+    text.parse().map_err(|message| Error::Postgres {
+        action: "read the server time",
+        message,
+    })
+}
