@@ -45,8 +45,7 @@ impl ConnectOptions {
 /// libpq quoting: values with whitespace (or quotes, or empty) in single quotes, `\` and `'`
 /// escaped.
 fn quote(value: &str) -> String {
-    if !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\')
-    {
+    if !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\') {
         return value.to_string();
     }
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -108,7 +107,9 @@ pub fn config(conninfo: &str, env: &dyn Env) -> Result<tokio_postgres::Config> {
         config.user(&user);
     }
     if config.get_dbname().is_none() {
-        let dbname = env.var("PGDATABASE").or_else(|| config.get_user().map(str::to_string));
+        let dbname = env
+            .var("PGDATABASE")
+            .or_else(|| config.get_user().map(str::to_string));
         if let Some(dbname) = dbname {
             config.dbname(&dbname);
         }
@@ -173,7 +174,12 @@ fn pgpass(config: &tokio_postgres::Config, env: &dyn Env) -> Option<String> {
         Host::Tcp(h) => h.clone(),
         Host::Unix(_) => "localhost".into(),
     };
-    let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
     let wanted = [
         host.as_str(),
         port.as_str(),
@@ -198,10 +204,7 @@ fn split_pgpass_line(line: &str) -> Vec<String> {
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => fields
-                .last_mut()
-                .expect("one field")
-                .extend(chars.next()),
+            '\\' => fields.last_mut().expect("one field").extend(chars.next()),
             ':' if fields.len() < 5 => fields.push(String::new()),
             c => fields.last_mut().expect("one field").push(c),
         }
@@ -233,7 +236,10 @@ mod tests {
             port: Some("5433".into()),
             ..Default::default()
         };
-        assert_eq!(o.conninfo(), "host='/tmp/sock dir' port=5433 dbname=postgres");
+        assert_eq!(
+            o.conninfo(),
+            "host='/tmp/sock dir' port=5433 dbname=postgres"
+        );
         let whole = ConnectOptions {
             dbname: Some("host=db user=x".into()),
             host: Some("ignored".into()),

@@ -150,9 +150,7 @@ impl Pg {
             .await
             .map_err(sql("read wal_segment_size"))?;
         let wal_segment_size: i64 = segment.get(0);
-        let setting = |name: &str| {
-            format!("SELECT setting FROM pg_settings WHERE name = '{name}'")
-        };
+        let setting = |name: &str| format!("SELECT setting FROM pg_settings WHERE name = '{name}'");
         let included_files = match self
             .client
             .query(

@@ -7,13 +7,15 @@
 //! and never formatted into a message.
 
 mod aws_profile;
+mod gcs;
 mod location;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::client::{HttpError, HttpErrorKind};
@@ -22,7 +24,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
     Attribute, Attributes, BackoffConfig, ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt,
-    PutOptions, RetryConfig, StaticCredentialProvider, TagSet,
+    PutMultipartOptions, PutOptions, RetryConfig, StaticCredentialProvider, TagSet, WriteMultipart,
 };
 
 pub use location::{Location, Provider, Target};
@@ -112,6 +114,8 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// Writes carry the encryption headers that Azure and GCS take per request; reads must not.
     writer: Arc<dyn ObjectStore>,
+    /// GCS listing and streamed uploads (see `gcs.rs` for why not object_store's).
+    gcs: Option<Arc<gcs::GcsJson>>,
     location: Location,
 }
 
@@ -130,6 +134,7 @@ impl Storage {
     /// [`Error::BucketNotFound`] for a `file://` directory that does not exist.
     pub fn open(location: &Location, options: &StorageOptions) -> Result<Self> {
         let client = client_options(options);
+        let mut gcs = None;
         let (store, writer): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) = match &location.target {
             Target::S3 { bucket } => {
                 let s3 = Arc::new(
@@ -168,7 +173,21 @@ impl Storage {
                         .build()
                         .map_err(config("GCS"))
                 };
-                let reader = Arc::new(build(client.clone())?);
+                let reader = build(client.clone())?;
+                gcs = Some(Arc::new(
+                    gcs::GcsJson::new(
+                        &gcs_base_url(options),
+                        bucket,
+                        reader.credentials().clone(),
+                        options.kms_key_name.clone(),
+                        options.read_timeout.unwrap_or(Duration::from_secs(60)),
+                    )
+                    .map_err(|message| Error::Config {
+                        provider: "GCS",
+                        message,
+                    })?,
+                ));
+                let reader = Arc::new(reader);
                 match &options.kms_key_name {
                     Some(key) => {
                         let w = Arc::new(build(with_header(
@@ -198,6 +217,7 @@ impl Storage {
         Ok(Self {
             store,
             writer,
+            gcs,
             location: location.clone(),
         })
     }
@@ -212,6 +232,12 @@ impl Storage {
     /// # Errors
     /// Storage errors, classified.
     pub async fn list_dir(&self, dir: &Path) -> Result<Vec<ObjectMeta>> {
+        if let Some(gcs) = &self.gcs {
+            let listing = gcs.list(dir, true).await;
+            return listing
+                .map(|l| l.objects)
+                .map_err(|e| self.gcs_error(e, "list", dir));
+        }
         let listing = self
             .store
             .list_with_delimiter(Some(dir))
@@ -225,6 +251,12 @@ impl Storage {
     /// # Errors
     /// Storage errors, classified.
     pub async fn list_all(&self, dir: &Path) -> Result<Vec<ObjectMeta>> {
+        if let Some(gcs) = &self.gcs {
+            let listing = gcs.list(dir, false).await;
+            return listing
+                .map(|l| l.objects)
+                .map_err(|e| self.gcs_error(e, "list", dir));
+        }
         self.store
             .list(Some(dir))
             .try_collect()
@@ -237,14 +269,72 @@ impl Storage {
     /// # Errors
     /// [`Error::ObjectNotFound`] when it does not exist, or other storage errors.
     pub async fn get(&self, key: &Path) -> Result<Bytes> {
-        let fail = |e| classify(e, "download", key, &self.location);
-        self.store
+        let mut stream = self.get_stream(key).await?;
+        let mut chunks = Vec::new();
+        while let Some(chunk) = stream.try_next().await? {
+            chunks.push(chunk);
+        }
+        Ok(match chunks.len() {
+            1 => chunks.pop().expect("one chunk"),
+            _ => Bytes::from(chunks.concat()),
+        })
+    }
+
+    /// Reads an object as a stream of chunks, so large objects need not fit in memory.
+    ///
+    /// # Errors
+    /// [`Error::ObjectNotFound`] when it does not exist, or other storage errors, at the start
+    /// or while streaming.
+    pub async fn get_stream(&self, key: &Path) -> Result<BoxStream<'static, Result<Bytes>>> {
+        if let Some(gcs) = &self.gcs {
+            let response = gcs
+                .get(key)
+                .await
+                .map_err(|e| self.gcs_error(e, "download", key))?;
+            let (storage, key) = (self.clone(), key.clone());
+            return Ok(response
+                .bytes_stream()
+                .map_err(move |e| Error::Connection {
+                    message: format!(
+                        "{} (reading '{key}': {})",
+                        storage.location.url_for_messages(),
+                        e.without_url()
+                    ),
+                })
+                .boxed());
+        }
+        let result = self
+            .store
             .get(key)
             .await
-            .map_err(fail)?
-            .bytes()
-            .await
-            .map_err(fail)
+            .map_err(|e| classify(e, "download", key, &self.location))?;
+        let (location, key) = (self.location.clone(), key.clone());
+        Ok(result
+            .into_stream()
+            .map_err(move |e| classify(e, "download", &key, &location))
+            .boxed())
+    }
+
+    /// Deletes one object (a missing one is not an error).
+    ///
+    /// # Errors
+    /// Storage errors, classified.
+    pub async fn delete(&self, key: &Path) -> Result<()> {
+        let outcome = match &self.gcs {
+            Some(gcs) => gcs
+                .delete(key)
+                .await
+                .map_err(|e| self.gcs_error(e, "delete", key)),
+            None => self
+                .writer
+                .delete(key)
+                .await
+                .map_err(|e| classify(e, "delete", key, &self.location)),
+        };
+        match outcome {
+            Err(Error::ObjectNotFound { .. }) => Ok(()),
+            other => other,
+        }
     }
 
     /// Stores a whole object, returning only once the store has confirmed it.
@@ -252,26 +342,105 @@ impl Storage {
     /// # Errors
     /// Storage errors, classified.
     pub async fn put(&self, key: &Path, data: Bytes, options: &WriteOptions) -> Result<()> {
-        let mut put = PutOptions::default();
-        if self.is_gcs() {
-            // GCS has no object tags; Barman stores them as custom metadata.
-            let mut attributes = Attributes::new();
-            for (k, v) in &options.tags {
-                attributes.insert(Attribute::Metadata(k.clone().into()), v.clone().into());
-            }
-            put.attributes = attributes;
-        } else if !matches!(self.location.target, Target::File { .. }) {
-            let mut tags = TagSet::default();
-            for (k, v) in &options.tags {
-                tags.push(k, v);
-            }
-            put.tags = tags;
+        if let Some(gcs) = &self.gcs {
+            return gcs
+                .put(key, data, &options.tags)
+                .await
+                .map_err(|e| self.gcs_error(e, "upload", key));
         }
+        let (tags, attributes) = self.object_attributes(options);
+        let put = PutOptions {
+            tags,
+            attributes,
+            ..Default::default()
+        };
         self.writer
             .put_opts(key, data.into(), put)
             .await
             .map_err(|e| classify(e, "upload", key, &self.location))?;
         Ok(())
+    }
+
+    /// Starts a streamed upload in `chunk_size` parts, at most `concurrency` in flight: memory
+    /// stays at about `chunk_size * (concurrency + 1)` whatever the object's size. The object
+    /// appears only when [`Upload::finish`] returns (a `file://` upload is staged and renamed).
+    ///
+    /// # Errors
+    /// Storage errors, classified.
+    pub async fn upload(
+        &self,
+        key: &Path,
+        options: &WriteOptions,
+        chunk_size: usize,
+        concurrency: usize,
+    ) -> Result<Upload> {
+        let sink = if let Some(gcs) = &self.gcs {
+            let upload = gcs
+                .start_upload(key, &options.tags)
+                .await
+                .map_err(|e| self.gcs_error(e, "upload", key))?;
+            Sink::Gcs { upload, chunk_size }
+        } else {
+            let (tags, attributes) = self.object_attributes(options);
+            let opts = PutMultipartOptions {
+                tags,
+                attributes,
+                ..Default::default()
+            };
+            let multipart = self
+                .writer
+                .put_multipart_opts(key, opts)
+                .await
+                .map_err(|e| classify(e, "upload", key, &self.location))?;
+            Sink::Multipart {
+                write: WriteMultipart::new_with_chunk_size(multipart, chunk_size),
+                concurrency: concurrency.max(1),
+            }
+        };
+        Ok(Upload {
+            sink,
+            storage: self.clone(),
+            key: key.clone(),
+        })
+    }
+
+    fn gcs_error(&self, e: gcs::GcsError, action: &'static str, key: &Path) -> Error {
+        if e.connect {
+            return Error::Connection {
+                message: format!("{} ({})", self.location.url_for_messages(), e.message),
+            };
+        }
+        match e.status {
+            // Listing names no object, so its 404 can only be the bucket's.
+            Some(404) if action == "list" => Error::BucketNotFound {
+                bucket: self.location.bucket(),
+            },
+            Some(404) => Error::ObjectNotFound {
+                key: key.to_string(),
+            },
+            _ => Error::Storage {
+                action,
+                key: key.to_string(),
+                message: e.message,
+            },
+        }
+    }
+
+    /// Tags as each provider stores them: S3 object tags and Azure blob index tags; GCS has
+    /// none, so Barman stores them as custom metadata; files have neither.
+    fn object_attributes(&self, options: &WriteOptions) -> (TagSet, Attributes) {
+        let mut tags = TagSet::default();
+        let mut attributes = Attributes::new();
+        if self.is_gcs() {
+            for (k, v) in &options.tags {
+                attributes.insert(Attribute::Metadata(k.clone().into()), v.clone().into());
+            }
+        } else if !matches!(self.location.target, Target::File { .. }) {
+            for (k, v) in &options.tags {
+                tags.push(k, v);
+            }
+        }
+        (tags, attributes)
     }
 
     /// Checks that the endpoint answers and the bucket exists (`-t/--test`).
@@ -280,6 +449,13 @@ impl Storage {
     /// [`Error::Connection`] when unreachable, [`Error::BucketCheckFailed`] when missing.
     pub async fn check(&self) -> Result<()> {
         let root = Path::from(self.location.prefix.trim_matches('/'));
+        if self.gcs.is_some() {
+            return self
+                .list_dir(&root)
+                .await
+                .map(drop)
+                .map_err(Error::during_test);
+        }
         match self.store.list_with_delimiter(Some(&root)).await {
             Ok(_) => Ok(()),
             Err(e) => Err(classify(e, "list", &root, &self.location).during_test()),
@@ -288,6 +464,79 @@ impl Storage {
 
     fn is_gcs(&self) -> bool {
         matches!(self.location.target, Target::Gcs { .. })
+    }
+}
+
+/// An object being uploaded in parts; see [`Storage::upload`].
+pub struct Upload {
+    sink: Sink,
+    storage: Storage,
+    key: Path,
+}
+
+enum Sink {
+    Multipart {
+        write: WriteMultipart,
+        concurrency: usize,
+    },
+    // Resumable uploads take their requests one after the other (Barman uses one job on GCS).
+    Gcs {
+        upload: gcs::ResumableUpload,
+        chunk_size: usize,
+    },
+}
+
+impl Upload {
+    /// Queues `data`, waiting first while `concurrency` parts are in flight.
+    ///
+    /// # Errors
+    /// A part upload failed (the caller should [`Upload::abort`]).
+    pub async fn write(&mut self, data: Bytes) -> Result<()> {
+        match &mut self.sink {
+            Sink::Multipart { write, concurrency } => {
+                write
+                    .wait_for_capacity(*concurrency)
+                    .await
+                    .map_err(|e| classify(e, "upload", &self.key, &self.storage.location))?;
+                write.put(data);
+                Ok(())
+            }
+            Sink::Gcs { upload, chunk_size } => upload
+                .write(&data, *chunk_size)
+                .await
+                .map_err(|e| self.storage.gcs_error(e, "upload", &self.key)),
+        }
+    }
+
+    /// Uploads what is left and commits the object.
+    ///
+    /// # Errors
+    /// The upload failed; it has been aborted.
+    pub async fn finish(self) -> Result<()> {
+        let Upload { sink, storage, key } = self;
+        match sink {
+            Sink::Multipart { write, .. } => write
+                .finish()
+                .await
+                .map(drop)
+                .map_err(|e| classify(e, "upload", &key, &storage.location)),
+            Sink::Gcs { upload, .. } => upload
+                .finish()
+                .await
+                .map_err(|e| storage.gcs_error(e, "upload", &key)),
+        }
+    }
+
+    /// Abandons the upload and asks the store to drop the parts already sent.
+    pub async fn abort(self) {
+        match self.sink {
+            Sink::Multipart { write, .. } => {
+                if let Err(e) = write.abort().await {
+                    tracing::warn!("cannot abort the upload of '{}': {e}", self.key);
+                }
+            }
+            Sink::Gcs { upload, .. } => upload.abort().await,
+        }
     }
 }
 
@@ -534,20 +783,24 @@ fn from_azure_env(mut b: MicrosoftAzureBuilder, options: &StorageOptions) -> Mic
     b
 }
 
+/// Where GCS's JSON API answers: the emulator when `STORAGE_EMULATOR_HOST` is set.
+fn gcs_base_url(options: &StorageOptions) -> String {
+    match options.var("STORAGE_EMULATOR_HOST") {
+        Some(host) if host.contains("://") => host,
+        Some(host) => format!("http://{host}"),
+        None => "https://storage.googleapis.com".into(),
+    }
+}
+
 fn gcs_builder(bucket: &str, options: &StorageOptions) -> GoogleCloudStorageBuilder {
     let env = |name: &str| options.var(name);
     let b = GoogleCloudStorageBuilder::new()
         .with_bucket_name(bucket)
         .with_retry(retry());
-    if let Some(host) = env("STORAGE_EMULATOR_HOST") {
+    if env("STORAGE_EMULATOR_HOST").is_some() {
         // The emulator takes anonymous requests, as google-cloud-storage sends them there.
-        let host = if host.contains("://") {
-            host
-        } else {
-            format!("http://{host}")
-        };
         return b
-            .with_base_url(host.trim_end_matches('/'))
+            .with_base_url(gcs_base_url(options).trim_end_matches('/'))
             .with_credentials(Arc::new(StaticCredentialProvider::new(GcpCredential {
                 bearer: String::new(),
             })));

@@ -55,7 +55,10 @@ mod tests {
         assert_eq!(lsn.segment(1, size).as_str(), "000000010000000000000004");
         assert_eq!(lsn.offset(size), 40);
         let boundary: Lsn = "1/A000000".parse().unwrap();
-        assert_eq!(boundary.segment(2, size).as_str(), "00000002000000010000000A");
+        assert_eq!(
+            boundary.segment(2, size).as_str(),
+            "00000002000000010000000A"
+        );
         assert_eq!(boundary.offset(size), 0);
         assert!("4000028".parse::<Lsn>().is_err());
         assert!("0/xyz".parse::<Lsn>().is_err());

@@ -136,6 +136,27 @@ async fn suite(store: &Store) {
         storage.get(&key("missing")).await,
         Err(Error::ObjectNotFound { .. })
     ));
+
+    // Streamed uploads: several 5 MiB parts in flight, invisible until finished; an aborted
+    // one leaves nothing.
+    let mut upload = storage
+        .upload(&key("multi/part"), &WriteOptions::default(), 5 << 20, 2)
+        .await
+        .unwrap();
+    for chunk in big.chunks(3 << 20) {
+        upload.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    assert!(storage.list_dir(&key("multi")).await.unwrap().is_empty());
+    upload.finish().await.unwrap();
+    assert_eq!(storage.get(&key("multi/part")).await.unwrap(), big);
+    let mut aborted = storage
+        .upload(&key("multi/aborted"), &WriteOptions::default(), 5 << 20, 2)
+        .await
+        .unwrap();
+    aborted.write(big.slice(..(6 << 20))).await.unwrap();
+    aborted.abort().await;
+    let left: Vec<_> = storage.list_all(&key("multi")).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
 }
 
 async fn missing_bucket(store: &Store) {

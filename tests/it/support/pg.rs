@@ -33,6 +33,16 @@ pub fn as_postgres(program: impl AsRef<std::ffi::OsStr>) -> Command {
     }
 }
 
+/// `cmd` under coreutils' `timeout`: killed after `secs` seconds instead of hanging a test.
+pub fn with_timeout(secs: u32, cmd: Command) -> Command {
+    let mut wrapped = Command::new("timeout");
+    wrapped
+        .arg(secs.to_string())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    wrapped
+}
+
 impl Pg {
     /// `initdb` a new cluster in `dir/data` (the socket lives in `dir`).
     pub fn init(dir: &Path) -> Pg {
@@ -196,9 +206,11 @@ impl Pg {
     }
 
     /// `pg_basebackup` with no WAL, so that a server started from it needs the WAL archive.
+    /// It waits for the end WAL to be archived, so a broken `archive_command` would hang it:
+    /// `timeout` turns that into a failure.
     pub fn base_backup_without_wal(&self, target: &Path) {
         let out = super::run(
-            as_postgres(pg_bin("pg_basebackup"))
+            with_timeout(300, as_postgres(pg_bin("pg_basebackup")))
                 .args(["-U", "postgres", "-X", "none", "-c", "fast", "-h"])
                 .arg(&self.socket_dir)
                 .arg("-D")
