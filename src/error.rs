@@ -100,6 +100,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A backup started and then failed; its `backup.info` says FAILED.
+    #[error("backup {backup_id} failed: {reason}")]
+    BackupFailed {
+        backup_id: String,
+        reason: Box<Error>,
+    },
+
     /// PostgreSQL could not be reached (Barman exits 1 here).
     #[error("Cannot connect to postgres: {message}")]
     PgConnect { message: String },
@@ -129,7 +136,8 @@ impl Error {
             | Error::ArchiveNotUsable { .. }
             | Error::ObjectNotFound { .. }
             | Error::BucketCheckFailed { .. }
-            | Error::PgConnect { .. } => ExitClass::Operation,
+            | Error::PgConnect { .. }
+            | Error::BackupFailed { .. } => ExitClass::Operation,
             Error::Connection { .. } | Error::Spool { .. } => ExitClass::Network,
             Error::InvalidUrl { .. }
             | Error::BucketNotFound { .. }

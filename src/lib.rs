@@ -2,6 +2,7 @@
 //!
 //! (crate docs are written once the flows exist)
 
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod compress;

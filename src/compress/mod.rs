@@ -149,6 +149,7 @@ impl Compression {
 pub struct Encoder<W: Write>(Inner<W>);
 
 enum Inner<W: Write> {
+    Plain(W),
     Gzip(flate2::write::GzEncoder<W>),
     Bzip2(bzip2::write::BzEncoder<W>),
     Xz(xz2::write::XzEncoder<W>),
@@ -205,6 +206,11 @@ pub fn encoder<W: Write>(
     Ok(Encoder(inner))
 }
 
+/// A pass-through "encoder", so uncompressed and compressed streams share one type.
+pub fn plain<W: Write>(w: W) -> Encoder<W> {
+    Encoder(Inner::Plain(w))
+}
+
 fn now_unix_seconds() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -216,6 +222,7 @@ impl<W: Write> Encoder<W> {
     /// Ends the stream and returns the writer.
     pub fn finish(self) -> io::Result<W> {
         match self.0 {
+            Inner::Plain(w) => Ok(w),
             Inner::Gzip(e) => e.finish(),
             Inner::Bzip2(e) => e.finish(),
             Inner::Xz(e) => e.finish(),
@@ -227,6 +234,7 @@ impl<W: Write> Encoder<W> {
 
     fn writer(&mut self) -> &mut dyn Write {
         match &mut self.0 {
+            Inner::Plain(w) => w,
             Inner::Gzip(e) => e,
             Inner::Bzip2(e) => e,
             Inner::Xz(e) => e,

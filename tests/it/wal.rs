@@ -547,19 +547,13 @@ fn restore_prefetches_into_the_spool() {
         );
     }
     let spool = dir.path().join("spool");
+    let spool_arg = format!("--spool-dir={}", spool.display());
     let restore = |name: &str, dest: &Path| {
         tool(
             &store,
             ours("barman-cloud-wal-restore"),
             &store.url,
-            &[
-                "-p",
-                "3",
-                "--spool-dir",
-                spool.to_str().unwrap(),
-                name,
-                dest.to_str().unwrap(),
-            ],
+            &["--parallel=3", &spool_arg, name, dest.to_str().unwrap()],
         )
     };
     let out = dir.path().join("out");

@@ -1,0 +1,437 @@
+//! A hot base backup into the object store, laid out exactly as `barman-cloud-backup` lays it.
+//!
+//! The order is Barman 3.19's: read the server facts, `pg_backup_start`, store a STARTED
+//! `backup.info`, stream the tablespaces then PGDATA (then `pg_control` and the configuration
+//! files kept outside PGDATA) into tar parts, `pg_backup_stop` (which waits for the WAL to be
+//! archived), add the `backup_label` member, commit every part, and only then store the DONE
+//! `backup.info`. Any failure after the start stores FAILED with the reason, so a broken
+//! backup is never mistaken for a good one; a killed process leaves STARTED, which no tool
+//! treats as usable.
+
+mod rules;
+mod tarball;
+mod upload;
+mod walk;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use rules::Rules;
+pub use upload::PartStats;
+
+use crate::catalog::pyrepr::PyValue;
+use crate::catalog::{BackupInfo, Status};
+use crate::compress::Compression;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::pg::{Pg, ServerFacts};
+use crate::storage::{Provider, Storage, WriteOptions};
+use tarball::TarParts;
+use upload::UploadSettings;
+
+/// What `barman-cloud-backup` was asked to do.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// `-n/--name`.
+    pub name: Option<String>,
+    /// Tarball compression (gzip, bzip2, snappy or lz4).
+    pub compression: Option<Compression>,
+    pub immediate_checkpoint: bool,
+    /// `-J/--jobs`: chunks uploaded at once.
+    pub jobs: usize,
+    /// `-S/--max-archive-size`: start a new part past this many (compressed) bytes.
+    pub max_archive_size: u64,
+    pub min_chunk_size: Option<u64>,
+    /// Bytes per second, `None` for unlimited.
+    pub max_bandwidth: Option<u64>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Barman's default `--max-archive-size` (100 GiB in its units) and its cap (1 TiB).
+pub const DEFAULT_MAX_ARCHIVE_SIZE: u64 = 100 << 30;
+const MAX_ARCHIVE_SIZE_CAP: u64 = 1 << 40;
+
+/// The multipart chunk size Barman derives per provider from the part size limit: at least
+/// twice the size that would fill the provider's part count, and at least its minimum part.
+pub fn chunk_size(provider: Provider, max_archive_size: u64, min_chunk: Option<u64>) -> usize {
+    let (max_chunks, min) = match provider {
+        Provider::AzureBlobStorage => (50_000, 64 << 10),
+        // S3, and GCS and file:// where our streamed uploads take any size: S3's figures.
+        _ => (10_000, 5 << 20),
+    };
+    (2 * (max_archive_size / max_chunks))
+        .max(min)
+        .max(min_chunk.unwrap_or(0)) as usize
+}
+
+/// The backup ID: the local time when the backup starts.
+pub fn new_backup_id() -> String {
+    chrono::Local::now().format("%Y%m%dT%H%M%S").to_string()
+}
+
+/// The major version as it names tablespace directories: `15`, or `9.6` before version 10.
+fn major_version(version: u32) -> String {
+    if version >= 100_000 {
+        (version / 10_000).to_string()
+    } else {
+        format!("{}.{}", version / 10_000, version / 100 % 100)
+    }
+}
+
+/// Where the copy failed, as Barman words the `error` field: `failure <phase> (<reason>)`.
+struct Failure {
+    phase: &'static str,
+    error: Error,
+}
+
+trait Phase<T> {
+    fn during(self, phase: &'static str) -> std::result::Result<T, Failure>;
+}
+
+impl<T> Phase<T> for Result<T> {
+    fn during(self, phase: &'static str) -> std::result::Result<T, Failure> {
+        self.map_err(|error| Failure { phase, error })
+    }
+}
+
+/// Takes a backup of the server `pg` is connected to.
+///
+/// # Errors
+/// [`Error::BackupFailed`] once a backup ID exists (its `backup.info` then says FAILED);
+/// PostgreSQL or storage errors before that.
+pub async fn backup(
+    storage: &Storage,
+    layout: &Layout,
+    pg: &Pg,
+    options: &BackupOptions,
+) -> Result<String> {
+    let started = Instant::now();
+    let backup_id = new_backup_id();
+    let systemid = pg.system_id().await?;
+    if pg.version < 90_600 {
+        return Err(Error::Postgres {
+            action: "take a backup",
+            message: format!(
+                "unsupported PostgreSQL version {}: 9.6 or later is required",
+                pg.version
+            ),
+        });
+    }
+    let mut info = BackupInfo {
+        server_name: Some("cloud".into()),
+        systemid: Some(systemid),
+        version: Some(pg.version),
+        status: Status::Started,
+        ..Default::default()
+    };
+    let outcome = copy(storage, layout, pg, options, &backup_id, &mut info, started).await;
+    info.backup_name = options.name.clone();
+    match outcome {
+        Ok(()) => {
+            info.status = Status::Done;
+            store_info(storage, layout, &backup_id, &info, options).await?;
+            Ok(backup_id)
+        }
+        Err(failure) => {
+            let reason = failure.error.to_string();
+            let first_line = reason.lines().next().unwrap_or_default();
+            info.status = Status::Failed;
+            info.copy_stats = None;
+            info.error = Some(format!("failure {} ({first_line})", failure.phase));
+            if let Err(e) = store_info(storage, layout, &backup_id, &info, options).await {
+                tracing::error!("cannot store the FAILED backup.info of {backup_id}: {e}");
+            }
+            Err(Error::BackupFailed {
+                backup_id,
+                reason: Box::new(failure.error),
+            })
+        }
+    }
+}
+
+async fn store_info(
+    storage: &Storage,
+    layout: &Layout,
+    backup_id: &str,
+    info: &BackupInfo,
+    options: &BackupOptions,
+) -> Result<()> {
+    let write = WriteOptions {
+        tags: options.tags.clone(),
+    };
+    storage
+        .put(
+            &layout.backup_info(backup_id),
+            Bytes::from(info.to_string()),
+            &write,
+        )
+        .await
+}
+
+async fn copy(
+    storage: &Storage,
+    layout: &Layout,
+    pg: &Pg,
+    options: &BackupOptions,
+    backup_id: &str,
+    info: &mut BackupInfo,
+    started: Instant,
+) -> std::result::Result<(), Failure> {
+    let facts = pg.facts().await.during("reading the server settings")?;
+    record_facts(info, &facts);
+    let segment_size = info.xlog_segment_size;
+    let label = format!("Barman backup cloud {backup_id}");
+    let start = pg
+        .backup_start(&label, options.immediate_checkpoint)
+        .await
+        .during("starting backup")?;
+    tracing::info!("Starting backup '{backup_id}' at {}", start.lsn);
+    info.timeline = Some(start.timeline);
+    info.begin_time = Some(start.time);
+    info.begin_xlog = Some(start.lsn.to_string());
+    info.begin_wal = Some(start.lsn.segment(start.timeline, segment_size).to_string());
+    info.begin_offset = Some(start.lsn.offset(segment_size));
+    store_info(storage, layout, backup_id, info, options)
+        .await
+        .during("uploading data")?;
+
+    let max_archive_size = if options.max_archive_size > MAX_ARCHIVE_SIZE_CAP {
+        tracing::warn!("max-archive-size too big. Capping it to 1.0 TiB");
+        MAX_ARCHIVE_SIZE_CAP
+    } else {
+        options.max_archive_size
+    };
+    let settings = UploadSettings {
+        chunk_size: chunk_size(
+            provider_of(storage),
+            max_archive_size,
+            options.min_chunk_size,
+        ),
+        jobs: options.jobs.max(1),
+        max_bandwidth: options.max_bandwidth,
+        write: WriteOptions {
+            tags: options.tags.clone(),
+        },
+    };
+    let (tx, rx) = mpsc::channel(4 * settings.jobs);
+    let uploader = upload::upload_parts(storage, layout, backup_id, rx, &settings);
+    let tree = Tree {
+        pgdata: PathBuf::from(&facts.pgdata),
+        facts: facts.clone(),
+        major: major_version(pg.version),
+        compression: options.compression,
+        max_archive_size,
+    };
+    // The data tar stays open across pg_backup_stop: backup_label is its last member.
+    let producer = async {
+        let walker = tokio::task::spawn_blocking(move || tree.copy(tx));
+        let (data, tree) = join_blocking(walker).await?;
+        let stop = pg.backup_stop().await?;
+        let label_text = stop.label.clone();
+        let finisher = tokio::task::spawn_blocking(move || tree.finish(data, &label_text));
+        join_blocking(finisher).await?;
+        Ok::<_, Error>(stop)
+    };
+    let (stop, parts) = tokio::join!(producer, uploader);
+    // The uploader's error is the cause when both failed (the tar side then saw a closed pipe).
+    let parts = parts.during("uploading data")?;
+    let stop = stop.during("uploading data")?;
+    if !pg.is_in_recovery().await.unwrap_or(true) {
+        pg.switch_wal().await.during("switching WAL")?;
+        pg.create_restore_point(&format!("barman_{backup_id}"))
+            .await
+            .during("creating the restore point")?;
+    }
+    info.end_time = Some(stop.time);
+    info.end_xlog = Some(stop.lsn.to_string());
+    info.end_wal = Some(stop.lsn.segment(stop.timeline, segment_size).to_string());
+    info.end_offset = Some(stop.lsn.offset(segment_size));
+    info.backup_label = Some(stop.label);
+    info.copy_stats = Some(copy_stats(&parts, options.jobs, started));
+    Ok(())
+}
+
+fn provider_of(storage: &Storage) -> Provider {
+    match storage.location().target {
+        crate::storage::Target::Azure { .. } => Provider::AzureBlobStorage,
+        crate::storage::Target::Gcs { .. } => Provider::GoogleCloudStorage,
+        _ => Provider::AwsS3,
+    }
+}
+
+async fn join_blocking<T>(task: tokio::task::JoinHandle<std::io::Result<T>>) -> Result<T> {
+    task.await
+        .map_err(|e| Error::Io {
+            action: "copy",
+            path: PathBuf::from("PGDATA"),
+            source: std::io::Error::other(e),
+        })?
+        .map_err(|source| Error::Io {
+            action: "copy",
+            path: PathBuf::from("PGDATA"),
+            source,
+        })
+}
+
+fn record_facts(info: &mut BackupInfo, facts: &ServerFacts) {
+    info.pgdata = Some(facts.pgdata.clone());
+    info.xlog_segment_size = facts.wal_segment_size;
+    info.config_file = facts.config_file.clone();
+    info.hba_file = facts.hba_file.clone();
+    info.ident_file = facts.ident_file.clone();
+    info.included_files = facts.included_files.clone();
+    info.tablespaces = (!facts.tablespaces.is_empty()).then(|| facts.tablespaces.clone());
+    info.data_checksums = facts.data_checksums.clone();
+    info.summarize_wal = facts.summarize_wal.clone();
+    info.cluster_size = facts.cluster_size;
+}
+
+/// Barman's `copy_stats`: per tar base, the time its upload took.
+fn copy_stats(parts: &[PartStats], jobs: usize, started: Instant) -> PyValue {
+    let mut per_item: Vec<(String, f64)> = Vec::new();
+    for part in parts {
+        match per_item.iter_mut().find(|(b, _)| *b == part.tarball.base) {
+            Some((_, seconds)) => *seconds += part.seconds,
+            None => per_item.push((part.tarball.base.clone(), part.seconds)),
+        }
+    }
+    let round = |x: f64| (x * 1e6).round() / 1e6;
+    let dict = |f: &dyn Fn(f64) -> PyValue| {
+        PyValue::Dict(
+            per_item
+                .iter()
+                .map(|(b, s)| (PyValue::Str(b.clone()), f(*s)))
+                .collect(),
+        )
+    };
+    let copy_time = per_item.iter().map(|(_, s)| *s).fold(0.0, f64::max);
+    let serialized: f64 = per_item.iter().map(|(_, s)| *s).sum();
+    let entry = |k: &str, v: PyValue| (PyValue::Str(k.into()), v);
+    PyValue::Dict(vec![
+        entry(
+            "total_time",
+            PyValue::Float(round(started.elapsed().as_secs_f64())),
+        ),
+        entry("number_of_workers", PyValue::Int(jobs as i64)),
+        entry("analysis_time", PyValue::Int(0)),
+        entry("analysis_time_per_item", dict(&|_| PyValue::Int(0))),
+        entry("copy_time_per_item", dict(&|s| PyValue::Float(round(s)))),
+        entry(
+            "serialized_copy_time_per_item",
+            dict(&|s| PyValue::Float(round(s))),
+        ),
+        entry("copy_time", PyValue::Float(round(copy_time))),
+        entry("serialized_copy_time", PyValue::Float(round(serialized))),
+    ])
+}
+
+/// The files of one backup, walked on a blocking thread.
+struct Tree {
+    pgdata: PathBuf,
+    facts: ServerFacts,
+    major: String,
+    compression: Option<Compression>,
+    max_archive_size: u64,
+}
+
+impl Tree {
+    /// Tablespaces, then PGDATA, `pg_control` and the outside configuration files; returns
+    /// the still-open data tar.
+    fn copy(self, tx: mpsc::Sender<Message>) -> std::io::Result<(TarParts, Tree)> {
+        let mut stats = walk::WalkStats::default();
+        let mut exclude = Vec::new();
+        for ts in &self.facts.tablespaces {
+            let oid = ts.oid.to_string();
+            if let Some(inside) = ts.location.strip_prefix(&format!("{}/", self.facts.pgdata)) {
+                exclude.push(format!("/{inside}"));
+            }
+            exclude.push(format!("/pg_tblspc/{oid}"));
+            tracing::info!("Uploading tablespace '{}' ({})", ts.name, ts.location);
+            let mut parts =
+                TarParts::new(&oid, self.compression, self.max_archive_size, tx.clone());
+            let location = self.pgdata.join("pg_tblspc").join(&oid);
+            let location = std::fs::canonicalize(&location).unwrap_or(ts.location.clone().into());
+            walk::walk(&location, &Rules::tablespace(&self.major), &mut parts)?;
+            parts.finish()?;
+        }
+        let pgdata = std::fs::canonicalize(&self.pgdata)?;
+        tracing::info!("Uploading PGDATA ({})", pgdata.display());
+        let mut data = TarParts::new("data", self.compression, self.max_archive_size, tx);
+        walk::walk(&pgdata, &Rules::pgdata(exclude), &mut data)?;
+        walk::add_file(
+            &pgdata.join("global/pg_control"),
+            "global/pg_control",
+            &mut data,
+            &mut stats,
+        )?;
+        let files = [
+            (&self.facts.config_file, false),
+            (&self.facts.hba_file, false),
+            (&self.facts.ident_file, true),
+        ];
+        for (file, optional) in files {
+            let Some(file) = file.as_deref().map(Path::new) else {
+                continue;
+            };
+            if file.starts_with(&pgdata) || file.starts_with(&self.pgdata) {
+                continue;
+            }
+            if optional && !file.exists() {
+                continue;
+            }
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            let name = name.unwrap_or_default();
+            tracing::info!("Uploading configuration file '{}'", file.display());
+            walk::add_file(file, &name, &mut data, &mut stats)?;
+        }
+        for file in self.facts.included_files.iter().flatten() {
+            if !Path::new(file).starts_with(&pgdata) && !Path::new(file).starts_with(&self.pgdata) {
+                tracing::warn!(
+                    "included configuration file '{file}' is outside PGDATA and is not backed up"
+                );
+            }
+        }
+        Ok((data, self))
+    }
+
+    /// Appends `backup_label` (Barman's header: mode 0644, uid 0, PGDATA's group, time 0) and
+    /// closes the data tar.
+    fn finish(self, mut data: TarParts, label: &str) -> std::io::Result<()> {
+        let gid = std::fs::metadata(&self.pgdata)
+            .map(|m| m.gid())
+            .unwrap_or(0);
+        data.add_bytes("backup_label", label.as_bytes(), 0o644, 0, gid.into())?;
+        data.finish()
+    }
+}
+
+use tarball::Message;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_sizes_follow_barmans_formula() {
+        assert_eq!(
+            chunk_size(Provider::AwsS3, DEFAULT_MAX_ARCHIVE_SIZE, None),
+            21_474_836
+        );
+        assert_eq!(
+            chunk_size(Provider::AzureBlobStorage, DEFAULT_MAX_ARCHIVE_SIZE, None),
+            4_294_966
+        );
+        assert_eq!(chunk_size(Provider::AwsS3, 1 << 20, None), 5 << 20);
+        assert_eq!(chunk_size(Provider::AwsS3, 1 << 20, Some(8 << 20)), 8 << 20);
+    }
+
+    #[test]
+    fn major_versions_name_tablespace_directories() {
+        assert_eq!(major_version(150018), "15");
+        assert_eq!(major_version(90624), "9.6");
+    }
+}

@@ -1,0 +1,364 @@
+//! One tar stream per base (`data` or a tablespace oid), cut into independent, separately
+//! compressed parts when the compressed size passes `--max-archive-size`, as Barman does.
+//!
+//! This side is synchronous (it reads files and compresses on a blocking thread); finished
+//! chunks go through a bounded channel to the async uploader, so reading, compressing and
+//! uploading overlap and memory stays bounded.
+
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use crate::compress::{self, Compression, EncoderOptions, Level};
+use crate::layout::Tarball;
+
+/// What the tar side tells the uploader.
+#[derive(Debug)]
+pub enum Message {
+    /// A new part begins.
+    Start(Tarball),
+    /// The next bytes of the current part.
+    Data(Bytes),
+    /// The current part is complete.
+    End,
+}
+
+/// Bytes per message: small enough to keep memory low, large enough to be cheap.
+const SEND_SIZE: usize = 1 << 20;
+
+/// A `Write` that batches bytes into [`Message::Data`] and counts them.
+struct ChunkSender {
+    tx: mpsc::Sender<Message>,
+    buffer: BytesMut,
+    written: Arc<AtomicU64>,
+}
+
+impl ChunkSender {
+    fn send(&mut self, message: Message) -> io::Result<()> {
+        self.tx
+            .blocking_send(message)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the uploader has stopped"))
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        if !self.buffer.is_empty() {
+            let data = self.buffer.split().freeze();
+            self.send(Message::Data(data))?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        self.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        if self.buffer.len() >= SEND_SIZE {
+            self.send_buffer()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Owner and group names, looked up once per id as Python's tarfile does per member.
+#[derive(Default)]
+struct Names {
+    users: HashMap<u32, String>,
+    groups: HashMap<u32, String>,
+}
+
+impl Names {
+    fn load() -> Names {
+        let read = |path: &str| -> HashMap<u32, String> {
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    Some((f.get(2)?.parse().ok()?, f.first()?.to_string()))
+                })
+                .collect()
+        };
+        Names {
+            users: read("/etc/passwd"),
+            groups: read("/etc/group"),
+        }
+    }
+}
+
+/// The parts of one base, written one after the other.
+pub struct TarParts {
+    base: String,
+    compression: Option<Compression>,
+    max_size: u64,
+    next_index: u32,
+    tx: mpsc::Sender<Message>,
+    written: Arc<AtomicU64>,
+    builder: Option<tar::Builder<compress::Encoder<ChunkSender>>>,
+    names: Arc<Names>,
+    /// Members in the part being written, for logs.
+    pub members: u64,
+}
+
+impl TarParts {
+    /// Parts for `base` sent to `tx`; none is started until the first member.
+    pub fn new(
+        base: &str,
+        compression: Option<Compression>,
+        max_size: u64,
+        tx: mpsc::Sender<Message>,
+    ) -> TarParts {
+        TarParts {
+            base: base.to_string(),
+            compression,
+            max_size,
+            next_index: 0,
+            tx,
+            written: Arc::new(AtomicU64::new(0)),
+            builder: None,
+            names: Arc::new(Names::load()),
+            members: 0,
+        }
+    }
+
+    /// The builder for the next member: a new part when none is open or the open one has
+    /// passed the size limit (members are never split, so a part may exceed it by one file).
+    fn part(&mut self) -> io::Result<&mut tar::Builder<compress::Encoder<ChunkSender>>> {
+        let full = self.written.load(Ordering::Relaxed) > self.max_size;
+        if self.builder.is_some() && full {
+            self.close_part()?;
+        }
+        if self.builder.is_none() {
+            let tarball = Tarball {
+                base: self.base.clone(),
+                index: self.next_index,
+                compression: self.compression,
+            };
+            self.next_index += 1;
+            self.written.store(0, Ordering::Relaxed);
+            let mut sink = ChunkSender {
+                tx: self.tx.clone(),
+                buffer: BytesMut::with_capacity(SEND_SIZE),
+                written: self.written.clone(),
+            };
+            sink.send(Message::Start(tarball))?;
+            let encoder = match self.compression {
+                None => compress::plain(sink),
+                // Python's tarfile stream mode: gzip and bzip2 at level 9, an empty gzip name.
+                Some(c) => compress::encoder(
+                    c,
+                    Some(Level::Value(9)),
+                    EncoderOptions {
+                        content_size: None,
+                        gzip_empty_name: true,
+                    },
+                    sink,
+                )?,
+            };
+            let mut builder = tar::Builder::new(encoder);
+            builder.mode(tar::HeaderMode::Complete);
+            builder.follow_symlinks(false);
+            self.builder = Some(builder);
+        }
+        Ok(self.builder.as_mut().expect("a part is open"))
+    }
+
+    fn close_part(&mut self) -> io::Result<()> {
+        if let Some(builder) = self.builder.take() {
+            let mut sink = builder.into_inner()?.finish()?;
+            sink.send_buffer()?;
+            sink.send(Message::End)?;
+            self.members = 0;
+        }
+        Ok(())
+    }
+
+    fn header(&self, meta: &Metadata) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+        if let Some(user) = self.names.users.get(&meta.uid()) {
+            let _ = header.set_username(user);
+        }
+        if let Some(group) = self.names.groups.get(&meta.gid()) {
+            let _ = header.set_groupname(group);
+        }
+        header
+    }
+
+    /// Adds a directory entry.
+    pub fn add_dir(&mut self, name: &str, meta: &Metadata) -> io::Result<()> {
+        let mut header = self.header(meta);
+        header.set_size(0);
+        self.members += 1;
+        self.part()?.append_data(&mut header, name, io::empty())
+    }
+
+    /// Adds a symbolic link as a link.
+    pub fn add_symlink(&mut self, name: &str, meta: &Metadata, target: &Path) -> io::Result<()> {
+        let mut header = self.header(meta);
+        header.set_size(0);
+        self.members += 1;
+        self.part()?.append_link(&mut header, name, target)
+    }
+
+    /// Adds a regular file read from `file`. The size is taken when the file is opened: a
+    /// file that shrinks while PostgreSQL runs is padded with zeros and one that grows is cut,
+    /// as WAL replay from the backup start rewrites those pages anyway.
+    pub fn add_file(&mut self, name: &str, file: File) -> io::Result<u64> {
+        let meta = file.metadata()?;
+        let size = meta.len();
+        let mut header = self.header(&meta);
+        header.set_size(size);
+        let reader = ExactSize {
+            inner: io::BufReader::with_capacity(256 * 1024, file).take(size),
+            missing: size,
+        };
+        self.members += 1;
+        self.part()?.append_data(&mut header, name, reader)?;
+        Ok(size)
+    }
+
+    /// Adds a file made from bytes with the given header fields (the `backup_label` member).
+    pub fn add_bytes(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_uid(uid);
+        header.set_gid(gid);
+        header.set_mtime(0);
+        self.members += 1;
+        self.part()?.append_data(&mut header, name, data)
+    }
+
+    /// Closes the last part. A base with no member still gets one (empty) part, so restore
+    /// always finds an archive for it.
+    pub fn finish(mut self) -> io::Result<()> {
+        if self.builder.is_none() {
+            self.part()?;
+        }
+        self.close_part()
+    }
+}
+
+/// Reads exactly the announced size: pads with zeros if the source ends early.
+struct ExactSize<R> {
+    inner: R,
+    missing: u64,
+}
+
+impl<R: Read> Read for ExactSize<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.missing == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        let n = if n == 0 {
+            let pad = buf.len().min(self.missing as usize);
+            buf[..pad].fill(0);
+            pad
+        } else {
+            n
+        };
+        self.missing -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(mut rx: mpsc::Receiver<Message>) -> Vec<(Tarball, Vec<u8>)> {
+        let mut parts = Vec::new();
+        while let Some(m) = rx.blocking_recv() {
+            match m {
+                Message::Start(t) => parts.push((t, Vec::new())),
+                Message::Data(d) => parts.last_mut().unwrap().1.extend_from_slice(&d),
+                Message::End => {}
+            }
+        }
+        parts
+    }
+
+    fn names(tar_bytes: &[u8], compression: Option<Compression>) -> Vec<String> {
+        let data = match compression {
+            Some(c) => compress::decompress(c, tar_bytes).unwrap(),
+            None => tar_bytes.to_vec(),
+        };
+        let mut archive = tar::Archive::new(&data[..]);
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn parts_split_after_the_limit_and_each_is_a_whole_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        // Incompressible, so the compressed count grows as the members go in.
+        let mut x: u32 = 7;
+        for i in 0..5 {
+            let noise: Vec<u8> = (0..40_000)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (x >> 24) as u8
+                })
+                .collect();
+            std::fs::write(dir.path().join(format!("f{i}")), noise).unwrap();
+        }
+        let (tx, rx) = mpsc::channel(64);
+        let reader = std::thread::spawn(move || collect(rx));
+        let mut parts = TarParts::new("data", Some(Compression::Gzip), 50_000, tx);
+        for i in 0..5 {
+            let f = File::open(dir.path().join(format!("f{i}"))).unwrap();
+            parts.add_file(&format!("./f{i}"), f).unwrap();
+        }
+        parts
+            .add_bytes("backup_label", b"START WAL LOCATION", 0o644, 0, 5)
+            .unwrap();
+        parts.finish().unwrap();
+        let got = reader.join().unwrap();
+        let files: Vec<String> = got.iter().map(|(t, _)| t.file_name()).collect();
+        assert!(files.len() > 1, "{files:?}");
+        assert_eq!(files[0], "data.tar.gz");
+        assert_eq!(files[1], "data_0001.tar.gz");
+        let all: Vec<String> = got
+            .iter()
+            .flat_map(|(t, bytes)| names(bytes, t.compression))
+            .collect();
+        // The tar crate drops a leading `./` that Python's tarfile keeps; readers see the same.
+        assert_eq!(all, ["f0", "f1", "f2", "f3", "f4", "backup_label"]);
+        assert_eq!(&got[0].1[..4], b"\x1f\x8b\x08\x08", "tarfile's gzip header");
+    }
+
+    #[test]
+    fn a_shrinking_file_is_padded_to_its_announced_size() {
+        let mut r = ExactSize {
+            inner: &b"abc"[..],
+            missing: 5,
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abc\0\0");
+    }
+}

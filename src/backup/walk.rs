@@ -1,0 +1,128 @@
+//! Walking a directory tree into tar members in Barman's order: each directory's entry, then
+//! its files, then its subdirectories (os.walk, top-down, unsorted). Symbolic links to
+//! directories are neither stored nor followed; files that vanish mid-walk are skipped, as
+//! PostgreSQL drops relations while a hot backup runs and WAL replay recreates them.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::Path;
+
+use super::rules::Rules;
+use super::tarball::TarParts;
+
+/// What a walk stored.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WalkStats {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Adds the tree at `root` to `parts`, filtered by `rules`.
+///
+/// # Errors
+/// I/O errors other than a vanished entry, and upload-side failures.
+pub fn walk(root: &Path, rules: &Rules, parts: &mut TarParts) -> io::Result<WalkStats> {
+    let mut stats = WalkStats::default();
+    walk_dir(root, ".", rules, parts, &mut stats)?;
+    Ok(stats)
+}
+
+fn vanished(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+fn walk_dir(
+    dir: &Path,
+    name: &str,
+    rules: &Rules,
+    parts: &mut TarParts,
+    stats: &mut WalkStats,
+) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if vanished(&e) => return Ok(()),
+        Err(e) => return Err(with_path(e, dir)),
+    };
+    let mut files = Vec::new();
+    let mut subdirs = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if vanished(&e) => continue,
+            Err(e) => return Err(with_path(e, dir)),
+        };
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        // os.walk sorts by `is_dir()`, which follows links: a link to a directory is a
+        // directory it will not descend into.
+        let is_dir = fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        match (is_dir, is_link) {
+            (true, true) => {}
+            (true, false) => subdirs.push(file_name),
+            (false, _) => files.push(file_name),
+        }
+    }
+    if rules.allows(name, true) {
+        match fs::symlink_metadata(dir) {
+            Ok(meta) => parts.add_dir(name, &meta)?,
+            Err(e) if vanished(&e) => return Ok(()),
+            Err(e) => return Err(with_path(e, dir)),
+        }
+    }
+    for file_name in files {
+        let member = format!("{name}/{file_name}");
+        if !rules.allows(&member, false) {
+            continue;
+        }
+        let path = dir.join(&file_name);
+        add_file(&path, &member, parts, stats)?;
+    }
+    for sub in subdirs {
+        let member = if name == "." {
+            sub.clone()
+        } else {
+            format!("{name}/{sub}")
+        };
+        walk_dir(&dir.join(&sub), &member, rules, parts, stats)?;
+    }
+    Ok(())
+}
+
+/// Adds one non-directory entry as what it is: a link as a link, a file with its content.
+pub fn add_file(
+    path: &Path,
+    member: &str,
+    parts: &mut TarParts,
+    stats: &mut WalkStats,
+) -> io::Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if vanished(&e) => return Ok(()),
+        Err(e) => return Err(with_path(e, path)),
+    };
+    if meta.file_type().is_symlink() {
+        let target = match fs::read_link(path) {
+            Ok(target) => target,
+            Err(e) if vanished(&e) => return Ok(()),
+            Err(e) => return Err(with_path(e, path)),
+        };
+        return parts.add_symlink(member, &meta, &target);
+    }
+    if !meta.is_file() {
+        tracing::debug!("skipping {}: not a regular file", path.display());
+        return Ok(());
+    }
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if vanished(&e) => return Ok(()),
+        Err(e) => return Err(with_path(e, path)),
+    };
+    tracing::debug!("adding {member}");
+    stats.bytes += parts.add_file(member, file)?;
+    stats.files += 1;
+    Ok(())
+}
+
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
