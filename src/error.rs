@@ -107,6 +107,10 @@ pub enum Error {
         reason: Box<Error>,
     },
 
+    /// A signal stopped the operation.
+    #[error("interrupted by a signal")]
+    Interrupted,
+
     /// PostgreSQL could not be reached (Barman exits 1 here).
     #[error("Cannot connect to postgres: {message}")]
     PgConnect { message: String },
@@ -137,7 +141,8 @@ impl Error {
             | Error::ObjectNotFound { .. }
             | Error::BucketCheckFailed { .. }
             | Error::PgConnect { .. }
-            | Error::BackupFailed { .. } => ExitClass::Operation,
+            | Error::BackupFailed { .. }
+            | Error::Interrupted => ExitClass::Operation,
             Error::Connection { .. } | Error::Spool { .. } => ExitClass::Network,
             Error::InvalidUrl { .. }
             | Error::BucketNotFound { .. }

@@ -82,7 +82,7 @@ fn major_version(version: u32) -> String {
     }
 }
 
-/// Where the copy failed, as Barman words the `error` field: `failure <phase> (<reason>)`.
+/// Where the copy failed and why.
 struct Failure {
     phase: &'static str,
     error: Error,
@@ -98,7 +98,8 @@ impl<T> Phase<T> for Result<T> {
     }
 }
 
-/// Takes a backup of the server `pg` is connected to.
+/// Takes a backup of the server `pg` is connected to. When `interrupt` resolves first (a
+/// signal, say), the copy stops and the backup is stored as FAILED.
 ///
 /// # Errors
 /// [`Error::BackupFailed`] once a backup ID exists (its `backup.info` then says FAILED);
@@ -108,6 +109,7 @@ pub async fn backup(
     layout: &Layout,
     pg: &Pg,
     options: &BackupOptions,
+    interrupt: impl std::future::Future<Output = ()>,
 ) -> Result<String> {
     let started = Instant::now();
     let backup_id = new_backup_id();
@@ -128,7 +130,13 @@ pub async fn backup(
         status: Status::Started,
         ..Default::default()
     };
-    let outcome = copy(storage, layout, pg, options, &backup_id, &mut info, started).await;
+    let outcome = tokio::select! {
+        outcome = copy(storage, layout, pg, options, &backup_id, &mut info, started) => outcome,
+        () = interrupt => Err(Failure {
+            phase: "uploading data",
+            error: Error::Interrupted,
+        }),
+    };
     info.backup_name = options.name.clone();
     match outcome {
         Ok(()) => {
@@ -141,7 +149,9 @@ pub async fn backup(
             let first_line = reason.lines().next().unwrap_or_default();
             info.status = Status::Failed;
             info.copy_stats = None;
-            info.error = Some(format!("failure {} ({first_line})", failure.phase));
+            // Barman names every failure after its copy phase; the log says which step it was.
+            tracing::error!("Backup failed {} ({first_line})", failure.phase);
+            info.error = Some(format!("failure uploading data ({first_line})"));
             if let Err(e) = store_info(storage, layout, &backup_id, &info, options).await {
                 tracing::error!("cannot store the FAILED backup.info of {backup_id}: {e}");
             }

@@ -231,6 +231,57 @@ pub fn parse_csv_tag(s: &str) -> std::result::Result<(String, String), String> {
     }
 }
 
+/// `--tags`/`--tag`: object tags on everything a command uploads.
+#[derive(Debug, Args, Default)]
+pub struct TagArgs {
+    /// Tags, each as KEY,VALUE, to be added to the uploaded objects (deprecated form; ends at
+    /// the next option).
+    #[arg(long, num_args = 0.., value_parser = parse_csv_tag, conflicts_with = "tag", value_name = "TAG")]
+    pub tags: Option<Vec<(String, String)>>,
+    /// A KEY,VALUE tag to be added to the uploaded objects (repeatable).
+    #[arg(long, value_parser = parse_tag)]
+    pub tag: Vec<(String, String)>,
+}
+
+impl TagArgs {
+    /// Both forms merged.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        tags(self.tags.as_ref(), &self.tag)
+    }
+}
+
+/// The backup compression flags (tarballs: no xz, no zstd, no level).
+#[derive(Debug, Args, Default)]
+#[group(multiple = false)]
+pub struct BackupCompressionArgs {
+    /// gzip-compress the backup while uploading to the cloud.
+    #[arg(short = 'z', long)]
+    pub gzip: bool,
+    /// bzip2-compress the backup while uploading to the cloud.
+    #[arg(short = 'j', long)]
+    pub bzip2: bool,
+    /// snappy-compress the backup while uploading to the cloud.
+    #[arg(long)]
+    pub snappy: bool,
+    /// lz4-compress the backup while uploading to the cloud.
+    #[arg(long)]
+    pub lz4: bool,
+}
+
+impl BackupCompressionArgs {
+    /// The chosen codec.
+    pub fn compression(&self) -> Option<Compression> {
+        [
+            (self.gzip, Compression::Gzip),
+            (self.bzip2, Compression::Bzip2),
+            (self.snappy, Compression::Snappy),
+            (self.lz4, Compression::Lz4),
+        ]
+        .into_iter()
+        .find_map(|(on, c)| on.then_some(c))
+    }
+}
+
 /// Merges `--tags` (deprecated form) and `--tag` into one list.
 pub fn tags(
     csv: Option<&Vec<(String, String)>>,

@@ -5,6 +5,7 @@
 //! does), `--version`, logging and exit codes.
 
 pub mod args;
+pub mod backup;
 pub mod check_wal_archive;
 mod logging;
 pub mod wal_archive;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::args::{self, CommonArgs, EncryptionArgs, WalCompressionArgs};
+use super::args::{self, CommonArgs, EncryptionArgs, TagArgs, WalCompressionArgs};
 use crate::compress::Level;
 use crate::error::{Error, Result};
 use crate::wal::{self, ArchiveOptions, Archived};
@@ -28,13 +28,8 @@ pub struct Args {
     /// integer (clamped to the algorithm's range).
     #[arg(long, value_parser = args::parse_level)]
     pub compression_level: Option<Level>,
-    /// Tags, each as KEY,VALUE, to be added to archived WAL files (deprecated form; ends at
-    /// the next option).
-    #[arg(long, num_args = 0.., value_parser = args::parse_csv_tag, conflicts_with = "tag", value_name = "TAG")]
-    pub tags: Option<Vec<(String, String)>>,
-    /// A KEY,VALUE tag to be added to archived WAL files (repeatable).
-    #[arg(long, value_parser = args::parse_tag)]
-    pub tag: Vec<(String, String)>,
+    #[command(flatten)]
+    pub tags: TagArgs,
     /// Tags, each as KEY,VALUE, for history files, replacing --tags on them (deprecated form).
     #[arg(long, num_args = 0.., value_parser = args::parse_csv_tag, conflicts_with = "history_tag", value_name = "TAG")]
     pub history_tags: Option<Vec<(String, String)>>,
@@ -106,7 +101,7 @@ pub async fn run(args: Args) -> Result<()> {
     let options = ArchiveOptions {
         compression: args.compression.compression(),
         level: args.compression_level,
-        tags: args::tags(args.tags.as_ref(), &args.tag),
+        tags: args.tags.pairs(),
         history_tags,
     };
     match wal::archive(&storage, &layout, &wal_path, &options).await? {

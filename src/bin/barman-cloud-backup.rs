@@ -1,0 +1,5 @@
+//! `barman-cloud-backup`: see [`barman_cloud::cli::backup`].
+
+fn main() -> std::process::ExitCode {
+    barman_cloud::cli::main(barman_cloud::cli::backup::run)
+}

@@ -1,0 +1,228 @@
+//! `barman-cloud-backup DESTINATION_URL SERVER_NAME`.
+
+use clap::Parser;
+
+use super::args::{self, BackupCompressionArgs, CommonArgs, EncryptionArgs, TagArgs};
+use crate::backup::{self, BackupOptions, DEFAULT_MAX_ARCHIVE_SIZE};
+use crate::error::{Error, Result};
+use crate::pg::{ConnectOptions, Pg, ProcessEnv};
+
+/// Takes a hot base backup of a PostgreSQL server and ships its tarballs to the cloud.
+#[derive(Debug, Parser)]
+#[command(name = "barman-cloud-backup", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+pub struct Args {
+    /// URL of the cloud destination, such as a bucket in AWS S3. For example:
+    /// `s3://bucket/path/to/folder`, or `file:///var/lib/backups` for a local directory.
+    pub destination_url: String,
+    /// The name of the server as configured in Barman.
+    pub server_name: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub compression: BackupCompressionArgs,
+    /// Host or Unix socket for PostgreSQL connection (default: libpq settings).
+    #[arg(short = 'h', long)]
+    pub host: Option<String>,
+    /// Port for PostgreSQL connection (default: libpq settings).
+    #[arg(short = 'p', long)]
+    pub port: Option<String>,
+    /// User name for PostgreSQL connection (default: libpq settings).
+    #[arg(short = 'U', long)]
+    pub user: Option<String>,
+    /// Forces the initial checkpoint to be done as quickly as possible.
+    #[arg(long)]
+    pub immediate_checkpoint: bool,
+    /// Number of parts uploaded at once (default: 2).
+    #[arg(short = 'J', long, default_value_t = 2, value_parser = parse_positive)]
+    pub jobs: usize,
+    /// Maximum size of an archive when uploading to cloud storage (default: 100GB).
+    #[arg(short = 'S', long, value_parser = args::parse_size)]
+    pub max_archive_size: Option<u64>,
+    /// Minimum size of an individual chunk when uploading to cloud storage (default: 5MB for
+    /// aws-s3, 64KB for azure-blob-storage).
+    #[arg(long, value_parser = args::parse_size)]
+    pub min_chunk_size: Option<u64>,
+    /// The maximum amount of data to be uploaded per second (default: no limit).
+    #[arg(long, value_parser = args::parse_size)]
+    pub max_bandwidth: Option<u64>,
+    /// Database name or conninfo string for Postgres connection (default: postgres).
+    #[arg(short = 'd', long)]
+    pub dbname: Option<String>,
+    /// A name which can be used to reference this backup in commands such as
+    /// barman-cloud-restore and barman-cloud-backup-delete.
+    #[arg(short = 'n', long = "name", value_name = "BACKUP_NAME", value_parser = parse_backup_name)]
+    pub backup_name: Option<String>,
+    #[command(flatten)]
+    pub tags: TagArgs,
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+    #[command(flatten)]
+    pub snapshots: SnapshotArgs,
+}
+
+/// Disk-snapshot backups: accepted so command lines parse, refused when used.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Snapshot backups (not supported yet)")]
+pub struct SnapshotArgs {
+    /// The name of the VM instance to which the disks to be backed up are attached.
+    #[arg(long)]
+    pub snapshot_instance: Option<String>,
+    /// Name of a disk for which snapshots should be taken (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub snapshot_disk: Vec<String>,
+    /// Zone of the disks from which snapshots should be taken (deprecated: --gcp-zone).
+    #[arg(long, value_name = "GCP_ZONE")]
+    pub snapshot_zone: Option<String>,
+    /// GCP project under which disk snapshots should be stored (deprecated: --gcp-project).
+    #[arg(long, value_name = "GCP_PROJECT")]
+    pub snapshot_gcp_project: Option<String>,
+    /// GCP project under which disk snapshots should be stored.
+    #[arg(long)]
+    pub gcp_project: Option<String>,
+    /// Zone of the disks from which snapshots should be taken.
+    #[arg(long)]
+    pub gcp_zone: Option<String>,
+    /// The name of the AWS region containing the EC2 VM and storage volumes.
+    #[arg(long)]
+    pub aws_region: Option<String>,
+    /// The length of time in seconds to wait for snapshots to be created in AWS.
+    #[arg(long)]
+    pub aws_await_snapshots_timeout: Option<u64>,
+    /// The lock mode to apply to the snapshot.
+    #[arg(long, value_parser = ["governance", "compliance"])]
+    pub aws_snapshot_lock_mode: Option<String>,
+    /// The cool-off period (hours) for the snapshot lock.
+    #[arg(long)]
+    pub aws_snapshot_lock_cool_off_period: Option<u32>,
+    /// The expiration date for the snapshot lock.
+    #[arg(long, conflicts_with = "aws_snapshot_lock_duration")]
+    pub aws_snapshot_lock_expiration_date: Option<String>,
+    /// The duration (days) of the snapshot lock.
+    #[arg(long)]
+    pub aws_snapshot_lock_duration: Option<u32>,
+    /// The ID of the Azure subscription which owns the instance and storage volumes.
+    #[arg(long)]
+    pub azure_subscription_id: Option<String>,
+    /// The name of the Azure resource group of the instance and disks.
+    #[arg(long)]
+    pub azure_resource_group: Option<String>,
+}
+
+impl super::Command for Args {
+    fn verbosity(&self) -> (u8, u8) {
+        (self.common.verbose, self.common.quiet)
+    }
+}
+
+fn parse_positive(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{s}' must be a positive integer")),
+    }
+}
+
+/// Names that would be mistaken for an ID or a shortcut are refused (exit 3), as in Barman.
+fn parse_backup_name(s: &str) -> std::result::Result<String, String> {
+    const RESERVED: [&str; 8] = [
+        "latest",
+        "last",
+        "oldest",
+        "first",
+        "last-failed",
+        "latest-full",
+        "last-full",
+        "auto",
+    ];
+    let looks_like_id = s.len() == 15
+        && s.as_bytes()[8] == b'T'
+        && s.bytes()
+            .enumerate()
+            .all(|(i, b)| i == 8 || b.is_ascii_digit());
+    if s.is_empty() {
+        Err("the backup name cannot be empty".into())
+    } else if RESERVED.contains(&s) {
+        Err(format!("'{s}' is reserved: choose another backup name"))
+    } else if looks_like_id {
+        Err(format!(
+            "'{s}' looks like a backup ID: choose a name that is not one"
+        ))
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// Everything [`backup::backup`] returns, and connection failures.
+pub async fn run(args: Args) -> Result<()> {
+    let s = &args.snapshots;
+    if s.snapshot_instance.is_some() || !s.snapshot_disk.is_empty() {
+        return Err(Error::Input(
+            "snapshot backups (--snapshot-instance/--snapshot-disk) are not supported yet: \
+             use barman-cloud-backup from Barman for those"
+                .into(),
+        ));
+    }
+    let (storage, layout) = args.common.open(
+        &args.destination_url,
+        &args.server_name,
+        Some(&args.encryption),
+    )?;
+    if args.common.test {
+        return storage.check().await;
+    }
+    let conninfo = ConnectOptions {
+        host: args.host.clone(),
+        port: args.port.clone(),
+        user: args.user.clone(),
+        dbname: args.dbname.clone(),
+    }
+    .conninfo();
+    let config = crate::pg::config(&conninfo, &ProcessEnv)?;
+    let pg = Pg::connect(&config).await?;
+    let options = BackupOptions {
+        name: args.backup_name.clone(),
+        compression: args.compression.compression(),
+        immediate_checkpoint: args.immediate_checkpoint,
+        jobs: args.jobs,
+        max_archive_size: args.max_archive_size.unwrap_or(DEFAULT_MAX_ARCHIVE_SIZE),
+        min_chunk_size: args.min_chunk_size,
+        max_bandwidth: args.max_bandwidth,
+        tags: args.tags.pairs(),
+    };
+    let outcome = backup::backup(&storage, &layout, &pg, &options, interrupted()).await;
+    pg.close().await;
+    let backup_id = outcome?;
+    tracing::info!("Backup completed (id: {backup_id})");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_and_id_like_names_are_refused() {
+        for bad in ["latest", "auto", "last-failed", "20261125T035049", ""] {
+            assert!(parse_backup_name(bad).is_err(), "{bad}");
+        }
+        assert!(parse_backup_name("nightly").is_ok());
+        assert!(parse_backup_name("20261125X035049").is_ok());
+    }
+}
