@@ -62,6 +62,18 @@ pub fn list_keys(store: &Store, sub: &str) -> Vec<String> {
     keys
 }
 
+/// The text of the object at `sub` under the store's URL prefix.
+pub fn get_text(store: &Store, sub: &str) -> String {
+    let storage = open(store, &store.url);
+    let key = format!("{}/{sub}", storage.location().prefix.trim_matches('/'));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bytes = rt.block_on(storage.get(&Path::from(key))).unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
 async fn suite(store: &Store) {
     let storage = open(store, &store.url);
     let root = storage.location().prefix.trim_matches('/').to_string();

@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::support::pg::Pg;
 use crate::support::{self, Provider, Store, barman, ours, run, temp_dir, wal_like_bytes};
 
-fn archive_command(store: &Store, compression: &str) -> String {
+pub fn archive_command(store: &Store, compression: &str) -> String {
     format!(
         "{}{} {}{compression} '{}' pg %p",
         store.shell_env(),
@@ -17,7 +17,7 @@ fn archive_command(store: &Store, compression: &str) -> String {
     )
 }
 
-fn restore_command(store: &Store) -> String {
+pub fn restore_command(store: &Store) -> String {
     format!(
         "{}{} {}'{}' pg %f %p",
         store.shell_env(),

@@ -135,6 +135,11 @@ impl Pg {
         }
     }
 
+    /// The directory holding the server's socket (its `-h`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
     /// The server log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.socket_dir.join("server.log")).unwrap_or_default()

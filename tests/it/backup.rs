@@ -1,0 +1,245 @@
+//! Base backups end to end: our barman-cloud-backup under a write load, restored and started
+//! with our restore_command; interop with Barman's backup-show/list/restore; interrupted
+//! backups never DONE.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::support::pg::{Pg, as_postgres};
+use crate::support::{self, Provider, Store, barman, ours, run, temp_dir};
+use crate::wal::{archive_command, restore_command};
+
+/// A primary archiving to `store`, with a tablespace holding part of the data.
+struct Source {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    pg: Pg,
+    store: Store,
+}
+
+impl Source {
+    fn new(provider: Provider, wal_compression: &str) -> Option<Source> {
+        let store = Store::new(provider)?;
+        let dir = temp_dir();
+        let root = dir.path().to_path_buf();
+        for d in ["primary", "tbs", "restored", "moved-tbs"] {
+            std::fs::create_dir(root.join(d)).unwrap();
+        }
+        support::chmod_world(&root);
+        let mut pg = Pg::init(&root.join("primary"));
+        pg.conf(&format!(
+            "archive_mode = on\narchive_command = '{}'\ncheckpoint_timeout = 30s",
+            archive_command(&store, wal_compression).replace('\'', "''")
+        ));
+        pg.start();
+        let chown = Command::new("chown")
+            .args(["postgres"])
+            .arg(root.join("tbs"))
+            .status();
+        assert!(chown.is_ok_and(|s| s.success()));
+        pg.sql(&format!(
+            "CREATE TABLESPACE tbs1 LOCATION '{}'",
+            root.join("tbs").display()
+        ));
+        pg.sql("CREATE TABLE marker (id int, note text) TABLESPACE tbs1");
+        pg.pgbench(&["-i", "-s", "3", "-q"]);
+        Some(Source {
+            _dir: dir,
+            root,
+            pg,
+            store,
+        })
+    }
+
+    /// Our barman-cloud-backup, run as the postgres user as CloudNativePG and cron do.
+    fn backup(&self, flags: &[&str]) -> Output {
+        run(&mut self.backup_command(flags))
+    }
+
+    fn backup_command(&self, flags: &[&str]) -> Command {
+        let mut cmd = as_postgres(ours("barman-cloud-backup"));
+        cmd.args(&self.store.args)
+            .envs(self.store.env.iter().map(|(k, v)| (k, v)))
+            .args(flags)
+            .args(["-h", self.root.join("primary").to_str().unwrap()])
+            .args(["-U", "postgres"])
+            .arg(&self.store.url)
+            .arg("pg");
+        cmd
+    }
+
+    /// Writes a marker row, switches WAL and waits for it to be archived.
+    fn mark(&self, note: &str) {
+        self.pg.sql(&format!(
+            "INSERT INTO marker VALUES ((SELECT count(*) FROM marker) + 1, '{note}')"
+        ));
+        let last = self.pg.sql("SELECT pg_walfile_name(pg_switch_wal())");
+        self.pg.wait_archived(&last);
+    }
+
+    fn backup_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = crate::conformance::list_keys(&self.store, "pg/base")
+            .into_iter()
+            .filter(|k| k.ends_with("/backup.info"))
+            .map(|k| k.rsplit('/').nth(1).unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// The state a recovery must reproduce.
+fn fingerprint(pg: &Pg) -> String {
+    pg.sql(
+        "SELECT (SELECT count(*) || ':' || sum(abalance) FROM pgbench_accounts) || '/' || \
+         (SELECT count(*) || ':' || coalesce(sum(delta), 0) FROM pgbench_history) || '/' || \
+         (SELECT string_agg(note, ',' ORDER BY id) FROM marker)",
+    )
+}
+
+/// Runs pgbench for `secs` seconds on another thread.
+fn load(pg: &Pg, secs: u32) -> std::thread::JoinHandle<()> {
+    let socket = pg.socket_dir().to_path_buf();
+    std::thread::spawn(move || {
+        let out = run(as_postgres(
+            Path::new(&std::env::var("BCRS_PG_BIN").unwrap_or("/usr/lib/postgresql/15/bin".into()))
+                .join("pgbench"),
+        )
+        .args(["-U", "postgres", "-h"])
+        .arg(&socket)
+        .args(["-T", &secs.to_string(), "-c", "2", "postgres"]));
+        assert!(out.status.success(), "pgbench load failed");
+    })
+}
+
+/// Starts a restored data directory with our restore_command and optional recovery targets,
+/// and waits for recovery to end.
+fn start_restored(source: &Source, data: PathBuf, targets: &str) -> Pg {
+    let dir = source.root.join("restored");
+    let mut pg = Pg::from_data(&dir, data);
+    pg.conf(&format!(
+        "archive_mode = off\nunix_socket_directories = '{}'\nrestore_command = '{}'\n{targets}",
+        dir.display(),
+        restore_command(&source.store).replace('\'', "''")
+    ));
+    pg.write_file("recovery.signal", "");
+    pg.start();
+    pg.wait_promoted();
+    pg
+}
+
+/// Backup under a pgbench load with split gzip parts and a tablespace; Barman's tools list,
+/// show and restore it, and the restored server replays to the same data.
+#[test]
+fn backup_under_load_restored_by_barman_s3_gzip() {
+    let Some(source) = Source::new(Provider::S3, "--gzip") else {
+        return;
+    };
+    let Some(barman_restore) = barman("barman-cloud-restore") else {
+        return;
+    };
+    source.mark("before backup");
+    let load = load(&source.pg, 12);
+    std::thread::sleep(Duration::from_secs(2));
+    let out = source.backup(&["-z", "-S", "1MB", "--immediate-checkpoint", "-n", "nightly"]);
+    assert!(out.status.success(), "backup failed");
+    load.join().unwrap();
+    source.mark("after backup");
+    let expected = fingerprint(&source.pg);
+
+    let ids = source.backup_ids();
+    assert_eq!(ids.len(), 1);
+    let id = &ids[0];
+    let keys = crate::conformance::list_keys(&source.store, &format!("pg/base/{id}"));
+    assert!(
+        keys.iter().any(|k| k.ends_with("/data_0001.tar.gz")),
+        "no split parts: {keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with("/16384.tar.gz") || k.contains(".tar.gz"))
+    );
+
+    // Barman reads our backup.info: show (by name) and list agree with what we stored.
+    let show = run(source
+        .store
+        .command(barman("barman-cloud-backup-show").unwrap())
+        .args(["--format", "json", &source.store.url, "pg", "nightly"]));
+    assert!(show.status.success(), "Barman cannot show our backup");
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(show.contains("\"status\": \"DONE\""), "{show}");
+    assert!(show.contains(&format!("\"backup_id\": \"{id}\"")), "{show}");
+
+    // Barman restores it, moving the tablespace; PostgreSQL replays our archive to the end.
+    let data = source.root.join("restored/data");
+    let moved = source.root.join("moved-tbs");
+    let out = run(as_postgres(&barman_restore)
+        .args(&source.store.args)
+        .envs(source.store.env.iter().map(|(k, v)| (k, v)))
+        .arg(format!("--tablespace=tbs1:{}", moved.display()))
+        .args([&source.store.url, "pg", id])
+        .arg(&data));
+    assert!(out.status.success(), "Barman cannot restore our backup");
+    let restored = start_restored(&source, data, "");
+    assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
+    assert_eq!(
+        restored
+            .sql("SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'tbs1'"),
+        moved.display().to_string()
+    );
+}
+
+/// A backup killed mid-upload stays STARTED; one stopped by a signal is stored FAILED; neither
+/// is ever DONE, for us or for Barman.
+#[test]
+fn interrupted_backups_are_never_done() {
+    let Some(source) = Source::new(Provider::S3, "") else {
+        return;
+    };
+    for signal in ["KILL", "TERM"] {
+        let before = source.backup_ids().len();
+        // A 200 kB/s cap makes the copy last long enough to be interrupted mid-upload.
+        let mut child = source
+            .backup_command(&["--max-bandwidth", "200KB", "--immediate-checkpoint"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while source.backup_ids().len() == before {
+            assert!(Instant::now() < deadline, "the backup never started");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        // The whole group: runuser and the backup under it.
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), "--", &format!("-{}", child.id())])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        assert!(!child.wait().unwrap().success());
+        // Backup IDs have a one-second resolution.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let list = run(source
+        .store
+        .command(barman("barman-cloud-backup-list").unwrap())
+        .args(["--format", "json", &source.store.url, "pg"]));
+    assert!(list.status.success());
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(!list.contains("\"DONE\""), "{list}");
+    let statuses: Vec<String> = source
+        .backup_ids()
+        .iter()
+        .map(|id| {
+            let key = format!("pg/base/{id}/backup.info");
+            let info = crate::conformance::get_text(&source.store, &key);
+            info.lines()
+                .find_map(|l| l.strip_prefix("status="))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(statuses, ["STARTED", "FAILED"], "{list}");
+}
