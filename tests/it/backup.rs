@@ -59,15 +59,33 @@ impl Source {
     }
 
     fn backup_command(&self, flags: &[&str]) -> Command {
+        self.backup_command_on(&self.root.join("primary"), flags)
+    }
+
+    /// Our backup of the server whose socket is in `socket_dir`.
+    fn backup_command_on(&self, socket_dir: &Path, flags: &[&str]) -> Command {
         let mut cmd = as_postgres(ours("barman-cloud-backup"));
         cmd.args(&self.store.args)
             .envs(self.store.env.iter().map(|(k, v)| (k, v)))
             .args(flags)
-            .args(["-h", self.root.join("primary").to_str().unwrap()])
+            .args(["-h", socket_dir.to_str().unwrap()])
             .args(["-U", "postgres"])
             .arg(&self.store.url)
             .arg("pg");
         cmd
+    }
+
+    /// Restores `id` with Barman's barman-cloud-restore (as postgres) into `restored/data`.
+    fn barman_restore(&self, id: &str, extra: &[String]) -> PathBuf {
+        let data = self.root.join("restored/data");
+        let out = run(as_postgres(barman("barman-cloud-restore").unwrap())
+            .args(&self.store.args)
+            .envs(self.store.env.iter().map(|(k, v)| (k, v)))
+            .args(extra)
+            .args([&self.store.url, "pg", id])
+            .arg(&data));
+        assert!(out.status.success(), "Barman cannot restore our backup");
+        data
     }
 
     /// Writes a marker row, switches WAL and waits for it to be archived.
@@ -137,9 +155,6 @@ fn backup_under_load_restored_by_barman_s3_gzip() {
     let Some(source) = Source::new(Provider::S3, "--gzip") else {
         return;
     };
-    let Some(barman_restore) = barman("barman-cloud-restore") else {
-        return;
-    };
     source.mark("before backup");
     let load = load(&source.pg, 12);
     std::thread::sleep(Duration::from_secs(2));
@@ -173,15 +188,8 @@ fn backup_under_load_restored_by_barman_s3_gzip() {
     assert!(show.contains(&format!("\"backup_id\": \"{id}\"")), "{show}");
 
     // Barman restores it, moving the tablespace; PostgreSQL replays our archive to the end.
-    let data = source.root.join("restored/data");
     let moved = source.root.join("moved-tbs");
-    let out = run(as_postgres(&barman_restore)
-        .args(&source.store.args)
-        .envs(source.store.env.iter().map(|(k, v)| (k, v)))
-        .arg(format!("--tablespace=tbs1:{}", moved.display()))
-        .args([&source.store.url, "pg", id])
-        .arg(&data));
-    assert!(out.status.success(), "Barman cannot restore our backup");
+    let data = source.barman_restore(id, &[format!("--tablespace=tbs1:{}", moved.display())]);
     let restored = start_restored(&source, data, "");
     assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
     assert_eq!(
@@ -189,6 +197,49 @@ fn backup_under_load_restored_by_barman_s3_gzip() {
             .sql("SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'tbs1'"),
         moved.display().to_string()
     );
+}
+
+/// A backup taken from a streaming standby (bzip2, on Azure) restores and replays.
+#[test]
+fn backup_from_a_standby_azure_bzip2() {
+    let Some(source) = Source::new(Provider::Azure, "--lz4") else {
+        return;
+    };
+    let standby_dir = source.root.join("standby");
+    std::fs::create_dir(&standby_dir).unwrap();
+    support::chmod_world(&standby_dir);
+    let data = standby_dir.join("data");
+    let out = run(as_postgres(crate::support::pg::pg_bin("pg_basebackup"))
+        .args(["-U", "postgres", "-X", "stream", "-R", "-c", "fast", "-h"])
+        .arg(source.pg.socket_dir())
+        .arg("-D")
+        .arg(&data)
+        .arg(format!(
+            "--tablespace-mapping={}={}",
+            source.root.join("tbs").display(),
+            standby_dir.join("tbs").display()
+        )));
+    assert!(out.status.success(), "cannot create the standby");
+    let mut standby = Pg::from_data(&standby_dir, data);
+    standby.conf(&format!(
+        "archive_mode = off\nunix_socket_directories = '{}'\nhot_standby = on",
+        standby_dir.display()
+    ));
+    standby.start();
+    source.mark("before backup");
+    let out = run(&mut source.backup_command_on(&standby_dir, &["-j"]));
+    assert!(out.status.success(), "backup from the standby failed");
+    source.mark("after backup");
+    let expected = fingerprint(&source.pg);
+
+    let ids = source.backup_ids();
+    let info =
+        crate::conformance::get_text(&source.store, &format!("pg/base/{}/backup.info", ids[0]));
+    assert!(info.contains("BACKUP FROM: standby"), "{info}");
+    let moved = source.root.join("moved-tbs");
+    let data = source.barman_restore(&ids[0], &[format!("--tablespace=tbs1:{}", moved.display())]);
+    let restored = start_restored(&source, data, "");
+    assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
 }
 
 /// A backup killed mid-upload stays STARTED; one stopped by a signal is stored FAILED; neither

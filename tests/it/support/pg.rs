@@ -14,7 +14,7 @@ pub struct Pg {
     running: bool,
 }
 
-fn pg_bin(name: &str) -> PathBuf {
+pub fn pg_bin(name: &str) -> PathBuf {
     let dir = std::env::var("BCRS_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
     Path::new(&dir).join(name)
 }
