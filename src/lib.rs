@@ -10,5 +10,6 @@ pub mod durable;
 pub mod error;
 pub mod layout;
 pub mod pg;
+pub mod progress;
 pub mod storage;
 pub mod wal;

@@ -29,6 +29,7 @@ use crate::compress::Compression;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::pg::{Pg, ServerFacts};
+use crate::progress::ProgressHandle;
 use crate::storage::{Provider, Storage, WriteOptions};
 use tarball::TarParts;
 use upload::UploadSettings;
@@ -49,6 +50,8 @@ pub struct BackupOptions {
     /// Bytes per second, `None` for unlimited.
     pub max_bandwidth: Option<u64>,
     pub tags: Vec<(String, String)>,
+    /// Where bytes read from PGDATA are reported.
+    pub progress: ProgressHandle,
 }
 
 /// Barman's default `--max-archive-size` (100 GiB in its units) and its cap (1 TiB).
@@ -229,7 +232,9 @@ async fn copy(
     };
     let (tx, rx) = mpsc::channel(4 * settings.jobs);
     let uploader = upload::upload_parts(storage, layout, backup_id, rx, &settings);
+    options.progress.start(facts.cluster_size);
     let tree = Tree {
+        progress: options.progress.clone(),
         pgdata: PathBuf::from(&facts.pgdata),
         facts: facts.clone(),
         major: major_version(pg.version),
@@ -247,6 +252,7 @@ async fn copy(
         Ok::<_, Error>(stop)
     };
     let (stop, parts) = tokio::join!(producer, uploader);
+    options.progress.finish();
     // The uploader's error is the cause when both failed (the tar side then saw a closed pipe).
     let parts = parts.during("uploading data")?;
     let stop = stop.during("uploading data")?;
@@ -341,6 +347,7 @@ fn copy_stats(parts: &[PartStats], jobs: usize, started: Instant) -> PyValue {
 
 /// The files of one backup, walked on a blocking thread.
 struct Tree {
+    progress: ProgressHandle,
     pgdata: PathBuf,
     facts: ServerFacts,
     major: String,
@@ -349,6 +356,16 @@ struct Tree {
 }
 
 impl Tree {
+    fn parts(&self, base: &str, tx: mpsc::Sender<Message>) -> TarParts {
+        TarParts::new(
+            base,
+            self.compression,
+            self.max_archive_size,
+            tx,
+            self.progress.clone(),
+        )
+    }
+
     /// Tablespaces, then PGDATA, `pg_control` and the outside configuration files; returns
     /// the still-open data tar.
     fn copy(self, tx: mpsc::Sender<Message>) -> std::io::Result<(TarParts, Tree)> {
@@ -361,8 +378,7 @@ impl Tree {
             }
             exclude.push(format!("/pg_tblspc/{oid}"));
             tracing::info!("Uploading tablespace '{}' ({})", ts.name, ts.location);
-            let mut parts =
-                TarParts::new(&oid, self.compression, self.max_archive_size, tx.clone());
+            let mut parts = self.parts(&oid, tx.clone());
             let location = self.pgdata.join("pg_tblspc").join(&oid);
             let location = std::fs::canonicalize(&location).unwrap_or(ts.location.clone().into());
             walk::walk(&location, &Rules::tablespace(&self.major), &mut parts)?;
@@ -370,7 +386,7 @@ impl Tree {
         }
         let pgdata = std::fs::canonicalize(&self.pgdata)?;
         tracing::info!("Uploading PGDATA ({})", pgdata.display());
-        let mut data = TarParts::new("data", self.compression, self.max_archive_size, tx);
+        let mut data = self.parts("data", tx);
         walk::walk(&pgdata, &Rules::pgdata(exclude), &mut data)?;
         walk::add_file(
             &pgdata.join("global/pg_control"),

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::compress::{self, Compression, EncoderOptions, Level};
 use crate::layout::Tarball;
+use crate::progress::ProgressHandle;
 
 /// What the tar side tells the uploader.
 #[derive(Debug)]
@@ -107,6 +108,7 @@ pub struct TarParts {
     written: Arc<AtomicU64>,
     builder: Option<tar::Builder<compress::Encoder<ChunkSender>>>,
     names: Arc<Names>,
+    progress: ProgressHandle,
     /// Members in the part being written, for logs.
     pub members: u64,
 }
@@ -118,6 +120,7 @@ impl TarParts {
         compression: Option<Compression>,
         max_size: u64,
         tx: mpsc::Sender<Message>,
+        progress: ProgressHandle,
     ) -> TarParts {
         TarParts {
             base: base.to_string(),
@@ -128,6 +131,7 @@ impl TarParts {
             written: Arc::new(AtomicU64::new(0)),
             builder: None,
             names: Arc::new(Names::load()),
+            progress,
             members: 0,
         }
     }
@@ -226,6 +230,7 @@ impl TarParts {
         };
         self.members += 1;
         self.part()?.append_data(&mut header, name, reader)?;
+        self.progress.advance(size);
         Ok(size)
     }
 
@@ -328,7 +333,13 @@ mod tests {
         }
         let (tx, rx) = mpsc::channel(64);
         let reader = std::thread::spawn(move || collect(rx));
-        let mut parts = TarParts::new("data", Some(Compression::Gzip), 50_000, tx);
+        let mut parts = TarParts::new(
+            "data",
+            Some(Compression::Gzip),
+            50_000,
+            tx,
+            ProgressHandle::silent(),
+        );
         for i in 0..5 {
             let f = File::open(dir.path().join(format!("f{i}"))).unwrap();
             parts.add_file(&format!("./f{i}"), f).unwrap();

@@ -190,6 +190,7 @@ pub async fn run(args: Args) -> Result<()> {
         min_chunk_size: args.min_chunk_size,
         max_bandwidth: args.max_bandwidth,
         tags: args.tags.pairs(),
+        progress: super::progress::for_terminal("backup", args.common.quiet),
     };
     let outcome = backup::backup(&storage, &layout, &pg, &options, interrupted()).await;
     pg.close().await;

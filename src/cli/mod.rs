@@ -8,6 +8,7 @@ pub mod args;
 pub mod backup;
 pub mod check_wal_archive;
 mod logging;
+pub mod progress;
 pub mod wal_archive;
 pub mod wal_restore;
 
