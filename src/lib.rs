@@ -11,5 +11,6 @@ pub mod error;
 pub mod layout;
 pub mod pg;
 pub mod progress;
+pub mod retention;
 pub mod storage;
 pub mod wal;
