@@ -156,6 +156,16 @@ fn parse_backup_name(s: &str) -> std::result::Result<String, String> {
 /// # Errors
 /// Everything [`backup::backup`] returns, and connection failures.
 pub async fn run(args: Args) -> Result<()> {
+    let hook = std::env::var("BARMAN_HOOK").unwrap_or_default();
+    if matches!(hook.as_str(), "backup_script" | "backup_retry_script")
+        && std::env::var("BARMAN_PHASE").is_ok_and(|p| p == "post")
+    {
+        return Err(Error::Input(
+            "running as a Barman backup hook (BARMAN_HOOK) is not supported yet: use Barman's \
+             barman-cloud-backup as the hook"
+                .into(),
+        ));
+    }
     let s = &args.snapshots;
     if s.snapshot_instance.is_some() || !s.snapshot_disk.is_empty() {
         return Err(Error::Input(

@@ -88,6 +88,23 @@ impl Source {
         data
     }
 
+    /// Restores `id` with our barman-cloud-restore into `<name>/data`, the tablespace into
+    /// `<name>/tbs`, and returns the server (not started).
+    fn our_restore(&self, id: &str, name: &str) -> Pg {
+        let dir = self.root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        support::chmod_world(&dir);
+        let data = dir.join("data");
+        let out = run(as_postgres(ours("barman-cloud-restore"))
+            .args(&self.store.args)
+            .envs(self.store.env.iter().map(|(k, v)| (k, v)))
+            .arg(format!("--tablespace=tbs1:{}", dir.join("tbs").display()))
+            .args([&self.store.url, "pg", id])
+            .arg(&data));
+        assert!(out.status.success(), "we cannot restore backup {id}");
+        Pg::from_data(&dir, data)
+    }
+
     /// Writes a marker row, switches WAL and waits for it to be archived.
     fn mark(&self, note: &str) {
         self.pg.sql(&format!(
@@ -135,17 +152,86 @@ fn load(pg: &Pg, secs: u32) -> std::thread::JoinHandle<()> {
 /// Starts a restored data directory with our restore_command and optional recovery targets,
 /// and waits for recovery to end.
 fn start_restored(source: &Source, data: PathBuf, targets: &str) -> Pg {
-    let dir = source.root.join("restored");
-    let mut pg = Pg::from_data(&dir, data);
+    recover(
+        source,
+        Pg::from_data(&source.root.join("restored"), data),
+        targets,
+    )
+}
+
+fn recover(source: &Source, mut pg: Pg, targets: &str) -> Pg {
     pg.conf(&format!(
         "archive_mode = off\nunix_socket_directories = '{}'\nrestore_command = '{}'\n{targets}",
-        dir.display(),
+        pg.socket_dir().display(),
         restore_command(&source.store).replace('\'', "''")
     ));
     pg.write_file("recovery.signal", "");
     pg.start();
     pg.wait_promoted();
     pg
+}
+
+/// Point-in-time recovery from our backup with our restore: to a time, an xid, an LSN and a
+/// named restore point, each stopping exactly there (marker rows on both sides prove it).
+fn pitr(provider: Provider, backup_flag: &str) {
+    let Some(source) = Source::new(provider, "--zstd") else {
+        return;
+    };
+    let out = source.backup(&[backup_flag, "--immediate-checkpoint"]);
+    assert!(out.status.success(), "backup failed");
+    let id = source.backup_ids().remove(0);
+    let insert = |n: u32| {
+        source
+            .pg
+            .sql(&format!("INSERT INTO marker VALUES ({n}, 'm{n}')"));
+    };
+    insert(1);
+    let time = source.pg.sql("SELECT clock_timestamp()");
+    std::thread::sleep(Duration::from_millis(1100));
+    insert(2);
+    let xid = source.pg.sql(
+        "WITH i AS (INSERT INTO marker VALUES (3, 'm3') RETURNING 1) \
+         SELECT txid_current() FROM i",
+    );
+    insert(4);
+    let lsn = source.pg.sql("SELECT pg_current_wal_insert_lsn()");
+    insert(5);
+    source.pg.sql("SELECT pg_create_restore_point('before-m6')");
+    insert(6);
+    source.mark("end");
+
+    for (n, (target, markers)) in [
+        (format!("recovery_target_time = '{time}'"), "m1"),
+        (format!("recovery_target_xid = '{xid}'"), "m1,m2,m3"),
+        (format!("recovery_target_lsn = '{lsn}'"), "m1,m2,m3,m4"),
+        (
+            "recovery_target_name = 'before-m6'".to_string(),
+            "m1,m2,m3,m4,m5",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let pg = source.our_restore(&id, &format!("pitr-{n}"));
+        let pg = recover(
+            &source,
+            pg,
+            &format!("{target}\nrecovery_target_action = 'promote'"),
+        );
+        let got =
+            pg.sql("SELECT string_agg(note, ',' ORDER BY id) FROM marker WHERE note LIKE 'm%'");
+        assert_eq!(got, markers, "{target}\n{}", pg.log());
+    }
+}
+
+#[test]
+fn pitr_file_lz4() {
+    pitr(Provider::File, "--lz4");
+}
+
+#[test]
+fn pitr_gcs_snappy() {
+    pitr(Provider::Gcs, "--snappy");
 }
 
 /// Backup under a pgbench load with split gzip parts and a tablespace; Barman's tools list,
