@@ -2,10 +2,12 @@
 
 pub mod archive;
 pub mod check;
+mod lsn;
 mod name;
 pub mod restore;
 
 pub use archive::{ArchiveOptions, Archived, archive};
 pub use check::check_archive;
+pub use lsn::Lsn;
 pub use name::{InvalidWalName, WalKind, WalName};
 pub use restore::{RestoreOptions, Restored, restore};
