@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::client::{HttpError, HttpErrorKind};
@@ -21,8 +22,8 @@ use object_store::gcp::{GcpCredential, GoogleCloudStorageBuilder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, BackoffConfig, ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt,
-    PutOptions, RetryConfig, StaticCredentialProvider, TagSet,
+    Attribute, Attributes, BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutOptions, RetryConfig, StaticCredentialProvider, TagSet,
 };
 
 pub use location::{Location, Provider, Target};
@@ -288,6 +289,107 @@ impl Storage {
 
     fn is_gcs(&self) -> bool {
         matches!(self.location.target, Target::Gcs { .. })
+    }
+}
+
+/// How often a download that breaks off mid-body is resumed from where it stopped.
+const RESUMES: u32 = 5;
+
+/// Reading whole trees: the catalog and base backups.
+impl Storage {
+    /// The "directories" directly inside `dir` (common prefixes of the keys below it).
+    ///
+    /// # Errors
+    /// Storage errors, classified.
+    pub async fn list_subdirs(&self, dir: &Path) -> Result<Vec<Path>> {
+        let listing = self
+            .store
+            .list_with_delimiter(Some(dir))
+            .await
+            .map_err(|e| classify(e, "list", dir, &self.location))?;
+        Ok(listing.common_prefixes)
+    }
+
+    /// Streams an object's body as the store sends it, so a large object is never held
+    /// whole. A body that breaks off is resumed from the last byte received, pinned to the
+    /// same version by its ETag, up to five times; the stream ends only once every byte of
+    /// the object has been delivered.
+    ///
+    /// # Errors
+    /// [`Error::ObjectNotFound`] or other storage errors, from this call or from the stream.
+    pub async fn stream(&self, key: &Path) -> Result<(u64, BoxStream<'static, Result<Bytes>>)> {
+        let first = self
+            .store
+            .get(key)
+            .await
+            .map_err(|e| classify(e, "download", key, &self.location))?;
+        let size = first.meta.size;
+        let state = Resume {
+            storage: self.clone(),
+            key: key.clone(),
+            e_tag: first.meta.e_tag.clone(),
+            received: 0,
+            size,
+            resumes_left: RESUMES,
+            body: first.into_stream(),
+        };
+        let stream = futures::stream::try_unfold(state, |mut st| async move {
+            loop {
+                match st.body.next().await {
+                    Some(Ok(chunk)) => {
+                        st.received += chunk.len() as u64;
+                        return Ok(Some((chunk, st)));
+                    }
+                    None if st.received >= st.size => return Ok(None),
+                    None => st.resume("the body ended early".into()).await?,
+                    Some(Err(e)) => st.resume(one_line(&e)).await?,
+                }
+            }
+        });
+        Ok((size, stream.boxed()))
+    }
+}
+
+/// The state of a resumable download.
+struct Resume {
+    storage: Storage,
+    key: Path,
+    e_tag: Option<String>,
+    received: u64,
+    size: u64,
+    resumes_left: u32,
+    body: BoxStream<'static, object_store::Result<Bytes>>,
+}
+
+impl Resume {
+    async fn resume(&mut self, why: String) -> Result<()> {
+        if self.resumes_left == 0 {
+            return Err(Error::Storage {
+                action: "download",
+                key: self.key.to_string(),
+                message: format!("{why} after {} of {} bytes", self.received, self.size),
+            });
+        }
+        self.resumes_left -= 1;
+        tracing::warn!(
+            "download of '{}' broke off after {} of {} bytes ({why}); resuming",
+            self.key,
+            self.received,
+            self.size
+        );
+        let options = GetOptions {
+            range: Some(GetRange::Offset(self.received)),
+            if_match: self.e_tag.clone(),
+            ..GetOptions::default()
+        };
+        let s = &self.storage;
+        let result = s
+            .store
+            .get_opts(&self.key, options)
+            .await
+            .map_err(|e| classify(e, "download", &self.key, &s.location))?;
+        self.body = result.into_stream();
+        Ok(())
     }
 }
 
