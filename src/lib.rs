@@ -8,5 +8,6 @@ pub mod compress;
 pub mod durable;
 pub mod error;
 pub mod layout;
+pub mod restore;
 pub mod storage;
 pub mod wal;
