@@ -7,6 +7,7 @@
 pub mod args;
 pub mod check_wal_archive;
 mod logging;
+pub mod restore;
 pub mod wal_archive;
 pub mod wal_restore;
 
