@@ -5,4 +5,5 @@ mod support;
 
 mod cli;
 mod conformance;
+mod restore;
 mod wal;

@@ -34,6 +34,10 @@ pub fn bin_dir() -> &'static Path {
                 "barman-cloud-check-wal-archive",
                 env!("CARGO_BIN_EXE_barman-cloud-check-wal-archive"),
             ),
+            (
+                "barman-cloud-restore",
+                env!("CARGO_BIN_EXE_barman-cloud-restore"),
+            ),
         ] {
             let target = dir.join(name);
             std::fs::copy(path, &target).unwrap();
