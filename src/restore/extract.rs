@@ -139,7 +139,16 @@ pub(crate) fn running_as_root() -> bool {
 pub(crate) struct Extractor {
     root: PathBuf,
     owners: Option<Owners>,
+    /// Members written under a temporary name until [`Extractor::release`].
+    held_back: Vec<PathBuf>,
     state: Mutex<State>,
+}
+
+/// The temporary name of a held-back member.
+fn held_name(rel: &Path) -> PathBuf {
+    let mut name = rel.file_name().unwrap_or_default().to_os_string();
+    name.push(".barman-cloud-partial");
+    rel.with_file_name(name)
 }
 
 #[derive(Default)]
@@ -149,6 +158,8 @@ struct State {
     dirs: BTreeMap<PathBuf, Option<Attrs>>,
     /// The symbolic links created, checked again by `finish`.
     symlinks: Vec<PathBuf>,
+    /// Held-back members written so far.
+    held: Vec<PathBuf>,
 }
 
 impl Extractor {
@@ -163,8 +174,44 @@ impl Extractor {
         Ok(Extractor {
             root,
             owners: take_owners.then(Owners::default),
+            held_back: Vec::new(),
             state: Mutex::new(state),
         })
+    }
+
+    /// Writes the regular file `rel` under a temporary name until [`Extractor::release`], so
+    /// that an interrupted restore cannot pass for a complete one.
+    pub(crate) fn hold_back(mut self, rel: impl Into<PathBuf>) -> Extractor {
+        self.held_back.push(rel.into());
+        self
+    }
+
+    /// Moves the held-back files into place, durably. Call once everything else is on disk.
+    ///
+    /// # Errors
+    /// When a rename or a flush fails.
+    pub(crate) fn release(&self) -> Result<()> {
+        let held = std::mem::take(&mut self.state().held);
+        for rel in held {
+            let (from, to) = (self.root.join(held_name(&rel)), self.root.join(&rel));
+            let dir = to.parent().unwrap_or(&self.root);
+            // The rename touches the directory; give it back the time the archive set.
+            let times = fs::metadata(dir)
+                .and_then(|m| {
+                    Ok(FileTimes::new()
+                        .set_accessed(m.accessed()?)
+                        .set_modified(m.modified()?))
+                })
+                .map_err(write_error("inspect", dir))?;
+            fs::rename(&from, &to).map_err(write_error("rename", &from))?;
+            File::open(dir)
+                .and_then(|d| {
+                    d.set_times(times)?;
+                    d.sync_all()
+                })
+                .map_err(write_error("flush", dir))?;
+        }
+        Ok(())
     }
 
     /// The target directory (resolved).
@@ -223,7 +270,13 @@ impl Extractor {
                 let attrs = self.attrs(entry)?;
                 // A sparse member's stored size is not its length; others must be whole.
                 let expected = (kind != EntryType::GNUSparse).then(|| entry.size());
-                let written = self.file(&rel, &name, entry, attrs, buf)?;
+                let written = if self.held_back.contains(&rel) {
+                    let n = self.file(&held_name(&rel), &name, entry, attrs, buf)?;
+                    self.state().held.push(rel.clone());
+                    n
+                } else {
+                    self.file(&rel, &name, entry, attrs, buf)?
+                };
                 if expected.is_some_and(|e| e != written) {
                     return Err(ExtractError::Read(io::Error::new(
                         io::ErrorKind::UnexpectedEof,

@@ -12,7 +12,9 @@
 //!    order.
 //! 3. Directory attributes are applied, `pg_tblspc/<oid>` links and a missing `pg_wal` are
 //!    created, the optional recovery settings are written ([`recovery_conf`]), and the whole
-//!    tree is flushed to disk before we report success.
+//!    tree is flushed to disk. Only then does `global/pg_control`, unpacked under a temporary
+//!    name, take its place: PostgreSQL will not start on a directory whose restore stopped
+//!    half-way.
 //!
 //! `backup_label` comes out of the data archive. Barman writes its tar header with uid 0, so
 //! a restore run as root leaves it owned by root; we give it to the owner of PGDATA instead,
@@ -126,7 +128,9 @@ pub async fn restore(
     }
 
     let as_root = running_as_root();
-    let data = Arc::new(new_extractor(recovery_dir, as_root)?);
+    // Without pg_control PostgreSQL refuses to start: a restore that stops half-way must not
+    // leave a directory it would take for a complete one.
+    let data = Arc::new(new_extractor(recovery_dir, as_root)?.hold_back("global/pg_control"));
     let mut jobs: Vec<(Part, Arc<Extractor>)> = plan
         .data
         .iter()
@@ -267,7 +271,7 @@ fn finish(
     for root in std::iter::once(pgdata).chain(tablespaces.iter().map(|(_, e)| e.root())) {
         durable::sync_tree(root).map_err(Error::io("flush to disk", root))?;
     }
-    Ok(())
+    data.release().map_err(unpack_error)
 }
 
 fn extract_error(e: ExtractError, key: String) -> Error {

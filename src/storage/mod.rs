@@ -746,6 +746,122 @@ mod tests {
         );
     }
 
+    /// An in-memory store whose first download of each object breaks off after `cut` bytes.
+    #[derive(Debug)]
+    struct Flaky {
+        inner: object_store::memory::InMemory,
+        cut: usize,
+        broken: std::sync::Mutex<std::collections::HashSet<Path>>,
+    }
+
+    impl std::fmt::Display for Flaky {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Flaky")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Flaky {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: object_store::PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            let first =
+                options.range.is_none() && self.broken.lock().unwrap().insert(location.clone());
+            let result = self.inner.get_opts(location, options).await?;
+            if first {
+                let cut = self.cut;
+                let head = result.bytes().await?.slice(..cut);
+                let failing = futures::stream::iter([
+                    Ok(head),
+                    Err(object_store::Error::Generic {
+                        store: "Flaky",
+                        source: "connection reset".into(),
+                    }),
+                ]);
+                let meta = self.inner.head(location).await?;
+                return Ok(object_store::GetResult {
+                    payload: object_store::GetResultPayload::Stream(failing.boxed()),
+                    range: 0..meta.size,
+                    meta,
+                    attributes: Attributes::new(),
+                    extensions: Default::default(),
+                });
+            }
+            Ok(result)
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broken_download_resumes_where_it_stopped() {
+        let flaky = Arc::new(Flaky {
+            inner: object_store::memory::InMemory::new(),
+            cut: 1000,
+            broken: Default::default(),
+        });
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let key = Path::from("pg/base/20261125T035049/data.tar");
+        flaky.put(&key, data.clone().into()).await.unwrap();
+        let storage = Storage {
+            store: flaky.clone(),
+            writer: flaky,
+            location: Location::parse("file:///nonexistent", Provider::AwsS3).unwrap(),
+        };
+        let (size, stream) = storage.stream(&key).await.unwrap();
+        assert_eq!(size, 100_000);
+        let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+        assert!(chunks.len() >= 2, "the download never broke off");
+        assert_eq!(chunks.concat(), data);
+    }
+
     #[test]
     fn sas_tokens_split_into_pairs() {
         let pairs = sas_pairs("?sv=2020&sig=a%2Bb");

@@ -308,6 +308,29 @@ fn parts_unpacked_at_once_keep_directory_attributes() {
 }
 
 #[test]
+fn held_back_files_appear_only_when_released() {
+    let sb = Sandbox::new();
+    let e = sb.extractor().hold_back("global/pg_control");
+    let tar = Tar::default()
+        .dir("global", 0o700)
+        .file("global/pg_control", b"control")
+        .file("global/1262", b"x")
+        .end();
+    e.extract(tar.as_slice()).unwrap();
+    e.finish(None).unwrap();
+    let root = sb.root();
+    assert!(!root.join("global/pg_control").exists());
+    assert!(root.join("global/pg_control.barman-cloud-partial").exists());
+    e.release().unwrap();
+    assert_eq!(mtime(&root.join("global")), (1_700_000_000, 0));
+    assert_eq!(
+        fs::read(root.join("global/pg_control")).unwrap(),
+        b"control"
+    );
+    assert_eq!(fs::read_dir(root.join("global")).unwrap().count(), 2);
+}
+
+#[test]
 fn a_truncated_archive_is_an_error() {
     let sb = Sandbox::new();
     let tar = Tar::default().file("f", &[1; 5000]).end();
