@@ -293,7 +293,7 @@ fn extract_error(e: ExtractError, key: String) -> Error {
 /// Downloads one part into its extractor; the download runs here, the unpacking on a
 /// blocking thread, with at most [`CHANNEL_CHUNKS`] chunks between them.
 async fn restore_part(storage: &Storage, part: Part, extractor: Arc<Extractor>) -> Result<Stats> {
-    tracing::info!(
+    tracing::debug!(
         "Extracting {} to {} ({})",
         part.key,
         extractor.root().display(),
