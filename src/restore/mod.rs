@@ -95,6 +95,10 @@ pub async fn restore(
     options: &RestoreOptions,
 ) -> Result<Restored> {
     plan::check_empty(recovery_dir)?;
+    // Settings that cannot be written must fail before hours of downloading, not after.
+    if let Some(conf) = &options.recovery_conf {
+        conf.lines()?;
+    }
     if info.snapshots_info.is_some() {
         return Err(Error::Unsupported(format!(
             "backup {backup_id} is a snapshot backup, and snapshot backups are not supported \
