@@ -107,10 +107,6 @@ pub enum Error {
         reason: Box<Error>,
     },
 
-    /// A signal stopped the operation.
-    #[error("interrupted by a signal")]
-    Interrupted,
-
     /// PostgreSQL could not be reached (Barman exits 1 here).
     #[error("Cannot connect to postgres: {message}")]
     PgConnect { message: String },
@@ -121,6 +117,70 @@ pub enum Error {
         action: &'static str,
         message: String,
     },
+    /// An ID-shaped backup reference with no `backup.info` behind it (Barman's wording, typo
+    /// included, so log watchers keep matching).
+    #[error(
+        "Backup {id} for server {server} does not exists: list the backups with \
+         barman-cloud-backup-list"
+    )]
+    BackupNotFound { id: String, server: String },
+
+    /// A backup reference that is neither an ID, a shortcut nor a known name.
+    #[error(
+        "Unknown backup '{reference}' for server '{server}': use a backup ID, a name given \
+         with -n, or latest, oldest, last-failed"
+    )]
+    UnknownBackup { reference: String, server: String },
+
+    /// A backup name that several backups carry.
+    #[error(
+        "Multiple backups found matching name '{name}' (try using backup ID instead): {}",
+        ids.join(" ")
+    )]
+    AmbiguousBackupName { name: String, ids: Vec<String> },
+
+    /// `auto` found no backup that satisfies the recovery targets.
+    #[error(
+        "Cannot find any candidate backup for recovery. No backup of server {server} ends \
+         before the requested target: choose an earlier target or a backup ID"
+    )]
+    NoCandidateBackup { server: String },
+
+    /// A recovery target (`--target-time`, `--target-lsn`, `--target-tli`) that cannot be
+    /// used; Barman exits 4 here, not 3.
+    #[error("{0}")]
+    InvalidTarget(String),
+
+    /// A restore destination that holds files already.
+    #[error(
+        "Destination {} already exists and it is not empty: restore into an empty or \
+         missing directory",
+        path.display()
+    )]
+    DestinationNotEmpty { path: PathBuf },
+
+    /// A tarball the backup needs is not in the store.
+    #[error(
+        "Missing file {base}.* for server {server}: the backup is incomplete or was taken \
+         with a compression this tool cannot read"
+    )]
+    MissingBackupFile { base: String, server: String },
+
+    /// A tar member that would land outside the restore target, or write through a link.
+    #[error("refusing to extract '{entry}' from '{key}': {reason}")]
+    UnsafeArchive {
+        key: String,
+        entry: String,
+        reason: String,
+    },
+
+    /// A feature of Barman's that this tool does not implement.
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// The user interrupted the command (Barman exits 1 for a Ctrl-C during a restore).
+    #[error("{0} was interrupted by the user")]
+    Interrupted(&'static str),
 
     /// The spool directory of wal-restore cannot be used (Barman exits 2 here).
     #[error("cannot use spool directory '{}': {source}", path.display())]
@@ -142,7 +202,11 @@ impl Error {
             | Error::BucketCheckFailed { .. }
             | Error::PgConnect { .. }
             | Error::BackupFailed { .. }
-            | Error::Interrupted => ExitClass::Operation,
+            | Error::BackupNotFound { .. }
+            | Error::NoCandidateBackup { .. }
+            | Error::DestinationNotEmpty { .. }
+            | Error::MissingBackupFile { .. }
+            | Error::Interrupted(_) => ExitClass::Operation,
             Error::Connection { .. } | Error::Spool { .. } => ExitClass::Network,
             Error::InvalidUrl { .. }
             | Error::BucketNotFound { .. }
@@ -150,7 +214,12 @@ impl Error {
             | Error::Config { .. }
             | Error::Corrupt { .. }
             | Error::Postgres { .. }
-            | Error::Io { .. } => ExitClass::General,
+            | Error::Io { .. }
+            | Error::UnknownBackup { .. }
+            | Error::AmbiguousBackupName { .. }
+            | Error::InvalidTarget(_)
+            | Error::UnsafeArchive { .. }
+            | Error::Unsupported(_) => ExitClass::General,
         }
     }
 

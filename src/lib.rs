@@ -11,6 +11,7 @@ pub mod error;
 pub mod layout;
 pub mod pg;
 pub mod progress;
+pub mod restore;
 pub mod retention;
 pub mod storage;
 pub mod wal;

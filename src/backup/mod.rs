@@ -137,7 +137,7 @@ pub async fn backup(
         outcome = copy(storage, layout, pg, options, &backup_id, &mut info, started) => outcome,
         () = interrupt => Err(Failure {
             phase: "uploading data",
-            error: Error::Interrupted,
+            error: Error::Interrupted("barman-cloud-backup"),
         }),
     };
     info.backup_name = options.name.clone();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clap::{ArgAction, Args};
+use clap::{ArgAction, Args, ValueEnum};
 
 use crate::compress::{Compression, Level};
 use crate::error::{Error, Result};
@@ -116,6 +116,40 @@ impl CommonArgs {
             kms_key_name: e.and_then(|e| e.kms_key_name.clone()),
             env: Vec::new(),
         }
+    }
+
+    /// These provider flags as arguments for another of our commands (the `restore_command`
+    /// a restore writes). Nothing secret is among them: credentials only come from the
+    /// environment or files.
+    pub fn provider_argv(&self) -> Vec<String> {
+        fn name(v: &impl ValueEnum) -> String {
+            v.to_possible_value()
+                .map(|p| p.get_name().to_string())
+                .unwrap_or_default()
+        }
+        let mut argv = Vec::new();
+        if self.cloud_provider != Provider::default() {
+            argv.push("--cloud-provider".into());
+            argv.push(name(&self.cloud_provider));
+        }
+        if let Some(url) = &self.s3.endpoint_url {
+            argv.extend(["--endpoint-url".into(), url.clone()]);
+        }
+        if let Some(profile) = &self.s3.aws_profile {
+            argv.extend(["--aws-profile".into(), profile.clone()]);
+        }
+        if let Some(timeout) = self.s3.read_timeout {
+            argv.extend(["--read-timeout".into(), timeout.to_string()]);
+        }
+        if self.s3.addressing_style != AddressingStyle::default() {
+            argv.push("--addressing-style".into());
+            argv.push(name(&self.s3.addressing_style));
+        }
+        if let Some(credential) = self.azure.azure_credential {
+            argv.push("--azure-credential".into());
+            argv.push(name(&credential));
+        }
+        argv
     }
 
     /// Parses the URL and opens the store and the server's layout.

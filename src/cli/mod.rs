@@ -9,6 +9,7 @@ pub mod backup;
 pub mod check_wal_archive;
 mod logging;
 pub mod progress;
+pub mod restore;
 pub mod wal_archive;
 pub mod wal_restore;
 

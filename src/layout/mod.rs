@@ -44,6 +44,11 @@ impl Layout {
         Path::from(self.server_root.as_str())
     }
 
+    /// The server name, as messages spell it.
+    pub fn server_name(&self) -> String {
+        self.server_dir().filename().unwrap_or_default().to_string()
+    }
+
     /// `<server>/wals/`: the WAL archive.
     pub fn wals_dir(&self) -> Path {
         self.key("wals")
@@ -153,6 +158,15 @@ impl Tarball {
     }
 }
 
+/// Whether `s` has the shape of a backup ID (`YYYYMMDDTHHMMSS`), as Barman tests it: such a
+/// string is taken as an ID without looking it up, anything else as a shortcut or a name.
+/// Python's `$` also matches before one final newline, so that is accepted too.
+pub fn is_backup_id(s: &str) -> bool {
+    let s = s.strip_suffix('\n').unwrap_or(s);
+    let b = s.as_bytes();
+    b.len() == 15 && b[8] == b'T' && b[..8].iter().chain(&b[9..]).all(u8::is_ascii_digit)
+}
+
 /// Splits an object key's last part into the WAL name and its compression, if the key names
 /// an archived WAL file (one known suffix at most, as Barman recognises).
 pub fn parse_wal_object(key: &Path) -> Option<(WalName, Option<Compression>)> {
@@ -208,6 +222,22 @@ mod tests {
             l.keep_annotation("20261125T035049").as_ref(),
             "prefix/pg/base/20261125T035049/annotations/keep"
         );
+    }
+
+    #[test]
+    fn backup_id_shape() {
+        assert!(is_backup_id("20261125T035049"));
+        assert!(is_backup_id("20261125T035049\n"));
+        for s in [
+            "20261125t035049",
+            "2026112T035049",
+            "20261125T0350490",
+            "latest",
+            "",
+        ] {
+            assert!(!is_backup_id(s), "{s:?}");
+        }
+        assert_eq!(Layout::new("p/", "pg").server_name(), "pg");
     }
 
     #[test]

@@ -23,8 +23,9 @@ use object_store::gcp::{GcpCredential, GoogleCloudStorageBuilder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, BackoffConfig, ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt,
-    PutMultipartOptions, PutOptions, RetryConfig, StaticCredentialProvider, TagSet, WriteMultipart,
+    Attribute, Attributes, BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, RetryConfig,
+    StaticCredentialProvider, TagSet, WriteMultipart,
 };
 
 pub use location::{Location, Provider, Target};
@@ -286,22 +287,8 @@ impl Storage {
     /// [`Error::ObjectNotFound`] when it does not exist, or other storage errors, at the start
     /// or while streaming.
     pub async fn get_stream(&self, key: &Path) -> Result<BoxStream<'static, Result<Bytes>>> {
-        if let Some(gcs) = &self.gcs {
-            let response = gcs
-                .get(key)
-                .await
-                .map_err(|e| self.gcs_error(e, "download", key))?;
-            let (storage, key) = (self.clone(), key.clone());
-            return Ok(response
-                .bytes_stream()
-                .map_err(move |e| Error::Connection {
-                    message: format!(
-                        "{} (reading '{key}': {})",
-                        storage.location.url_for_messages(),
-                        e.without_url()
-                    ),
-                })
-                .boxed());
+        if self.gcs.is_some() {
+            return self.gcs_stream(key).await.map(|(_, stream)| stream);
         }
         let result = self
             .store
@@ -402,6 +389,28 @@ impl Storage {
             storage: self.clone(),
             key: key.clone(),
         })
+    }
+
+    /// A GCS object's size and body (no resume: a broken GCS body fails the read).
+    async fn gcs_stream(&self, key: &Path) -> Result<(u64, BoxStream<'static, Result<Bytes>>)> {
+        let gcs = self.gcs.as_ref().expect("a GCS store");
+        let response = gcs
+            .get(key)
+            .await
+            .map_err(|e| self.gcs_error(e, "download", key))?;
+        let size = response.content_length().unwrap_or(0);
+        let (storage, key) = (self.clone(), key.clone());
+        let stream = response
+            .bytes_stream()
+            .map_err(move |e| Error::Connection {
+                message: format!(
+                    "{} (reading '{key}': {})",
+                    storage.location.url_for_messages(),
+                    e.without_url()
+                ),
+            })
+            .boxed();
+        Ok((size, stream))
     }
 
     fn gcs_error(&self, e: gcs::GcsError, action: &'static str, key: &Path) -> Error {
@@ -537,6 +546,116 @@ impl Upload {
             }
             Sink::Gcs { upload, .. } => upload.abort().await,
         }
+    }
+}
+
+/// How often a download that breaks off mid-body is resumed from where it stopped.
+const RESUMES: u32 = 5;
+
+/// Reading whole trees: the catalog and base backups.
+impl Storage {
+    /// The "directories" directly inside `dir` (common prefixes of the keys below it).
+    ///
+    /// # Errors
+    /// Storage errors, classified.
+    pub async fn list_subdirs(&self, dir: &Path) -> Result<Vec<Path>> {
+        if let Some(gcs) = &self.gcs {
+            let listing = gcs.list(dir, true).await;
+            return listing
+                .map(|l| l.prefixes)
+                .map_err(|e| self.gcs_error(e, "list", dir));
+        }
+        let listing = self
+            .store
+            .list_with_delimiter(Some(dir))
+            .await
+            .map_err(|e| classify(e, "list", dir, &self.location))?;
+        Ok(listing.common_prefixes)
+    }
+
+    /// Streams an object's body as the store sends it, so a large object is never held
+    /// whole. A body that breaks off is resumed from the last byte received, pinned to the
+    /// same version by its ETag, up to five times; the stream ends only once every byte of
+    /// the object has been delivered.
+    ///
+    /// # Errors
+    /// [`Error::ObjectNotFound`] or other storage errors, from this call or from the stream.
+    pub async fn stream(&self, key: &Path) -> Result<(u64, BoxStream<'static, Result<Bytes>>)> {
+        if self.gcs.is_some() {
+            return self.gcs_stream(key).await;
+        }
+        let first = self
+            .store
+            .get(key)
+            .await
+            .map_err(|e| classify(e, "download", key, &self.location))?;
+        let size = first.meta.size;
+        let state = Resume {
+            storage: self.clone(),
+            key: key.clone(),
+            e_tag: first.meta.e_tag.clone(),
+            received: 0,
+            size,
+            resumes_left: RESUMES,
+            body: first.into_stream(),
+        };
+        let stream = futures::stream::try_unfold(state, |mut st| async move {
+            loop {
+                match st.body.next().await {
+                    Some(Ok(chunk)) => {
+                        st.received += chunk.len() as u64;
+                        return Ok(Some((chunk, st)));
+                    }
+                    None if st.received >= st.size => return Ok(None),
+                    None => st.resume("the body ended early".into()).await?,
+                    Some(Err(e)) => st.resume(one_line(&e)).await?,
+                }
+            }
+        });
+        Ok((size, stream.boxed()))
+    }
+}
+
+/// The state of a resumable download.
+struct Resume {
+    storage: Storage,
+    key: Path,
+    e_tag: Option<String>,
+    received: u64,
+    size: u64,
+    resumes_left: u32,
+    body: BoxStream<'static, object_store::Result<Bytes>>,
+}
+
+impl Resume {
+    async fn resume(&mut self, why: String) -> Result<()> {
+        if self.resumes_left == 0 {
+            return Err(Error::Storage {
+                action: "download",
+                key: self.key.to_string(),
+                message: format!("{why} after {} of {} bytes", self.received, self.size),
+            });
+        }
+        self.resumes_left -= 1;
+        tracing::warn!(
+            "download of '{}' broke off after {} of {} bytes ({why}); resuming",
+            self.key,
+            self.received,
+            self.size
+        );
+        let options = GetOptions {
+            range: Some(GetRange::Offset(self.received)),
+            if_match: self.e_tag.clone(),
+            ..GetOptions::default()
+        };
+        let s = &self.storage;
+        let result = s
+            .store
+            .get_opts(&self.key, options)
+            .await
+            .map_err(|e| classify(e, "download", &self.key, &s.location))?;
+        self.body = result.into_stream();
+        Ok(())
     }
 }
 
@@ -895,6 +1014,123 @@ mod tests {
             c.blob_endpoint.as_deref(),
             Some("http://127.0.0.1:1/devstoreaccount1")
         );
+    }
+
+    /// An in-memory store whose first download of each object breaks off after `cut` bytes.
+    #[derive(Debug)]
+    struct Flaky {
+        inner: object_store::memory::InMemory,
+        cut: usize,
+        broken: std::sync::Mutex<std::collections::HashSet<Path>>,
+    }
+
+    impl std::fmt::Display for Flaky {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Flaky")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Flaky {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: object_store::PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            let first =
+                options.range.is_none() && self.broken.lock().unwrap().insert(location.clone());
+            let result = self.inner.get_opts(location, options).await?;
+            if first {
+                let cut = self.cut;
+                let head = result.bytes().await?.slice(..cut);
+                let failing = futures::stream::iter([
+                    Ok(head),
+                    Err(object_store::Error::Generic {
+                        store: "Flaky",
+                        source: "connection reset".into(),
+                    }),
+                ]);
+                let meta = self.inner.head(location).await?;
+                return Ok(object_store::GetResult {
+                    payload: object_store::GetResultPayload::Stream(failing.boxed()),
+                    range: 0..meta.size,
+                    meta,
+                    attributes: Attributes::new(),
+                    extensions: Default::default(),
+                });
+            }
+            Ok(result)
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broken_download_resumes_where_it_stopped() {
+        let flaky = Arc::new(Flaky {
+            inner: object_store::memory::InMemory::new(),
+            cut: 1000,
+            broken: Default::default(),
+        });
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let key = Path::from("pg/base/20261125T035049/data.tar");
+        flaky.put(&key, data.clone().into()).await.unwrap();
+        let storage = Storage {
+            store: flaky.clone(),
+            writer: flaky,
+            gcs: None,
+            location: Location::parse("file:///nonexistent", Provider::AwsS3).unwrap(),
+        };
+        let (size, stream) = storage.stream(&key).await.unwrap();
+        assert_eq!(size, 100_000);
+        let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+        assert!(chunks.len() >= 2, "the download never broke off");
+        assert_eq!(chunks.concat(), data);
     }
 
     #[test]

@@ -136,11 +136,7 @@ async fn compare_with_stored(
                 None => content,
             };
         if content != *raw {
-            let server = layout
-                .server_dir()
-                .filename()
-                .unwrap_or_default()
-                .to_string();
+            let server = layout.server_name();
             return Err(Error::WalConflict {
                 name: wal.to_string(),
                 key: key.to_string(),

@@ -22,11 +22,7 @@ pub async fn check_archive(
         .iter()
         .filter_map(|meta| parse_wal_object(&meta.location))
         .map(|(w, _)| w.timeline());
-    let server = layout
-        .server_dir()
-        .filename()
-        .unwrap_or_default()
-        .to_string();
+    let server = layout.server_name();
     let reason = match timeline {
         None => (timelines.count() > 0).then(|| "Expected empty archive".to_string()),
         Some(t) => match timelines.filter(|&tli| tli >= t).count() {

@@ -1,23 +1,30 @@
-//! Log sequence numbers and the WAL segment that holds one.
+//! Log sequence numbers: positions in the WAL stream, written `X/X` by PostgreSQL, and the
+//! segment that holds one.
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::WalName;
 
-/// A position in the WAL, written `%X/%X` as PostgreSQL prints it (`0/4000028`).
+/// A WAL position. Ordered numerically, which is how Barman compares them (never as text:
+/// `0/A000000` comes after `0/9000000`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lsn(pub u64);
 
 impl FromStr for Lsn {
     type Err = String;
 
+    /// Reads `HI/LO` with each half in hex, as `pg_lsn` prints it.
     fn from_str(s: &str) -> Result<Lsn, String> {
-        let bad = || format!("'{s}' is not an LSN like 0/4000028");
-        let (hi, lo) = s.trim().split_once('/').ok_or_else(bad)?;
-        let hi = u32::from_str_radix(hi, 16).map_err(|_| bad())?;
-        let lo = u32::from_str_radix(lo, 16).map_err(|_| bad())?;
-        Ok(Lsn((u64::from(hi) << 32) | u64::from(lo)))
+        let invalid = || format!("Invalid LSN: '{s}': expected two hex numbers such as 3/64000028");
+        let (hi, lo) = s.trim().split_once('/').ok_or_else(invalid)?;
+        let half = |h: &str| {
+            (!h.is_empty() && h.len() <= 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| u64::from_str_radix(h, 16).ok())
+                .flatten()
+                .ok_or_else(invalid)
+        };
+        Ok(Lsn((half(hi)? << 32) | half(lo)?))
     }
 }
 
@@ -48,10 +55,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lsns_parse_print_and_map_to_segments_as_barman() {
-        let lsn: Lsn = "0/4000028".parse().unwrap();
-        assert_eq!(lsn.to_string(), "0/4000028");
+    fn parses_and_orders_numerically() {
+        let a: Lsn = "0/9000000".parse().unwrap();
+        let b: Lsn = "0/A000000".parse().unwrap();
+        let c: Lsn = "1/0".parse().unwrap();
+        assert!(a < b && b < c);
+        assert_eq!(c.0, 1 << 32);
+        assert_eq!(
+            "3/64000028".parse::<Lsn>().unwrap().to_string(),
+            "3/64000028"
+        );
+        assert_eq!("0/a0".parse::<Lsn>().unwrap().to_string(), "0/A0");
+        for bad in ["", "0", "0/", "/1", "x/1", "1/2/3", "123456789/0"] {
+            assert!(bad.parse::<Lsn>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn segments_and_offsets_are_computed_as_barman() {
         let size = 16 * 1024 * 1024;
+        let lsn: Lsn = "0/4000028".parse().unwrap();
         assert_eq!(lsn.segment(1, size).as_str(), "000000010000000000000004");
         assert_eq!(lsn.offset(size), 40);
         let boundary: Lsn = "1/A000000".parse().unwrap();
@@ -60,7 +83,5 @@ mod tests {
             "00000002000000010000000A"
         );
         assert_eq!(boundary.offset(size), 0);
-        assert!("4000028".parse::<Lsn>().is_err());
-        assert!("0/xyz".parse::<Lsn>().is_err());
     }
 }

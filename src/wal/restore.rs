@@ -84,11 +84,7 @@ pub async fn restore(
     keys.sort();
     let (requested, extra) = choose(&wal, &keys, options);
     let Some((key, compression)) = requested else {
-        let server = layout
-            .server_dir()
-            .filename()
-            .unwrap_or_default()
-            .to_string();
+        let server = layout.server_name();
         return Err(Error::WalNotFound {
             name: wal.to_string(),
             server,

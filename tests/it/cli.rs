@@ -11,6 +11,7 @@ fn usage_errors_exit_3_and_help_is_only_long() {
         "barman-cloud-wal-archive",
         "barman-cloud-wal-restore",
         "barman-cloud-check-wal-archive",
+        "barman-cloud-restore",
     ] {
         let out = run(Command::new(ours(program)).arg("--no-such-flag"));
         assert_eq!(out.status.code(), Some(3), "{program}");

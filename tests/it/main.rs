@@ -6,4 +6,5 @@ mod support;
 mod backup;
 mod cli;
 mod conformance;
+mod restore;
 mod wal;

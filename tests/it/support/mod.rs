@@ -38,6 +38,10 @@ pub fn bin_dir() -> &'static Path {
                 "barman-cloud-backup",
                 env!("CARGO_BIN_EXE_barman-cloud-backup"),
             ),
+            (
+                "barman-cloud-restore",
+                env!("CARGO_BIN_EXE_barman-cloud-restore"),
+            ),
         ] {
             let target = dir.join(name);
             std::fs::copy(path, &target).unwrap();

@@ -104,9 +104,16 @@ impl Pg {
 
     /// Starts the server and waits for it (`pg_ctl -w`).
     pub fn start(&mut self) {
+        self.start_with_env(&[]);
+    }
+
+    /// Starts the server with extra environment variables (credentials that a
+    /// `restore_command` or `archive_command` reads from the server's environment).
+    pub fn start_with_env(&mut self, env: &[(String, String)]) {
         let log = self.socket_dir.join("server.log");
         let out = super::run(
             as_postgres(pg_bin("pg_ctl"))
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .args(["-w", "-t", "120", "-D"])
                 .arg(&self.data)
                 .arg("-l")

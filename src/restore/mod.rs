@@ -1,0 +1,382 @@
+//! Restoring a base backup: download its tarball parts, decompress and unpack them into the
+//! recovery directory and the tablespace locations, then link the tablespaces in.
+//!
+//! The phases, in order (the steps of `barman-cloud-restore`, §3.10 of the contract):
+//! 1. [`plan`]: the destinations must be missing or empty; the parts are found by listing the
+//!    backup's directory, and a missing PGDATA or tablespace archive stops everything before
+//!    a byte is written.
+//! 2. Parts are downloaded a few at a time. Each one streams through a bounded channel into
+//!    a blocking thread that decompresses and unpacks it ([`extract`]), so memory stays flat
+//!    whatever the part size. Parts are started in Barman's order (PGDATA first, each base
+//!    before its `_NNNN` parts); each is an independent archive, so they may finish in any
+//!    order.
+//! 3. Directory attributes are applied, `pg_tblspc/<oid>` links and a missing `pg_wal` are
+//!    created, the optional recovery settings are written ([`recovery_conf`]), and the whole
+//!    tree is flushed to disk. Only then does `global/pg_control`, unpacked under a temporary
+//!    name, take its place: PostgreSQL will not start on a directory whose restore stopped
+//!    half-way.
+//!
+//! `backup_label` comes out of the data archive. Barman writes its tar header with uid 0, so
+//! a restore run as root leaves it owned by root; we give it to the owner of PGDATA instead,
+//! which is what PostgreSQL needs to rename it at the end of recovery.
+
+mod extract;
+mod plan;
+pub mod recovery_conf;
+
+use std::collections::BTreeMap;
+use std::fs::{self, DirBuilder};
+use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures::{StreamExt, TryStreamExt};
+use tokio::sync::mpsc;
+
+pub use extract::Stats;
+pub use recovery_conf::{RecoveryConf, RecoveryTarget, TargetAction};
+
+use self::extract::{ExtractError, Extractor, Owner, running_as_root};
+use self::plan::Part;
+use crate::catalog::BackupInfo;
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::storage::Storage;
+
+/// Chunks of a download held between the network and the unpacking thread, per part.
+const CHANNEL_CHUNKS: usize = 32;
+
+/// How to restore.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// `--tablespace NAME:LOCATION` rules: tablespace name to new location.
+    pub tablespace_locations: BTreeMap<String, PathBuf>,
+    /// How many parts are downloaded and unpacked at once.
+    pub jobs: usize,
+    /// Recovery settings to write once the files are in place (our addition).
+    pub recovery_conf: Option<RecoveryConf>,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        Self {
+            tablespace_locations: BTreeMap::new(),
+            jobs: 4,
+            recovery_conf: None,
+        }
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// Parts downloaded.
+    pub parts: usize,
+    /// Members unpacked, over every target.
+    pub stats: Stats,
+    /// Each tablespace's name and the directory it went to.
+    pub tablespaces: Vec<(String, PathBuf)>,
+}
+
+/// Restores backup `backup_id` (described by `info`) into `recovery_dir`.
+///
+/// # Errors
+/// [`Error::DestinationNotEmpty`], [`Error::MissingBackupFile`], [`Error::UnsafeArchive`],
+/// [`Error::Unsupported`] for snapshot backups, storage, decompression and I/O errors.
+pub async fn restore(
+    storage: &Storage,
+    layout: &Layout,
+    backup_id: &str,
+    info: &BackupInfo,
+    recovery_dir: &FsPath,
+    options: &RestoreOptions,
+) -> Result<Restored> {
+    plan::check_empty(recovery_dir)?;
+    // Settings that cannot be written must fail before hours of downloading, not after.
+    if let Some(conf) = &options.recovery_conf {
+        conf.lines()?;
+    }
+    if info.snapshots_info.is_some() {
+        return Err(Error::Unsupported(format!(
+            "backup {backup_id} is a snapshot backup, and snapshot backups are not supported \
+             yet: restore it with Barman's barman-cloud-restore"
+        )));
+    }
+    let server = layout.server_name();
+    let backup_dir = layout.backup_dir(backup_id);
+    let mut objects: Vec<_> = storage
+        .list_dir(&backup_dir)
+        .await?
+        .into_iter()
+        .map(|m| m.location)
+        .collect();
+    objects.sort();
+    let plan = plan::find_parts(backup_id, &backup_dir, &objects, info, &server)?;
+
+    let mut tablespaces = Vec::new();
+    for (tablespace, parts) in &plan.tablespaces {
+        let target = plan::tablespace_target(tablespace, &options.tablespace_locations).map_err(
+            Error::io("resolve the location of tablespace", &tablespace.location),
+        )?;
+        tracing::debug!(
+            "Tablespace {} (oid={}) will be located at {}",
+            tablespace.name,
+            tablespace.oid,
+            target.display()
+        );
+        plan::check_empty(&target)?;
+        tablespaces.push((tablespace.clone(), target, parts.clone()));
+    }
+
+    let as_root = running_as_root();
+    // Without pg_control PostgreSQL refuses to start: a restore that stops half-way must not
+    // leave a directory it would take for a complete one.
+    let data = Arc::new(new_extractor(recovery_dir, as_root)?.hold_back("global/pg_control"));
+    let mut jobs: Vec<(Part, Arc<Extractor>)> = plan
+        .data
+        .iter()
+        .map(|p| (p.clone(), data.clone()))
+        .collect();
+    let mut tablespace_extractors = Vec::new();
+    for (tablespace, target, parts) in &tablespaces {
+        let extractor = Arc::new(new_extractor(target, as_root)?);
+        jobs.extend(parts.iter().map(|p| (p.clone(), extractor.clone())));
+        tablespace_extractors.push((tablespace.clone(), extractor));
+    }
+
+    let part_count = jobs.len();
+    let per_part: Vec<Stats> = futures::stream::iter(jobs)
+        .map(|(part, extractor)| restore_part(storage, part, extractor))
+        .buffer_unordered(options.jobs.max(1))
+        .try_collect()
+        .await?;
+    let mut stats = Stats::default();
+    for s in per_part {
+        stats += s;
+    }
+
+    let wal_dir = if info.version.is_none_or(|v| v >= 100_000) {
+        "pg_wal"
+    } else {
+        "pg_xlog"
+    };
+    let recovery_conf = options.recovery_conf.clone();
+    let targets: Vec<(u32, PathBuf)> = tablespaces
+        .iter()
+        .map(|(t, target, _)| (t.oid, target.clone()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        finish(
+            &data,
+            &tablespace_extractors,
+            &targets,
+            wal_dir,
+            recovery_conf.as_ref(),
+            as_root,
+        )
+    })
+    .await
+    .expect("restore finishing task panicked")?;
+
+    Ok(Restored {
+        parts: part_count,
+        stats,
+        tablespaces: tablespaces
+            .into_iter()
+            .map(|(t, target, _)| (t.name, target))
+            .collect(),
+    })
+}
+
+/// Creates a destination (parents with default permissions, the directory itself private,
+/// as PostgreSQL wants PGDATA) and an extractor for it.
+fn new_extractor(dir: &FsPath, as_root: bool) -> Result<Extractor> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
+    }
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+        Err(e) => return Err(Error::io("create directory", dir)(e)),
+    }
+    Extractor::new(dir, as_root).map_err(Error::io("resolve directory", dir))
+}
+
+/// Everything after the downloads, on a blocking thread.
+fn finish(
+    data: &Extractor,
+    tablespaces: &[(crate::catalog::Tablespace, Arc<Extractor>)],
+    targets: &[(u32, PathBuf)],
+    wal_dir: &str,
+    recovery_conf: Option<&RecoveryConf>,
+    as_root: bool,
+) -> Result<()> {
+    let pgdata = data.root();
+    let unpack_error = |e| extract_error(e, pgdata.display().to_string());
+    data.finish(None).map_err(unpack_error)?;
+    // As root, what the archives did not say who owns goes to PGDATA's owner.
+    let owner: Option<Owner> = if as_root {
+        let meta = fs::metadata(pgdata).map_err(Error::io("inspect", pgdata))?;
+        Some((meta.uid(), meta.gid()))
+    } else {
+        None
+    };
+    for (tablespace, extractor) in tablespaces {
+        extractor
+            .finish(owner)
+            .map_err(|e| extract_error(e, format!("tablespace {}", tablespace.name)))?;
+    }
+    if let Some((uid, gid)) = owner {
+        let label = pgdata.join("backup_label");
+        if fs::symlink_metadata(&label).is_ok_and(|m| m.is_file() && m.uid() == 0) {
+            tracing::debug!("giving backup_label (archived with uid 0) to PGDATA's owner");
+            std::os::unix::fs::chown(&label, Some(uid), Some(gid))
+                .map_err(Error::io("change the owner of", &label))?;
+        }
+    }
+
+    let tblspc = pgdata.join("pg_tblspc");
+    for (oid, target) in targets {
+        if !tblspc.is_dir() {
+            DirBuilder::new()
+                .mode(0o700)
+                .create(&tblspc)
+                .map_err(Error::io("create directory", &tblspc))?;
+        }
+        let link = tblspc.join(oid.to_string());
+        std::os::unix::fs::symlink(target, &link)
+            .map_err(Error::io("create tablespace link", &link))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::lchown(&link, Some(uid), Some(gid))
+                .map_err(Error::io("change the owner of", &link))?;
+        }
+    }
+
+    // pg_wal is not in the archive when it was a symbolic link on the server.
+    let wal = pgdata.join(wal_dir);
+    if fs::symlink_metadata(&wal).is_err() {
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&wal)
+            .map_err(Error::io("create directory", &wal))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&wal, Some(uid), Some(gid))
+                .map_err(Error::io("change the owner of", &wal))?;
+        }
+    }
+
+    if let Some(conf) = recovery_conf {
+        conf.write(pgdata, owner)?;
+    }
+
+    for root in std::iter::once(pgdata).chain(tablespaces.iter().map(|(_, e)| e.root())) {
+        durable::sync_tree(root).map_err(Error::io("flush to disk", root))?;
+    }
+    data.release().map_err(unpack_error)
+}
+
+fn extract_error(e: ExtractError, key: String) -> Error {
+    match e {
+        ExtractError::Read(source) => Error::Corrupt { key, source },
+        ExtractError::Write {
+            action,
+            path,
+            source,
+        } => Error::Io {
+            action,
+            path,
+            source,
+        },
+        ExtractError::Unsafe { entry, reason } => Error::UnsafeArchive { key, entry, reason },
+    }
+}
+
+/// Downloads one part into its extractor; the download runs here, the unpacking on a
+/// blocking thread, with at most [`CHANNEL_CHUNKS`] chunks between them.
+async fn restore_part(storage: &Storage, part: Part, extractor: Arc<Extractor>) -> Result<Stats> {
+    tracing::debug!(
+        "Extracting {} to {} ({})",
+        part.key,
+        extractor.root().display(),
+        part.compression
+            .map_or("no compression".to_string(), |c| format!(
+                "decompressing {}",
+                c.name()
+            ))
+    );
+    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let compression = part.compression;
+    let unpack = tokio::task::spawn_blocking(move || {
+        let reader = ChannelReader {
+            rx,
+            chunk: Bytes::new(),
+            ended: false,
+        };
+        match compression {
+            Some(c) => {
+                extractor.extract(crate::compress::decoder(c, reader).map_err(ExtractError::Read)?)
+            }
+            None => extractor.extract(reader),
+        }
+    });
+    let key = part.key.clone();
+    let download = async move {
+        let (_, mut body) = storage.stream(&key).await?;
+        while let Some(chunk) = body.try_next().await? {
+            if tx.send(Message::Data(chunk)).await.is_err() {
+                // The unpacking stopped; its error says why.
+                return Ok(());
+            }
+        }
+        let _ = tx.send(Message::End).await;
+        Ok::<(), Error>(())
+    };
+    let downloaded = download.await;
+    let unpacked = unpack.await.expect("unpacking thread panicked");
+    downloaded?;
+    unpacked.map_err(|e| extract_error(e, part.key.to_string()))
+}
+
+enum Message {
+    Data(Bytes),
+    /// Every byte of the object was sent.
+    End,
+}
+
+/// The blocking side of a download: reads chunks as they arrive. The channel closing without
+/// [`Message::End`] means the download failed, which must not look like the end of the
+/// archive.
+struct ChannelReader {
+    rx: mpsc::Receiver<Message>,
+    chunk: Bytes,
+    ended: bool,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if !self.chunk.is_empty() {
+                let n = buf.len().min(self.chunk.len());
+                buf[..n].copy_from_slice(&self.chunk[..n]);
+                self.chunk.advance(n);
+                return Ok(n);
+            }
+            if self.ended || buf.is_empty() {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Message::Data(chunk)) => self.chunk = chunk,
+                Some(Message::End) => self.ended = true,
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the download stopped before the end of the object",
+                    ));
+                }
+            }
+        }
+    }
+}
