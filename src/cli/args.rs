@@ -168,6 +168,25 @@ impl CommonArgs {
             .map_err(|e| if self.test { e.during_test() } else { e })?;
         Ok((storage, layout))
     }
+
+    /// Like [`CommonArgs::open`], but with `-t/--test` only checks connectivity and the
+    /// bucket: `None` means the check passed and the command has nothing left to do.
+    ///
+    /// # Errors
+    /// As [`CommonArgs::open`], and the check's failure.
+    pub async fn open_unless_test(
+        &self,
+        url: &str,
+        server: &str,
+        encryption: Option<&EncryptionArgs>,
+    ) -> Result<Option<(Storage, Layout)>> {
+        let (storage, layout) = self.open(url, server, encryption)?;
+        if self.test {
+            storage.check().await?;
+            return Ok(None);
+        }
+        Ok(Some((storage, layout)))
+    }
 }
 
 /// The WAL compression flags: mutually exclusive, none by default.

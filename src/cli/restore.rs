@@ -132,12 +132,12 @@ fn parse_tli(s: &str) -> std::result::Result<TargetTli, String> {
 /// Everything [`restore::restore`] returns, plus backup lookup errors.
 pub async fn run(args: Args) -> Result<()> {
     refuse_snapshot_options(&args.snapshot)?;
-    let (storage, layout) = args
+    let opened = args
         .common
-        .open(&args.source_url, &args.server_name, None)?;
-    if args.common.test {
-        return storage.check().await;
-    }
+        .open_unless_test(&args.source_url, &args.server_name, None);
+    let Some((storage, layout)) = opened.await? else {
+        return Ok(());
+    };
     let options = RestoreOptions {
         tablespace_locations: args.tablespace.iter().cloned().collect::<BTreeMap<_, _>>(),
         jobs: usize::from(args.jobs),

@@ -86,14 +86,14 @@ pub async fn run(args: Args) -> Result<()> {
     if let Some(path) = &wal_path {
         wal::archive::wal_name_of(path)?;
     }
-    let (storage, layout) = args.common.open(
+    let opened = args.common.open_unless_test(
         &args.destination_url,
         &args.server_name,
         Some(&args.encryption),
-    )?;
-    if args.common.test {
-        return storage.check().await;
-    }
+    );
+    let Some((storage, layout)) = opened.await? else {
+        return Ok(());
+    };
     let wal_path =
         wal_path.ok_or_else(|| args::input("the following arguments are required: WAL_PATH"))?;
     let history_tags = (args.history_tags.is_some() || !args.history_tag.is_empty())

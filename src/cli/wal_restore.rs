@@ -47,12 +47,12 @@ impl super::Command for Args {
 /// Everything [`wal::restore`] returns.
 pub async fn run(args: Args) -> Result<()> {
     wal::WalName::parse(&args.wal_name)?;
-    let (storage, layout) = args
+    let opened = args
         .common
-        .open(&args.source_url, &args.server_name, None)?;
-    if args.common.test {
-        return storage.check().await;
-    }
+        .open_unless_test(&args.source_url, &args.server_name, None);
+    let Some((storage, layout)) = opened.await? else {
+        return Ok(());
+    };
     let options = RestoreOptions {
         no_partial: args.no_partial,
         parallel: args.parallel,
