@@ -166,6 +166,7 @@ impl TarParts {
                     EncoderOptions {
                         content_size: None,
                         gzip_empty_name: true,
+                        threads: compress::available_threads(),
                     },
                     sink,
                 )?,

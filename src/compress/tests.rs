@@ -90,6 +90,7 @@ fn stream_headers_match_what_python_writes() {
 fn tarball_gzip_has_an_empty_file_name() {
     let options = EncoderOptions {
         gzip_empty_name: true,
+        threads: 1,
         ..Default::default()
     };
     let mut e = encoder(
