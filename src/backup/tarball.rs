@@ -326,7 +326,7 @@ mod tests {
         // Incompressible, so the compressed count grows as the members go in.
         let mut x: u32 = 7;
         for i in 0..5 {
-            let noise: Vec<u8> = (0..40_000)
+            let noise: Vec<u8> = (0..3_000_000)
                 .map(|_| {
                     x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
                     (x >> 24) as u8
@@ -339,7 +339,7 @@ mod tests {
         let mut parts = TarParts::new(
             "data",
             Some(Compression::Gzip),
-            50_000,
+            4_000_000,
             tx,
             ProgressHandle::silent(),
         );

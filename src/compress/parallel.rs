@@ -94,6 +94,12 @@ impl<W: Write> ParallelGzip<W> {
         while self.pending.len() > self.max_pending {
             self.write_oldest()?;
         }
+        // Pass on what is already compressed, so the writer's byte count (which decides
+        // where tarballs are split) lags as little as possible.
+        while let Some(ready) = self.pending.front().and_then(|r| r.try_recv().ok()) {
+            self.pending.pop_front();
+            self.inner.write_all(&ready?)?;
+        }
         Ok(())
     }
 
