@@ -6,5 +6,6 @@ mod support;
 mod backup;
 mod cli;
 mod conformance;
+mod docs;
 mod restore;
 mod wal;
