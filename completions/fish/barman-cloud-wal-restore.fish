@@ -1,3 +1,5 @@
+complete -c barman-cloud-wal-restore -l log-format -d 'Log lines as Barman writes them (text) or as JSON objects, one per line (our addition)' -r -f -a "text\t''
+json\t''"
 complete -c barman-cloud-wal-restore -l cloud-provider -d 'The cloud provider to use as a storage backend' -r -f -a "aws-s3\t'AWS S3 and S3-compatible servers'
 azure-blob-storage\t'Azure Blob Storage (and Azurite)'
 google-cloud-storage\t'Google Cloud Storage'"

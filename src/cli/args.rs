@@ -26,6 +26,9 @@ pub struct CommonArgs {
     /// Test cloud connectivity and exit.
     #[arg(short = 't', long)]
     pub test: bool,
+    /// Log lines as Barman writes them (text) or as JSON objects, one per line (our addition).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: super::logging::LogFormat,
     /// The cloud provider to use as a storage backend.
     #[arg(long, value_enum, default_value = "aws-s3")]
     pub cloud_provider: Provider,

@@ -7,7 +7,7 @@
 pub mod args;
 pub mod backup;
 pub mod check_wal_archive;
-mod logging;
+pub mod logging;
 pub mod progress;
 pub mod restore;
 pub mod wal_archive;
@@ -30,6 +30,11 @@ pub const VERSION: &str = concat!(
 pub trait Command: Parser {
     /// `-v` and `-q` counts.
     fn verbosity(&self) -> (u8, u8);
+
+    /// `--log-format`.
+    fn log_format(&self) -> logging::LogFormat {
+        logging::LogFormat::Text
+    }
 }
 
 /// Runs one command: the whole life of a process.
@@ -57,7 +62,7 @@ where
         }
     };
     let (verbose, quiet) = args.verbosity();
-    logging::init(verbose, quiet);
+    logging::init(verbose, quiet, args.log_format());
     // One thread is enough for one WAL file; blocking work (compression, files) goes to
     // tokio's blocking pool.
     let runtime = tokio::runtime::Builder::new_current_thread()

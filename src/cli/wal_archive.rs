@@ -63,6 +63,10 @@ impl super::Command for Args {
     fn verbosity(&self) -> (u8, u8) {
         (self.common.verbose, self.common.quiet)
     }
+
+    fn log_format(&self) -> super::logging::LogFormat {
+        self.common.log_format
+    }
 }
 
 /// Barman's hook mode: run as an `archive_script` pre-hook, the WAL comes from `BARMAN_FILE`.

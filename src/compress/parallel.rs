@@ -38,7 +38,13 @@ pub struct ParallelGzip<W: Write> {
 impl<W: Write> ParallelGzip<W> {
     /// Writes the gzip header now; `empty_name` sets FNAME with an empty name, as Python's
     /// `tarfile` does.
-    pub fn new(mut inner: W, level: u32, threads: usize, empty_name: bool, mtime: u32) -> io::Result<Self> {
+    pub fn new(
+        mut inner: W,
+        level: u32,
+        threads: usize,
+        empty_name: bool,
+        mtime: u32,
+    ) -> io::Result<Self> {
         let threads = threads.max(1);
         let xfl = match level {
             9 => 2,
@@ -82,7 +88,10 @@ impl<W: Write> ParallelGzip<W> {
     }
 
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
-        let data = std::mem::replace(&mut self.block, Vec::with_capacity(if last { 0 } else { BLOCK }));
+        let data = std::mem::replace(
+            &mut self.block,
+            Vec::with_capacity(if last { 0 } else { BLOCK }),
+        );
         self.crc.update(&data);
         let (reply, result) = mpsc::sync_channel(1);
         let job = Job { data, last, reply };
@@ -186,7 +195,11 @@ mod tests {
         (0..len)
             .map(|i| {
                 x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                if i % 3 == 0 { (x >> 24) as u8 } else { (i / 4096) as u8 }
+                if i % 3 == 0 {
+                    (x >> 24) as u8
+                } else {
+                    (i / 4096) as u8
+                }
             })
             .collect()
     }

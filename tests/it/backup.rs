@@ -380,3 +380,36 @@ fn interrupted_backups_are_never_done() {
         .collect();
     assert_eq!(statuses, ["STARTED", "FAILED"], "{list}");
 }
+
+/// The progress bar shows on a terminal (run under a pty by `script`) and never otherwise,
+/// e.g. inside `archive_command` or cron.
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let Some(source) = Source::new(Provider::File, "") else {
+        return;
+    };
+    let quiet = source.backup(&["--immediate-checkpoint"]);
+    assert!(quiet.status.success());
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("backup ["),
+        "a bar without a terminal"
+    );
+    let command = source.backup_command(&["--immediate-checkpoint"]);
+    let line: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let typescript = source.root.join("typescript");
+    // Each backup needs its own ID (one-second resolution).
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = run(Command::new("script")
+        .args(["-q", "-e", "-c", &line.join(" ")])
+        .arg(&typescript)
+        .envs(source.store.env.iter().map(|(k, v)| (k, v))));
+    assert!(out.status.success(), "backup under a pty failed");
+    let screen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(
+        screen.contains("backup ["),
+        "no bar on a terminal:\n{screen}"
+    );
+}

@@ -36,7 +36,9 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
             files.push((root.join("completions").join(file), out));
         }
         let mut page = Vec::new();
-        clap_mangen::Man::new(cmd.clone()).render(&mut page).unwrap();
+        clap_mangen::Man::new(cmd.clone())
+            .render(&mut page)
+            .unwrap();
         files.push((root.join("man").join(format!("{name}.1")), page));
     }
     files
