@@ -146,6 +146,7 @@ pub async fn run(args: Args) -> Result<()> {
         tablespace_locations: args.tablespace.iter().cloned().collect::<BTreeMap<_, _>>(),
         jobs: usize::from(args.jobs),
         recovery_conf: recovery_conf(&args)?,
+        progress: super::progress::for_terminal("restore", args.common.quiet),
     };
     let work = async {
         let (backup_id, info) = choose_backup(&args, &storage, &layout).await?;
