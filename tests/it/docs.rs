@@ -61,3 +61,29 @@ fn completions_and_man_pages_are_current() {
         "stale generated docs (run BCRS_UPDATE_DOCS=1 cargo test --test it docs): {stale:?}"
     );
 }
+
+/// The README's Quick start is exactly the two commands CI runs: `.ci/run` runs the test
+/// command, and the test command runs the demo.
+#[test]
+fn quick_start_commands_are_the_ones_ci_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("## Quick start")
+        .nth(1)
+        .and_then(|s| s.split("```sh").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("a Quick start code block");
+    let commands: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(commands, ["harness/demo.sh", "harness/test.sh"]);
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(ci.contains("harness/test.sh"), "{ci}");
+    let test = std::fs::read_to_string(root.join("harness/test.sh")).unwrap();
+    assert!(
+        test.lines().any(|l| l.trim() == "harness/demo.sh"),
+        "harness/test.sh does not run the demo"
+    );
+}
