@@ -7,5 +7,6 @@ mod backup;
 mod cli;
 mod conformance;
 mod docs;
+mod faults;
 mod restore;
 mod wal;
