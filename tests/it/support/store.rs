@@ -149,6 +149,16 @@ impl Store {
         self.args.iter().map(|a| format!("'{a}' ")).collect()
     }
 
+    /// The same bucket reached through another endpoint (a fault proxy in front of it).
+    pub fn through(&self, endpoint: &str) -> Store {
+        Store {
+            url: self.url.clone(),
+            args: vec!["--endpoint-url".into(), endpoint.into()],
+            env: self.env.clone(),
+            _dir: None,
+        }
+    }
+
     /// The local directory behind a `file://` store.
     pub fn file_root(&self) -> Option<std::path::PathBuf> {
         self.url
