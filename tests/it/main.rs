@@ -9,4 +9,5 @@ mod conformance;
 mod docs;
 mod faults;
 mod restore;
+mod secrets;
 mod wal;
