@@ -165,3 +165,167 @@ fn wal_restore_never_leaves_a_partial_file() {
         assert!(!dest.exists());
     }
 }
+
+/// Two archive calls for the same segment at once (PostgreSQL retrying while the first is
+/// still running, or two archivers): both succeed and the object is whole.
+#[test]
+fn concurrent_archive_calls_for_one_segment() {
+    let Some((store, proxy)) = behind_proxy() else {
+        return;
+    };
+    let dir = temp_dir();
+    let wal = segment(dir.path());
+    let spawn = || {
+        std::process::Command::new(ours("barman-cloud-wal-archive"))
+            .args(["--endpoint-url", &proxy.url, "--lz4"])
+            .envs(store.env.iter().map(|(k, v)| (k, v)))
+            .args([&store.url, "pg", wal.to_str().unwrap()])
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    let back = dir.path().join("back");
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &[SEGMENT, back.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(back).unwrap(), std::fs::read(&wal).unwrap());
+}
+
+/// Two restore calls prefetching into the same spool at once: every file delivered is whole.
+#[test]
+fn concurrent_prefetching_restores_share_a_spool() {
+    let Some((store, proxy)) = behind_proxy() else {
+        return;
+    };
+    let dir = temp_dir();
+    let names: Vec<String> = (1..=6)
+        .map(|n| format!("0000000100000000000000{n:02X}"))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let path = dir.path().join(name);
+        std::fs::write(&path, wal_like_bytes(4 << 20, i as u64)).unwrap();
+        let out = via(
+            &store,
+            &proxy,
+            "barman-cloud-wal-archive",
+            &["--snappy"],
+            &[path.to_str().unwrap()],
+        );
+        assert!(out.status.success());
+    }
+    let spool = dir.path().join("spool");
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let spool_arg = format!("--spool-dir={}", spool.display());
+    let restore = |name: &str| {
+        std::process::Command::new(ours("barman-cloud-wal-restore"))
+            .args(["--endpoint-url", &proxy.url, "--parallel=4", &spool_arg])
+            .envs(store.env.iter().map(|(k, v)| (k, v)))
+            .args([&store.url, "pg", name])
+            .arg(out_dir.join(name))
+            .spawn()
+            .unwrap()
+    };
+    for pair in names.chunks(2) {
+        let (mut a, mut b) = (restore(&pair[0]), restore(&pair[1]));
+        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    }
+    for name in &names {
+        assert_eq!(
+            std::fs::read(out_dir.join(name)).unwrap(),
+            std::fs::read(dir.path().join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// Hostile or broken objects in the store: one clear line and the right exit code each.
+#[test]
+fn bad_objects_give_one_clear_line() {
+    let Some((store, proxy)) = behind_proxy() else {
+        return;
+    };
+    let storage = crate::conformance::open(&store, &store.url);
+    let prefix = storage.location().prefix.trim_matches('/').to_string();
+    let put = |key: &str, body: &[u8]| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(storage.put(
+            &object_store::path::Path::from(format!("{prefix}/pg/{key}")),
+            bytes::Bytes::copy_from_slice(body),
+            &barman_cloud::storage::WriteOptions::default(),
+        ))
+        .unwrap();
+    };
+    let dir = temp_dir();
+    let dest = dir.path().join("dest");
+    // A corrupted compressed WAL: exit 4, nothing written.
+    put(
+        "wals/0000000100000000/00000001000000000000000A.gz",
+        b"\x1f\x8b\x08\x00garbage",
+    );
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &["00000001000000000000000A", dest.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert!(!dest.exists());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    // An unknown suffix is not a WAL file (as in Barman): not found, exit 1.
+    put(
+        "wals/0000000100000000/00000001000000000000000B.br",
+        b"whatever",
+    );
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &["00000001000000000000000B", dest.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // A WAL name that is not one: exit 3.
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &["00000001000000000000000", dest.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    // Malformed and truncated backup.info: the restore names the problem, exit 4 (as Barman).
+    for (id, text) in [
+        ("20261126T010101", "status=DONE\nno_such_field=1\n"),
+        ("20261126T020202", "backup_label='START WAL"),
+    ] {
+        put(&format!("base/{id}/backup.info"), text.as_bytes());
+        let target = dir.path().join(id);
+        let out = via(
+            &store,
+            &proxy,
+            "barman-cloud-restore",
+            &[],
+            &[id, target.to_str().unwrap()],
+        );
+        assert!(!out.status.success(), "{id} restored");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("backup.info") || stderr.contains(id),
+            "{stderr}"
+        );
+    }
+}
