@@ -199,6 +199,26 @@ pub async fn restore(
     })
 }
 
+/// An extractor for the fuzz targets (see `crate::fuzzing`).
+#[doc(hidden)]
+pub fn fuzz_extractor(target: &FsPath) -> std::io::Result<FuzzExtractor> {
+    Extractor::new(target, false).map(FuzzExtractor)
+}
+
+/// Tar extraction as the restore does it, for fuzzing.
+#[doc(hidden)]
+pub struct FuzzExtractor(Extractor);
+
+impl FuzzExtractor {
+    /// Unpacks one tar stream.
+    ///
+    /// # Errors
+    /// Whatever the archive does wrong.
+    pub fn extract(&self, data: &[u8]) -> std::result::Result<Stats, String> {
+        self.0.extract(data).map_err(|e| format!("{e:?}"))
+    }
+}
+
 /// Creates a destination (parents with default permissions, the directory itself private,
 /// as PostgreSQL wants PGDATA) and an extractor for it.
 fn new_extractor(dir: &FsPath, as_root: bool) -> Result<Extractor> {

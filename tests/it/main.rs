@@ -6,6 +6,7 @@ mod support;
 mod backup;
 mod cli;
 mod conformance;
+mod corpus;
 mod docs;
 mod faults;
 mod restore;
