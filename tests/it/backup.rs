@@ -428,7 +428,7 @@ fn faults_never_make_a_backup_or_a_restore_look_complete() {
     let Some(source) = Source::new(Provider::S3, "") else {
         return;
     };
-    let endpoint = source.store.args[1].clone();
+    let endpoint = source.store.endpoint();
     let proxy = FaultProxy::start(&endpoint);
     let proxied = source.store.through(&proxy.url);
     proxy.set(vec![

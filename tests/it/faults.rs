@@ -1,4 +1,4 @@
-//! Faults between our tools and the store (a proxy in front of the S3 emulator): transient
+//! Faults between our tools and the store (a proxy in front of the S3 and Azure emulators): transient
 //! errors are retried, and no failure is ever reported as success or leaves a partial file.
 
 use std::path::Path;
@@ -10,9 +10,13 @@ use crate::support::{Provider, Store, ours, run, temp_dir, wal_like_bytes};
 
 /// A store on S3 and a proxy in front of its endpoint.
 pub fn behind_proxy() -> Option<(Store, FaultProxy)> {
-    let store = Store::new(Provider::S3)?;
-    let endpoint = store.args[1].clone();
-    Some((store, FaultProxy::start(&endpoint)))
+    behind_proxy_on(Provider::S3)
+}
+
+fn behind_proxy_on(provider: Provider) -> Option<(Store, FaultProxy)> {
+    let store = Store::new(provider)?;
+    let proxy = FaultProxy::start(&store.endpoint());
+    Some((store, proxy))
 }
 
 /// Runs one of our tools through the proxy: `options` before the URL and server name.
@@ -23,11 +27,11 @@ pub fn via(
     options: &[&str],
     rest: &[&str],
 ) -> Output {
-    run(std::process::Command::new(ours(program))
-        .args(["--endpoint-url", &proxy.url])
-        .envs(store.env.iter().map(|(k, v)| (k, v)))
+    let proxied = store.through(&proxy.url);
+    run(proxied
+        .command(ours(program))
         .args(options)
-        .arg(&store.url)
+        .arg(&proxied.url)
         .arg("pg")
         .args(rest))
 }
@@ -46,7 +50,13 @@ fn archived_keys(store: &Store) -> Vec<String> {
 
 #[test]
 fn wal_archive_retries_transient_faults() {
-    let Some((store, proxy)) = behind_proxy() else {
+    for provider in [Provider::S3, Provider::Azure] {
+        retries_transient_faults(provider);
+    }
+}
+
+fn retries_transient_faults(provider: Provider) {
+    let Some((store, proxy)) = behind_proxy_on(provider) else {
         return;
     };
     let dir = temp_dir();
@@ -85,7 +95,13 @@ fn wal_archive_retries_transient_faults() {
 
 #[test]
 fn wal_archive_never_reports_a_failed_upload_as_stored() {
-    let Some((store, proxy)) = behind_proxy() else {
+    for provider in [Provider::S3, Provider::Azure] {
+        never_reports_a_failed_upload(provider);
+    }
+}
+
+fn never_reports_a_failed_upload(provider: Provider) {
+    let Some((store, proxy)) = behind_proxy_on(provider) else {
         return;
     };
     let dir = temp_dir();
@@ -176,10 +192,11 @@ fn concurrent_archive_calls_for_one_segment() {
     let dir = temp_dir();
     let wal = segment(dir.path());
     let spawn = || {
-        std::process::Command::new(ours("barman-cloud-wal-archive"))
-            .args(["--endpoint-url", &proxy.url, "--lz4"])
-            .envs(store.env.iter().map(|(k, v)| (k, v)))
-            .args([&store.url, "pg", wal.to_str().unwrap()])
+        let proxied = store.through(&proxy.url);
+        proxied
+            .command(ours("barman-cloud-wal-archive"))
+            .arg("--lz4")
+            .args([&proxied.url, "pg", wal.to_str().unwrap()])
             .spawn()
             .unwrap()
     };
@@ -224,10 +241,11 @@ fn concurrent_prefetching_restores_share_a_spool() {
     std::fs::create_dir(&out_dir).unwrap();
     let spool_arg = format!("--spool-dir={}", spool.display());
     let restore = |name: &str| {
-        std::process::Command::new(ours("barman-cloud-wal-restore"))
-            .args(["--endpoint-url", &proxy.url, "--parallel=4", &spool_arg])
-            .envs(store.env.iter().map(|(k, v)| (k, v)))
-            .args([&store.url, "pg", name])
+        let proxied = store.through(&proxy.url);
+        proxied
+            .command(ours("barman-cloud-wal-restore"))
+            .args(["--parallel=4", &spool_arg])
+            .args([&proxied.url, "pg", name])
             .arg(out_dir.join(name))
             .spawn()
             .unwrap()

@@ -156,6 +156,10 @@ async fn read_message(
     };
     let head: Vec<u8> = buffer.drain(..head_end).collect();
     let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    if !response_to_head && text.contains("transfer-encoding: chunked") {
+        let body = read_chunked(stream, buffer).await?;
+        return Some(Message { head, body });
+    }
     let length: usize = if response_to_head {
         0
     } else {
@@ -164,16 +168,45 @@ async fn read_message(
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     };
-    while buffer.len() < length {
-        let mut chunk = vec![0u8; (length - buffer.len()).min(1 << 20)];
+    fill(stream, buffer, length).await?;
+    let body = buffer.drain(..length).collect();
+    Some(Message { head, body })
+}
+
+/// Reads until `buffer` holds at least `len` bytes.
+async fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>, len: usize) -> Option<()> {
+    while buffer.len() < len {
+        let mut chunk = vec![0u8; (len - buffer.len()).clamp(16384, 1 << 20)];
         let n = stream.read(&mut chunk).await.ok()?;
         if n == 0 {
             return None;
         }
         buffer.extend_from_slice(&chunk[..n]);
     }
-    let body = buffer.drain(..length).collect();
-    Some(Message { head, body })
+    Some(())
+}
+
+/// A chunked body, kept in its wire form (size lines included) so it is forwarded as is.
+async fn read_chunked(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = loop {
+            if let Some(i) = buffer.windows(2).position(|w| w == b"\r\n") {
+                break i + 2;
+            }
+            let len = buffer.len() + 1;
+            fill(stream, buffer, len).await?;
+        };
+        let size_line = String::from_utf8_lossy(&buffer[..line_end - 2]).to_string();
+        let size = usize::from_str_radix(size_line.split(';').next()?.trim(), 16).ok()?;
+        // The chunk, its CRLF; the last (empty) chunk is followed by a final CRLF.
+        let total = line_end + size + 2;
+        fill(stream, buffer, total).await?;
+        body.extend(buffer.drain(..total));
+        if size == 0 {
+            return Some(body);
+        }
+    }
 }
 
 fn pick(state: &Mutex<State>, request_line: &str) -> Option<Fault> {
