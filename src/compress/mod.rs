@@ -204,6 +204,18 @@ pub fn encoder<W: Write>(
             w,
             bzip2::Compression::new(n as u32),
         )),
+        Compression::Xz if options.threads > 1 => {
+            // liblzma's own threads: independent blocks in one .xz stream, which every xz
+            // reader (Python's lzma included) decodes.
+            let stream = xz2::stream::MtStreamBuilder::new()
+                .threads(options.threads as u32)
+                .block_size(4 << 20)
+                .preset(n as u32)
+                .check(xz2::stream::Check::Crc64)
+                .encoder()
+                .map_err(io::Error::other)?;
+            Inner::Xz(xz2::write::XzEncoder::new_stream(w, stream))
+        }
         Compression::Xz => Inner::Xz(xz2::write::XzEncoder::new(w, n as u32)),
         Compression::Snappy => Inner::Snappy(Box::new(snap::write::FrameEncoder::new(w))),
         Compression::Zstd => Inner::Zstd(zstd::stream::write::Encoder::new(w, n)?),

@@ -157,3 +157,18 @@ fn python_written_streams_decode() {
         assert_eq!(decompress(c, &packed).unwrap(), expected, "{c:?}");
     }
 }
+
+#[test]
+fn threaded_encoders_round_trip() {
+    let data: Vec<u8> = sample().repeat(20);
+    for c in [Compression::Gzip, Compression::Xz] {
+        let options = EncoderOptions {
+            threads: 3,
+            ..Default::default()
+        };
+        let mut e = encoder(c, None, options, Vec::new()).unwrap();
+        e.write_all(&data).unwrap();
+        let packed = e.finish().unwrap();
+        assert_eq!(decompress(c, &packed).unwrap(), data, "{c:?}");
+    }
+}
