@@ -294,11 +294,31 @@ pub fn compress(
     level: Option<Level>,
     data: &[u8],
 ) -> io::Result<Vec<u8>> {
+    compress_reader(compression, level, data, data.len() as u64)
+}
+
+/// Compresses a file as it is read, so only the compressed result is held in memory.
+pub fn compress_file(
+    compression: Compression,
+    level: Option<Level>,
+    path: &std::path::Path,
+) -> io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    compress_reader(compression, level, file, size)
+}
+
+fn compress_reader(
+    compression: Compression,
+    level: Option<Level>,
+    mut input: impl Read,
+    size: u64,
+) -> io::Result<Vec<u8>> {
     let options = EncoderOptions {
-        content_size: Some(data.len() as u64),
+        content_size: Some(size),
         gzip_empty_name: false,
         // A 16 MiB segment is sixteen blocks: worth every core.
-        threads: if data.len() >= 4 << 20 {
+        threads: if size >= 4 << 20 {
             available_threads()
         } else {
             1
@@ -309,9 +329,24 @@ pub fn compress(
         compression,
         level,
         options,
-        Vec::with_capacity(data.len() / 4),
+        Vec::with_capacity(size as usize / 4),
     )?;
-    e.write_all(data)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        e.write_all(&buf[..n])?;
+        copied += n as u64;
+    }
+    if copied != size {
+        // The LZ4 frame states the size: a file that changed length would make it lie.
+        return Err(io::Error::other(format!(
+            "the file changed size while being read ({size} then {copied} bytes)"
+        )));
+    }
     e.finish()
 }
 
