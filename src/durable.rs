@@ -67,32 +67,12 @@ pub fn move_file(from: &Path, dest: &Path) -> io::Result<()> {
 /// # Errors
 /// The first file or directory that cannot be opened or flushed.
 pub fn sync_tree(root: &Path) -> io::Result<()> {
-    sync_dir_contents(root)?;
+    // One syncfs flushes every file and directory of the tree's filesystem: the same
+    // durability as an fsync per file, at a fraction of the cost on a data directory of
+    // thousands of files. The tree's own entry may live on another filesystem.
+    let dir = File::open(root)?;
+    nix::unistd::syncfs(&dir).map_err(io::Error::from)?;
     sync_dir(root)
-}
-
-fn sync_dir_contents(dir: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            sync_dir_contents(&entry.path())?;
-        } else if kind.is_file() {
-            sync_file(&entry.path())?;
-        }
-    }
-    File::open(dir)?.sync_all()
-}
-
-fn sync_file(path: &Path) -> io::Result<()> {
-    let file = match File::open(path) {
-        // A write-only file (mode 0200) can still be flushed through a write handle.
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            fs::OpenOptions::new().write(true).open(path)?
-        }
-        other => other?,
-    };
-    file.sync_all()
 }
 
 fn sync_dir(path: &Path) -> io::Result<()> {

@@ -20,6 +20,7 @@ pub use store::{Provider, Store};
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        remove_stale_bin_dirs();
         let dir = PathBuf::from(format!("/tmp/bcrs-bin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         for (name, path) in [
@@ -50,6 +51,23 @@ pub fn bin_dir() -> &'static Path {
         chmod_world(&dir);
         dir
     })
+}
+
+/// Earlier test runs' copies (over a gigabyte each in a debug build): removed once their
+/// process is gone.
+fn remove_stale_bin_dirs() {
+    let Ok(entries) = std::fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("bcrs-bin-") else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Makes a path and everything below it readable (and directories enterable) by anyone.
