@@ -60,12 +60,11 @@ pub fn move_file(from: &Path, dest: &Path) -> io::Result<()> {
     }
 }
 
-/// Flushes a whole restored tree to stable storage: every regular file, then every directory
-/// after its contents, then the directory holding `root`. Symbolic links are not followed
-/// (their own entries are flushed with the directory that holds them).
+/// Flushes a whole restored tree to stable storage: the filesystem holding `root`, then the
+/// directory holding `root`.
 ///
 /// # Errors
-/// The first file or directory that cannot be opened or flushed.
+/// A failed flush (including an earlier write-back error the kernel reports then).
 pub fn sync_tree(root: &Path) -> io::Result<()> {
     // One syncfs flushes every file and directory of the tree's filesystem: the same
     // durability as an fsync per file, at a fraction of the cost on a data directory of
