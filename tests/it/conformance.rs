@@ -169,6 +169,30 @@ async fn suite(store: &Store) {
     aborted.abort().await;
     let left: Vec<_> = storage.list_all(&key("multi")).await.unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
+
+    // Bulk deletes: several batches (one smaller than the rest), missing keys included, the
+    // rest untouched.
+    let many: Vec<Path> = (0..25).map(|n| key(&format!("bulk/{n:03}"))).collect();
+    for k in &many {
+        storage
+            .put(k, Bytes::from_static(b"x"), &WriteOptions::default())
+            .await
+            .unwrap();
+    }
+    let mut doomed: Vec<Path> = many[..20].to_vec();
+    doomed.push(key("bulk/never-there"));
+    storage.delete_many(&doomed, 7).await.unwrap();
+    let mut left: Vec<String> = storage
+        .list_all(&key("bulk"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect();
+    left.sort();
+    let kept: Vec<String> = many[20..].iter().map(Path::to_string).collect();
+    assert_eq!(left, kept);
+    storage.delete_many(&[], 7).await.unwrap();
 }
 
 async fn missing_bucket(store: &Store) {
