@@ -1,15 +1,20 @@
 //! Retention policies (`-r`) and which backups they make obsolete: a pure function of the
-//! catalog, the policy and `now`, so it is tested on fixed tables of dated backups.
+//! catalog, the policy and `now`, so it is tested on fixed tables of dated backups. Which WAL
+//! a deletion frees is another pure function ([`wal_cleanup`]); [`delete`] runs both against
+//! a store.
 
+pub mod delete;
 mod wal;
 
-pub use wal::{WalBackup, WalCleanup, wal_cleanup};
+pub use delete::{Action, DeleteOptions, Deleter};
+pub use wal::{WalBackup, WalCleanup, WalRange, protected_ranges, wal_cleanup};
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, FixedOffset};
 
+pub use crate::catalog::Keep;
 use crate::catalog::Status;
 
 /// A retention policy as Barman writes it.
@@ -77,7 +82,8 @@ impl fmt::Display for Policy {
 }
 
 impl Policy {
-    fn window(self) -> Option<Duration> {
+    /// The window a recovery-window policy keeps; `None` for redundancy.
+    pub fn window(self) -> Option<Duration> {
         match self {
             Policy::Redundancy(_) => None,
             Policy::RecoveryWindow { value, unit } => Some(Duration::days(
@@ -88,30 +94,6 @@ impl Policy {
                         WindowUnit::Months => 31,
                     },
             )),
-        }
-    }
-}
-
-/// A keep annotation's target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    Full,
-    Standalone,
-}
-
-impl Keep {
-    /// Reads an annotation body: `standalone` is standalone, anything else is full (safer).
-    pub fn from_annotation(body: &str) -> Keep {
-        match body.lines().next().map(str::trim) {
-            Some("standalone") => Keep::Standalone,
-            _ => Keep::Full,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Keep::Full => "full",
-            Keep::Standalone => "standalone",
         }
     }
 }
