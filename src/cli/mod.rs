@@ -6,8 +6,13 @@
 
 pub mod args;
 pub mod backup;
+pub mod backup_delete;
+pub mod backup_keep;
+pub mod backup_list;
+pub mod backup_show;
 pub mod check_wal_archive;
 mod logging;
+pub mod output;
 pub mod progress;
 pub mod restore;
 pub mod wal_archive;
