@@ -7,4 +7,5 @@ mod backup;
 mod cli;
 mod conformance;
 mod restore;
+mod retention;
 mod wal;
