@@ -4,6 +4,7 @@
 mod support;
 
 mod backup;
+mod catalog;
 mod cli;
 mod conformance;
 mod restore;
