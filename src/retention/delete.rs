@@ -7,7 +7,7 @@
 //! and the WAL archive once per run instead of once per backup, and send the deletions as
 //! bulk requests a few at a time; what is deleted, and what a dry run reports, is the same.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, FixedOffset};
 use object_store::path::Path;
@@ -48,13 +48,13 @@ struct WalState {
     /// Barman's `get_wal_paths`: each WAL name and its key.
     by_name: BTreeMap<String, String>,
     /// The hash directories (as key prefixes) and every object under each.
-    prefixes: BTreeMap<String, Vec<Path>>,
+    prefixes: BTreeMap<String, BTreeSet<Path>>,
 }
 
 impl WalState {
     fn new(archive: WalArchive, layout: &Layout) -> WalState {
         let wals_dir = format!("{}/", layout.wals_dir());
-        let mut prefixes: BTreeMap<String, Vec<Path>> = BTreeMap::new();
+        let mut prefixes: BTreeMap<String, BTreeSet<Path>> = BTreeMap::new();
         for key in &archive.objects {
             let Some(relative) = key.as_ref().strip_prefix(&wals_dir) else {
                 continue;
@@ -63,7 +63,7 @@ impl WalState {
                 prefixes
                     .entry(format!("{wals_dir}{dir}/"))
                     .or_default()
-                    .push(key.clone());
+                    .insert(key.clone());
             }
         }
         let by_name = archive
@@ -318,16 +318,22 @@ impl<'a> Deleter<'a> {
         );
         for prefix in &cleanup.prefixes {
             report(&Action::WalPrefix(prefix.clone()));
-            if self.options.dry_run {
-                continue;
-            }
-            let keys = state.prefixes.remove(prefix).unwrap_or_default();
-            // Barman's prefix deletion ignores --batch-size.
-            let batch = self.storage.max_delete_batch();
-            self.storage.delete_many(&keys, batch).await?;
+        }
+        if !self.options.dry_run && !cleanup.prefixes.is_empty() {
+            // The listing holds every key under these prefixes: delete them in full batches
+            // across prefixes, where Barman lists and deletes one prefix at a time (like it,
+            // ignoring --batch-size here).
+            let keys: Vec<Path> = cleanup
+                .prefixes
+                .iter()
+                .flat_map(|p| state.prefixes.remove(p).unwrap_or_default())
+                .collect();
+            self.storage
+                .delete_many(&keys, self.storage.max_delete_batch())
+                .await?;
             state
                 .by_name
-                .retain(|_, key| !key.starts_with(prefix.as_str()));
+                .retain(|_, key| !cleanup.prefixes.iter().any(|p| key.starts_with(p.as_str())));
         }
         if cleanup.wals.is_empty() {
             return Ok(());
@@ -351,8 +357,14 @@ impl<'a> Deleter<'a> {
                 return Ok(());
             }
         }
-        for (name, _) in &cleanup.wals {
+        for (name, key) in &cleanup.wals {
             state.by_name.remove(name);
+            // A later prefix deletion must not send these keys again.
+            if let Some((dir, _)) = key.rsplit_once('/') {
+                if let Some(keys) = state.prefixes.get_mut(&format!("{dir}/")) {
+                    keys.remove(&Path::from(key.as_str()));
+                }
+            }
         }
         Ok(())
     }
