@@ -233,17 +233,28 @@ pub struct WalArchive {
 }
 
 impl WalArchive {
-    /// Lists the archive.
+    /// Lists the archive; with `below`, only as far as the keys of WAL files named before
+    /// that segment can sort (its own hash directory included), which is all that deleting
+    /// the backups before it can touch, and on a large archive a small part of it.
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn list(storage: &Storage, layout: &Layout) -> Result<WalArchive> {
-        let mut objects: Vec<Path> = storage
-            .list_all(&layout.wals_dir())
-            .await?
-            .into_iter()
-            .map(|meta| meta.location)
-            .collect();
+    pub async fn list(
+        storage: &Storage,
+        layout: &Layout,
+        below: Option<&str>,
+    ) -> Result<WalArchive> {
+        let dir = layout.wals_dir();
+        let listing = match below.and_then(|segment| segment.get(..16)) {
+            // A name before the segment sorts no later than its hash directory, and so does
+            // its key: `<dir>/<hash dir>` followed by anything is the last key that matters.
+            Some(hash_dir) => {
+                let last = format!("{dir}/{}\u{10ffff}", hash_dir.to_ascii_uppercase());
+                storage.list_until(&dir, &last).await?
+            }
+            None => storage.list_all(&dir).await?,
+        };
+        let mut objects: Vec<Path> = listing.into_iter().map(|meta| meta.location).collect();
         objects.sort();
         Ok(WalArchive { objects })
     }
@@ -267,6 +278,6 @@ impl WalArchive {
 /// # Errors
 /// Storage errors.
 pub async fn wal_names(storage: &Storage, layout: &Layout) -> Result<Vec<String>> {
-    let archive = WalArchive::list(storage, layout).await?;
+    let archive = WalArchive::list(storage, layout, None).await?;
     Ok(archive.by_name().into_keys().collect())
 }

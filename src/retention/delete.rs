@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, FixedOffset};
 use object_store::path::Path;
 
-use super::wal::{WalBackup, protected_ranges, wal_cleanup};
+use super::wal::{WalBackup, protected_ranges, remove_until, wal_cleanup};
 use super::{Candidate, Policy, RetentionStatus, evaluate};
 use crate::catalog::{BackupInfo, Catalog, Status, Timestamp, WalArchive, read_keep};
 use crate::error::{Error, Result};
@@ -81,6 +81,9 @@ pub struct Deleter<'a> {
     layout: &'a Layout,
     catalog: Catalog,
     wals: Option<WalState>,
+    /// The newest `begin_wal` this run's deletions may remove WAL up to: the archive is only
+    /// listed that far.
+    wal_bound: Option<String>,
     options: DeleteOptions,
 }
 
@@ -107,6 +110,7 @@ impl<'a> Deleter<'a> {
             layout,
             catalog,
             wals: None,
+            wal_bound: None,
             options,
         })
     }
@@ -153,6 +157,7 @@ impl<'a> Deleter<'a> {
                 });
             }
         }
+        self.bound_wal_listing(std::slice::from_ref(&id));
         self.delete_backup(&id, true, report).await
     }
 
@@ -202,6 +207,7 @@ impl<'a> Deleter<'a> {
             .map(|(c, _)| c.id)
             .collect();
         obsolete.sort();
+        self.bound_wal_listing(&obsolete);
         for id in &obsolete {
             self.delete_backup(id, false, report).await?;
         }
@@ -269,31 +275,48 @@ impl<'a> Deleter<'a> {
         Ok(())
     }
 
+    /// What WAL cleanup needs to know of the catalog as it now is.
+    fn wal_backups(&self) -> Vec<WalBackup> {
+        self.catalog
+            .backups
+            .iter()
+            .map(|(id, info)| WalBackup {
+                id: id.clone(),
+                status: info.status.clone(),
+                timeline: info.timeline,
+                begin_wal: info.begin_wal.clone(),
+                end_wal: info.end_wal.clone(),
+                keep: self.catalog.keep(id),
+            })
+            .collect()
+    }
+
+    /// Sets how far the WAL archive must be listed to delete `ids` (oldest first): up to the
+    /// newest segment any of them may remove WAL up to. Deleting older backups does not
+    /// change which backup follows a newer one, so the bound holds for the whole run.
+    fn bound_wal_listing(&mut self, ids: &[String]) {
+        let backups = self.wal_backups();
+        self.wal_bound = ids
+            .iter()
+            .filter_map(|id| remove_until(&backups, id))
+            .filter_map(|until| until.begin_wal.clone())
+            .max();
+    }
+
     async fn remove_wals(
         &mut self,
         id: &str,
         skip_if_standalone: bool,
         report: &mut dyn FnMut(&Action),
     ) -> Result<()> {
-        let backups: Vec<WalBackup> = self
-            .catalog
-            .backups
-            .iter()
-            .map(|(bid, info)| WalBackup {
-                id: bid.clone(),
-                status: info.status.clone(),
-                timeline: info.timeline,
-                begin_wal: info.begin_wal.clone(),
-                end_wal: info.end_wal.clone(),
-                keep: self.catalog.keep(bid),
-            })
-            .collect();
+        let backups = self.wal_backups();
         // Listing a large archive is the expensive part: only when some WAL may go.
         if protected_ranges(&backups, id, skip_if_standalone).is_none() {
             return Ok(());
         }
         if self.wals.is_none() {
-            match WalArchive::list(self.storage, self.layout).await {
+            let bound = self.wal_bound.as_deref();
+            match WalArchive::list(self.storage, self.layout, bound).await {
                 Ok(archive) => self.wals = Some(WalState::new(archive, self.layout)),
                 Err(e) => {
                     tracing::error!(

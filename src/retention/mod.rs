@@ -7,7 +7,7 @@ pub mod delete;
 mod wal;
 
 pub use delete::{Action, DeleteOptions, Deleter};
-pub use wal::{WalBackup, WalCleanup, WalRange, protected_ranges, wal_cleanup};
+pub use wal::{WalBackup, WalCleanup, WalRange, protected_ranges, remove_until, wal_cleanup};
 
 use std::fmt;
 use std::str::FromStr;

@@ -79,6 +79,19 @@ pub fn protected_ranges(
     Some(ranges)
 }
 
+/// The backup whose `begin_wal` bounds the WAL deleting `deleted` may remove: the next
+/// newer DONE (or WAITING_FOR_WALS) backup, or `deleted` itself when there is none. No WAL
+/// file named at or after that `begin_wal` is ever removed.
+pub fn remove_until<'a>(catalog: &'a [WalBackup], deleted: &str) -> Option<&'a WalBackup> {
+    let sorted = sorted(catalog);
+    let position = sorted.iter().position(|b| b.id == deleted)?;
+    sorted[position + 1..]
+        .iter()
+        .find(|b| usable(b))
+        .copied()
+        .or(Some(sorted[position]))
+}
+
 /// The WAL to remove after deleting backup `deleted` from `catalog` (which still lists it).
 /// `wals` maps each WAL name of the archive to its key; `prefixes` are the archive's hash
 /// directories as key prefixes ending in `/` when the provider can delete a whole prefix
@@ -99,19 +112,13 @@ pub fn wal_cleanup(
     let Some(protected) = protected_ranges(catalog, deleted, skip_if_standalone) else {
         return WalCleanup::default();
     };
-    let sorted = sorted(catalog);
-    let Some(position) = sorted.iter().position(|b| b.id == deleted) else {
+    let Some(remove_until) = remove_until(catalog, deleted) else {
         return WalCleanup::default();
     };
-    let remove_until = sorted[position + 1..]
-        .iter()
-        .find(|b| usable(b))
-        .copied()
-        .unwrap_or(sorted[position]);
     let Some(until_wal) = remove_until.begin_wal.as_deref() else {
         return WalCleanup::default();
     };
-    let protected_timelines: BTreeSet<u32> = sorted
+    let protected_timelines: BTreeSet<u32> = catalog
         .iter()
         .filter_map(|b| b.timeline)
         .filter(|t| Some(*t) != remove_until.timeline)

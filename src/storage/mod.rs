@@ -265,6 +265,30 @@ impl Storage {
             .map_err(|e| classify(e, "list", dir, &self.location))
     }
 
+    /// Every object under `dir` whose key sorts at or before `last` (byte order). S3 and
+    /// Azure list in key order, so the listing stops there and later pages are never
+    /// requested; elsewhere everything is listed and filtered.
+    ///
+    /// # Errors
+    /// Storage errors, classified.
+    pub async fn list_until(&self, dir: &Path, last: &str) -> Result<Vec<ObjectMeta>> {
+        let sorted = matches!(
+            self.location.target,
+            Target::S3 { .. } | Target::Azure { .. }
+        );
+        if !sorted {
+            let mut all = self.list_all(dir).await?;
+            all.retain(|meta| meta.location.as_ref() <= last);
+            return Ok(all);
+        }
+        self.store
+            .list(Some(dir))
+            .try_take_while(|meta| futures::future::ready(Ok(meta.location.as_ref() <= last)))
+            .try_collect()
+            .await
+            .map_err(|e| classify(e, "list", dir, &self.location))
+    }
+
     /// Reads a whole object.
     ///
     /// # Errors

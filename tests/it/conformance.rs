@@ -142,6 +142,25 @@ async fn suite(store: &Store) {
         vec![key("a/b/two").to_string(), key("a/one").to_string()]
     );
     assert!(storage.list_dir(&key("empty")).await.unwrap().is_empty());
+    // A listing cut at a key: everything up to it, in key order.
+    let cut = |last: &str| {
+        let storage = &storage;
+        let last = key(last).to_string();
+        async move {
+            let mut got: Vec<String> = storage
+                .list_until(&key("a"), &last)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.location.to_string())
+                .collect();
+            got.sort();
+            got
+        }
+    };
+    assert_eq!(cut("a/b/two").await, vec![key("a/b/two").to_string()]);
+    assert_eq!(cut("a/b/twp").await, vec![key("a/b/two").to_string()]);
+    assert_eq!(cut("a/z").await, all);
 
     // Missing objects and buckets have their own meanings.
     assert!(matches!(

@@ -3,7 +3,8 @@
 //! references, then the objects left after real deletions. The table has every case the
 //! rules distinguish: keep:full and keep:standalone backups, a FAILED and a STARTED one, a
 //! timeline switch, tablespace and split parts, an orphan directory, a `.partial`, backup
-//! labels, a history file, junk in the archive and a WAL stored twice.
+//! labels, a history file, junk in the archive, WAL stored twice or outside its hash
+//! directory.
 //!
 //! The PostgreSQL-backed check of a standalone keep lives in `catalog.rs`, next to the other
 //! tests on real backups.
@@ -105,6 +106,9 @@ fn wal_objects(backups: &[Backup]) -> Vec<(String, Bytes)> {
     }
     add(wal_key("00000002.history", ""));
     add(wal_key(&segment(1, 0, 4), ""));
+    // Segments stored outside their hash directory: one alone, one shadowing a stored one.
+    add(format!("wals/{}", segment(1, 2, 9)));
+    add(format!("wals/{}", segment(1, 1, 1)));
     add("wals/0000000100000000/notes.txt".into());
     add("wals/README".into());
     objects
