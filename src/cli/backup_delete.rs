@@ -51,11 +51,7 @@ pub struct DeleteTarget {
     pub retention_policy: Option<String>,
 }
 
-impl super::Command for Args {
-    fn verbosity(&self) -> (u8, u8) {
-        (self.common.verbose, self.common.quiet)
-    }
-}
+super::command_with_common_args!(Args);
 
 /// Runs the command.
 ///

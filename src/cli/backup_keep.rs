@@ -41,11 +41,7 @@ pub struct KeepAction {
     pub target: Option<Keep>,
 }
 
-impl super::Command for Args {
-    fn verbosity(&self) -> (u8, u8) {
-        (self.common.verbose, self.common.quiet)
-    }
-}
+super::command_with_common_args!(Args);
 
 /// Runs the command.
 ///

@@ -19,11 +19,7 @@ pub struct Args {
     pub format: FormatArgs,
 }
 
-impl super::Command for Args {
-    fn verbosity(&self) -> (u8, u8) {
-        (self.common.verbose, self.common.quiet)
-    }
-}
+super::command_with_common_args!(Args);
 
 /// Runs the command.
 ///

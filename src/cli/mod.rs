@@ -37,6 +37,18 @@ pub trait Command: Parser {
     fn verbosity(&self) -> (u8, u8);
 }
 
+/// Implements [`Command`] for an `Args` struct whose shared flags are its `common` field.
+macro_rules! command_with_common_args {
+    ($args:ty) => {
+        impl $crate::cli::Command for $args {
+            fn verbosity(&self) -> (u8, u8) {
+                (self.common.verbose, self.common.quiet)
+            }
+        }
+    };
+}
+pub(crate) use command_with_common_args;
+
 /// Runs one command: the whole life of a process.
 pub fn main<A, F, Fut>(run: F) -> ExitCode
 where

@@ -90,17 +90,7 @@ fn compare_catalog_views(store: &Store, ids: &[String], references: &[&str]) {
 
 fn synthetic_table() -> Vec<Row> {
     use barman_cloud::catalog::Status::*;
-    let row = |days_ago, status, timeline, begin, end| Row {
-        days_ago,
-        status,
-        timeline,
-        begin,
-        end,
-        name: None,
-        keep: None,
-        files: &["data.tar.gz"],
-        tablespace: false,
-    };
+    let row = Row::new;
     vec![
         Row {
             keep: Some("standalone"),
@@ -172,74 +162,39 @@ fn catalog_views_match_barman(provider: Provider) {
 
     // Keeps set by either tool are seen, honoured and released by the other.
     let (kept_by_barman, kept_by_us) = (ids[1].as_str(), ids[3].as_str());
-    assert!(
-        tool(
+    let keep = |barman_side: bool, options: &[&str], id: &str| {
+        let out = tool(
             &store,
-            false,
+            barman_side,
             "barman-cloud-backup-keep",
-            &["-r"],
-            &[kept_by_us]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        tool(
-            &store,
-            true,
-            "barman-cloud-backup-keep",
-            &["--target", "full"],
-            &[kept_by_barman]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        tool(
-            &store,
-            false,
-            "barman-cloud-backup-keep",
-            &["--target", "standalone"],
-            &[kept_by_us]
-        )
-        .status
-        .success()
-    );
+            options,
+            &[id],
+        );
+        assert!(
+            out.status.success(),
+            "keep {options:?} {id}: {}",
+            text(&out.stderr)
+        );
+    };
+    keep(false, &["-r"], kept_by_us);
+    keep(true, &["--target", "full"], kept_by_barman);
+    keep(false, &["--target", "standalone"], kept_by_us);
     compare_catalog_views(&store, &ids, &[]);
     for (id, refused_by_barman) in [(kept_by_barman, false), (kept_by_us, true)] {
+        let options = ["--dry-run", "-b", id];
         let refused = tool(
             &store,
             refused_by_barman,
             "barman-cloud-backup-delete",
-            &["--dry-run", "-b", id],
+            &options,
             &[],
         );
         assert_eq!(refused.status.code(), Some(1), "a keep must stop -b {id}");
     }
     let (mine, _) = both(&store, "barman-cloud-backup-keep", &["-s"], &[kept_by_us]);
     assert_eq!(mine, "Keep: standalone\n");
-    assert!(
-        tool(
-            &store,
-            true,
-            "barman-cloud-backup-keep",
-            &["-r"],
-            &[kept_by_us]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        tool(
-            &store,
-            false,
-            "barman-cloud-backup-keep",
-            &["--release"],
-            &[kept_by_barman]
-        )
-        .status
-        .success()
-    );
+    keep(true, &["-r"], kept_by_us);
+    keep(false, &["--release"], kept_by_barman);
     compare_catalog_views(&store, &ids, &[]);
     let (mine, _) = both(
         &store,

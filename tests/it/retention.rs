@@ -23,17 +23,7 @@ use crate::support::{Provider, Store, barman, ours, run};
 /// Nine backups over 40 days, oldest first.
 fn table() -> Vec<Row> {
     use Status::*;
-    let row = |days_ago, status, timeline, begin, end| Row {
-        days_ago,
-        status,
-        timeline,
-        begin,
-        end,
-        name: None,
-        keep: None,
-        files: &["data.tar.gz"],
-        tablespace: false,
-    };
+    let row = Row::new;
     vec![
         row(40, Done, 1, (0, 2), Some((0, 3))),
         Row {

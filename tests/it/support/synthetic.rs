@@ -38,6 +38,29 @@ pub struct Row {
     pub tablespace: bool,
 }
 
+impl Row {
+    /// A backup with one `data.tar.gz`, no name, no keep, no tablespace.
+    pub fn new(
+        days_ago: i64,
+        status: Status,
+        timeline: u32,
+        begin: (u32, u32),
+        end: Option<(u32, u32)>,
+    ) -> Row {
+        Row {
+            days_ago,
+            status,
+            timeline,
+            begin,
+            end,
+            name: None,
+            keep: None,
+            files: &["data.tar.gz"],
+            tablespace: false,
+        }
+    }
+}
+
 pub fn segment(tli: u32, log: u32, seg: u32) -> String {
     format!("{tli:08X}{log:08X}{seg:08X}")
 }
