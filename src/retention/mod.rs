@@ -40,7 +40,11 @@ impl FromStr for Policy {
     fn from_str(s: &str) -> Result<Policy, String> {
         let words: Vec<String> = s.split_whitespace().map(str::to_ascii_lowercase).collect();
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        let number = |w: &str| w.parse::<u32>().ok();
+        // Barman's `\d+`: digits only, and no upper limit (a huge count keeps everything).
+        let number = |w: &str| {
+            (!w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| w.parse::<u32>().unwrap_or(u32::MAX))
+        };
         let policy = match words.as_slice() {
             ["redundancy", n] => number(n).map(Policy::Redundancy),
             ["recovery", "window", "of", n, unit] => {
@@ -86,14 +90,17 @@ impl Policy {
     pub fn window(self) -> Option<Duration> {
         match self {
             Policy::Redundancy(_) => None,
-            Policy::RecoveryWindow { value, unit } => Some(Duration::days(
-                i64::from(value)
+            Policy::RecoveryWindow { value, unit } => {
+                let days = i64::from(value)
                     * match unit {
                         WindowUnit::Days => 1,
                         WindowUnit::Weeks => 7,
                         WindowUnit::Months => 31,
-                    },
-            )),
+                    };
+                // A window beyond any backup's age keeps everything; capping it at 100,000
+                // years keeps the arithmetic on dates in range.
+                Some(Duration::days(days.min(36_500_000)))
+            }
         }
     }
 }
