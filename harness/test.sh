@@ -19,3 +19,5 @@ export BCRS_REQUIRE_SERVICES=1
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
+# The README's Quick start, as a user runs it.
+harness/demo.sh

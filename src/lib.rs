@@ -8,6 +8,8 @@ pub mod cli;
 pub mod compress;
 pub mod durable;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layout;
 pub mod pg;
 pub mod progress;

@@ -26,6 +26,9 @@ pub struct CommonArgs {
     /// Test cloud connectivity and exit.
     #[arg(short = 't', long)]
     pub test: bool,
+    /// Log lines as Barman writes them (text) or as JSON objects, one per line (our addition).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: super::logging::LogFormat,
     /// The cloud provider to use as a storage backend.
     #[arg(long, value_enum, default_value = "aws-s3")]
     pub cloud_provider: Provider,
@@ -167,6 +170,25 @@ impl CommonArgs {
         let storage = Storage::open(&location, &self.storage_options(encryption))
             .map_err(|e| if self.test { e.during_test() } else { e })?;
         Ok((storage, layout))
+    }
+
+    /// Like [`CommonArgs::open`], but with `-t/--test` only checks connectivity and the
+    /// bucket: `None` means the check passed and the command has nothing left to do.
+    ///
+    /// # Errors
+    /// As [`CommonArgs::open`], and the check's failure.
+    pub async fn open_unless_test(
+        &self,
+        url: &str,
+        server: &str,
+        encryption: Option<&EncryptionArgs>,
+    ) -> Result<Option<(Storage, Layout)>> {
+        let (storage, layout) = self.open(url, server, encryption)?;
+        if self.test {
+            storage.check().await?;
+            return Ok(None);
+        }
+        Ok(Some((storage, layout)))
     }
 }
 

@@ -4,7 +4,9 @@ use clap::Parser;
 
 use super::args::{self, BackupCompressionArgs, CommonArgs, EncryptionArgs, TagArgs};
 use crate::backup::{self, BackupOptions, DEFAULT_MAX_ARCHIVE_SIZE};
+use crate::catalog::select::RESERVED_NAMES;
 use crate::error::{Error, Result};
+use crate::layout::is_backup_id;
 use crate::pg::{ConnectOptions, Pg, ProcessEnv};
 
 /// Takes a hot base backup of a PostgreSQL server and ships its tarballs to the cloud.
@@ -112,6 +114,10 @@ impl super::Command for Args {
     fn verbosity(&self) -> (u8, u8) {
         (self.common.verbose, self.common.quiet)
     }
+
+    fn log_format(&self) -> super::logging::LogFormat {
+        self.common.log_format
+    }
 }
 
 fn parse_positive(s: &str) -> std::result::Result<usize, String> {
@@ -123,26 +129,11 @@ fn parse_positive(s: &str) -> std::result::Result<usize, String> {
 
 /// Names that would be mistaken for an ID or a shortcut are refused (exit 3), as in Barman.
 fn parse_backup_name(s: &str) -> std::result::Result<String, String> {
-    const RESERVED: [&str; 8] = [
-        "latest",
-        "last",
-        "oldest",
-        "first",
-        "last-failed",
-        "latest-full",
-        "last-full",
-        "auto",
-    ];
-    let looks_like_id = s.len() == 15
-        && s.as_bytes()[8] == b'T'
-        && s.bytes()
-            .enumerate()
-            .all(|(i, b)| i == 8 || b.is_ascii_digit());
     if s.is_empty() {
         Err("the backup name cannot be empty".into())
-    } else if RESERVED.contains(&s) {
+    } else if RESERVED_NAMES.contains(&s) {
         Err(format!("'{s}' is reserved: choose another backup name"))
-    } else if looks_like_id {
+    } else if is_backup_id(s) {
         Err(format!(
             "'{s}' looks like a backup ID: choose a name that is not one"
         ))
@@ -174,14 +165,14 @@ pub async fn run(args: Args) -> Result<()> {
                 .into(),
         ));
     }
-    let (storage, layout) = args.common.open(
+    let opened = args.common.open_unless_test(
         &args.destination_url,
         &args.server_name,
         Some(&args.encryption),
-    )?;
-    if args.common.test {
-        return storage.check().await;
-    }
+    );
+    let Some((storage, layout)) = opened.await? else {
+        return Ok(());
+    };
     let conninfo = ConnectOptions {
         host: args.host.clone(),
         port: args.port.clone(),

@@ -27,6 +27,10 @@ impl super::Command for Args {
     fn verbosity(&self) -> (u8, u8) {
         (self.common.verbose, self.common.quiet)
     }
+
+    fn log_format(&self) -> super::logging::LogFormat {
+        self.common.log_format
+    }
 }
 
 /// Runs the command.

@@ -12,7 +12,15 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-struct BarmanFormat;
+/// `--log-format`: Barman's text lines, or one JSON object per line for log collectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+struct BarmanFormat(LogFormat);
 
 impl<S, N> FormatEvent<S, N> for BarmanFormat
 where
@@ -31,7 +39,20 @@ where
             Level::INFO => "INFO",
             Level::DEBUG | Level::TRACE => "DEBUG",
         };
-        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S,%3f");
+        let now = chrono::Local::now();
+        if self.0 == LogFormat::Json {
+            let mut message = String::new();
+            ctx.field_format()
+                .format_fields(Writer::new(&mut message), event)?;
+            let line = serde_json::json!({
+                "time": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+                "pid": std::process::id(),
+                "level": level,
+                "message": message,
+            });
+            return writeln!(writer, "{line}");
+        }
+        let now = now.format("%Y-%m-%d %H:%M:%S,%3f");
         write!(writer, "{now} [{}] {level}: ", std::process::id())?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
@@ -39,7 +60,7 @@ where
 }
 
 /// Installs the stderr logger for `-v`/`-q` counts.
-pub fn init(verbose: u8, quiet: u8) {
+pub fn init(verbose: u8, quiet: u8, format: LogFormat) {
     let level = match i16::from(verbose) - i16::from(quiet) {
         v if v >= 2 => LevelFilter::DEBUG,
         1 => LevelFilter::INFO,
@@ -56,7 +77,7 @@ pub fn init(verbose: u8, quiet: u8) {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .event_format(BarmanFormat)
+                .event_format(BarmanFormat(format))
                 .with_filter(filter),
         )
         .try_init();

@@ -11,7 +11,7 @@ pub mod backup_keep;
 pub mod backup_list;
 pub mod backup_show;
 pub mod check_wal_archive;
-mod logging;
+pub mod logging;
 pub mod output;
 pub mod progress;
 pub mod restore;
@@ -35,6 +35,11 @@ pub const VERSION: &str = concat!(
 pub trait Command: Parser {
     /// `-v` and `-q` counts.
     fn verbosity(&self) -> (u8, u8);
+
+    /// `--log-format`.
+    fn log_format(&self) -> logging::LogFormat {
+        logging::LogFormat::Text
+    }
 }
 
 /// Implements [`Command`] for an `Args` struct whose shared flags are its `common` field.
@@ -43,6 +48,10 @@ macro_rules! command_with_common_args {
         impl $crate::cli::Command for $args {
             fn verbosity(&self) -> (u8, u8) {
                 (self.common.verbose, self.common.quiet)
+            }
+
+            fn log_format(&self) -> $crate::cli::logging::LogFormat {
+                self.common.log_format
             }
         }
     };
@@ -74,7 +83,7 @@ where
         }
     };
     let (verbose, quiet) = args.verbosity();
-    logging::init(verbose, quiet);
+    logging::init(verbose, quiet, args.log_format());
     // One thread is enough for one WAL file; blocking work (compression, files) goes to
     // tokio's blocking pool.
     let runtime = tokio::runtime::Builder::new_current_thread()

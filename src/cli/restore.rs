@@ -111,6 +111,10 @@ impl super::Command for Args {
     fn verbosity(&self) -> (u8, u8) {
         (self.common.verbose, self.common.quiet)
     }
+
+    fn log_format(&self) -> super::logging::LogFormat {
+        self.common.log_format
+    }
 }
 
 /// `--tablespace NAME:LOCATION`, split at the first colon.
@@ -132,16 +136,17 @@ fn parse_tli(s: &str) -> std::result::Result<TargetTli, String> {
 /// Everything [`restore::restore`] returns, plus backup lookup errors.
 pub async fn run(args: Args) -> Result<()> {
     refuse_snapshot_options(&args.snapshot)?;
-    let (storage, layout) = args
+    let opened = args
         .common
-        .open(&args.source_url, &args.server_name, None)?;
-    if args.common.test {
-        return storage.check().await;
-    }
+        .open_unless_test(&args.source_url, &args.server_name, None);
+    let Some((storage, layout)) = opened.await? else {
+        return Ok(());
+    };
     let options = RestoreOptions {
         tablespace_locations: args.tablespace.iter().cloned().collect::<BTreeMap<_, _>>(),
         jobs: usize::from(args.jobs),
         recovery_conf: recovery_conf(&args)?,
+        progress: super::progress::for_terminal("restore", args.common.quiet),
     };
     let work = async {
         let (backup_id, info) = choose_backup(&args, &storage, &layout).await?;

@@ -7,7 +7,7 @@ use clap::Parser;
 use super::args::{self, CommonArgs, EncryptionArgs, TagArgs, WalCompressionArgs};
 use crate::compress::Level;
 use crate::error::{Error, Result};
-use crate::wal::{self, ArchiveOptions, Archived};
+use crate::wal::{self, ArchiveOptions, Archived, Prearchived};
 
 /// Ships one WAL file to the cloud: use it as PostgreSQL's `archive_command`.
 #[derive(Debug, Parser)]
@@ -38,6 +38,13 @@ pub struct Args {
     pub history_tag: Vec<(String, String)>,
     #[command(flatten)]
     pub encryption: EncryptionArgs,
+    /// Our addition: also upload up to N-1 further WAL files PostgreSQL has marked ready,
+    /// in parallel, so its next calls return at once (1: off).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
+    pub max_parallel: u16,
+    /// Where files archived ahead are remembered (with --max-parallel), per server name.
+    #[arg(long, default_value = "/var/tmp/walarchive")]
+    pub spool_dir: PathBuf,
     /// Accepted for compatibility; uploads are sized by the storage client.
     #[arg(long, value_parser = args::parse_size, help_heading = "Extra options for the azure-blob-storage cloud provider")]
     pub max_block_size: Option<u64>,
@@ -55,6 +62,10 @@ pub struct Args {
 impl super::Command for Args {
     fn verbosity(&self) -> (u8, u8) {
         (self.common.verbose, self.common.quiet)
+    }
+
+    fn log_format(&self) -> super::logging::LogFormat {
+        self.common.log_format
     }
 }
 
@@ -86,14 +97,14 @@ pub async fn run(args: Args) -> Result<()> {
     if let Some(path) = &wal_path {
         wal::archive::wal_name_of(path)?;
     }
-    let (storage, layout) = args.common.open(
+    let opened = args.common.open_unless_test(
         &args.destination_url,
         &args.server_name,
         Some(&args.encryption),
-    )?;
-    if args.common.test {
-        return storage.check().await;
-    }
+    );
+    let Some((storage, layout)) = opened.await? else {
+        return Ok(());
+    };
     let wal_path =
         wal_path.ok_or_else(|| args::input("the following arguments are required: WAL_PATH"))?;
     let history_tags = (args.history_tags.is_some() || !args.history_tag.is_empty())
@@ -104,7 +115,33 @@ pub async fn run(args: Args) -> Result<()> {
         tags: args.tags.pairs(),
         history_tags,
     };
-    match wal::archive(&storage, &layout, &wal_path, &options).await? {
+    let archived = if args.max_parallel > 1 {
+        let spool = args.spool_dir.join(&args.server_name);
+        let outcome = wal::archive_with_prefetch(
+            &storage,
+            &layout,
+            &wal_path,
+            &options,
+            usize::from(args.max_parallel),
+            &spool,
+        );
+        match outcome.await? {
+            Prearchived::FromSpool => {
+                tracing::info!(
+                    "{} was archived ahead by an earlier call",
+                    wal_path.display()
+                );
+                return Ok(());
+            }
+            Prearchived::Archived { archived, ahead } => {
+                tracing::debug!("{ahead} more WAL files archived ahead");
+                archived
+            }
+        }
+    } else {
+        wal::archive(&storage, &layout, &wal_path, &options).await?
+    };
+    match archived {
         Archived::Uploaded(key) => tracing::info!("archived {} as {key}", wal_path.display()),
         Archived::AlreadyStored(key) => {
             tracing::info!(

@@ -39,6 +39,10 @@ impl super::Command for Args {
     fn verbosity(&self) -> (u8, u8) {
         (self.common.verbose, self.common.quiet)
     }
+
+    fn log_format(&self) -> super::logging::LogFormat {
+        self.common.log_format
+    }
 }
 
 /// Runs the command.
@@ -47,12 +51,12 @@ impl super::Command for Args {
 /// Everything [`wal::restore`] returns.
 pub async fn run(args: Args) -> Result<()> {
     wal::WalName::parse(&args.wal_name)?;
-    let (storage, layout) = args
+    let opened = args
         .common
-        .open(&args.source_url, &args.server_name, None)?;
-    if args.common.test {
-        return storage.check().await;
-    }
+        .open_unless_test(&args.source_url, &args.server_name, None);
+    let Some((storage, layout)) = opened.await? else {
+        return Ok(());
+    };
     let options = RestoreOptions {
         no_partial: args.no_partial,
         parallel: args.parallel,

@@ -4,7 +4,11 @@
 //! marker, so suffix and stream format must agree with what Python's stock libraries read and
 //! write (gzip, bz2, lzma, python-snappy's framing format, zstandard, lz4.frame).
 
+mod parallel;
+
 use std::io::{self, Read, Write};
+
+pub use parallel::ParallelGzip;
 use std::str::FromStr;
 
 /// A compression algorithm, named after its key suffix.
@@ -151,6 +155,7 @@ pub struct Encoder<W: Write>(Inner<W>);
 enum Inner<W: Write> {
     Plain(W),
     Gzip(flate2::write::GzEncoder<W>),
+    ParallelGzip(ParallelGzip<W>),
     Bzip2(bzip2::write::BzEncoder<W>),
     Xz(xz2::write::XzEncoder<W>),
     // Boxed: its inline buffers are ten times the size of the other encoders.
@@ -166,6 +171,8 @@ pub struct EncoderOptions {
     pub content_size: Option<u64>,
     /// Set the gzip FNAME flag with an empty name, as Python's `tarfile` stream mode writes.
     pub gzip_empty_name: bool,
+    /// Threads for gzip (1: the plain single-threaded encoder).
+    pub threads: usize,
 }
 
 /// A compressor for `compression` at the effective level for `level`.
@@ -177,6 +184,13 @@ pub fn encoder<W: Write>(
 ) -> io::Result<Encoder<W>> {
     let n = compression.level(level);
     let inner = match compression {
+        Compression::Gzip if options.threads > 1 => Inner::ParallelGzip(ParallelGzip::new(
+            w,
+            n as u32,
+            options.threads,
+            options.gzip_empty_name,
+            now_unix_seconds(),
+        )?),
         Compression::Gzip => {
             let mut builder = flate2::GzBuilder::new()
                 .mtime(now_unix_seconds())
@@ -190,6 +204,18 @@ pub fn encoder<W: Write>(
             w,
             bzip2::Compression::new(n as u32),
         )),
+        Compression::Xz if options.threads > 1 => {
+            // liblzma's own threads: independent blocks in one .xz stream, which every xz
+            // reader (Python's lzma included) decodes.
+            let stream = xz2::stream::MtStreamBuilder::new()
+                .threads(options.threads as u32)
+                .block_size(4 << 20)
+                .preset(n as u32)
+                .check(xz2::stream::Check::Crc64)
+                .encoder()
+                .map_err(io::Error::other)?;
+            Inner::Xz(xz2::write::XzEncoder::new_stream(w, stream))
+        }
         Compression::Xz => Inner::Xz(xz2::write::XzEncoder::new(w, n as u32)),
         Compression::Snappy => Inner::Snappy(Box::new(snap::write::FrameEncoder::new(w))),
         Compression::Zstd => Inner::Zstd(zstd::stream::write::Encoder::new(w, n)?),
@@ -204,6 +230,11 @@ pub fn encoder<W: Write>(
         }
     };
     Ok(Encoder(inner))
+}
+
+/// The cores this process may use.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// A pass-through "encoder", so uncompressed and compressed streams share one type.
@@ -224,6 +255,7 @@ impl<W: Write> Encoder<W> {
         match self.0 {
             Inner::Plain(w) => Ok(w),
             Inner::Gzip(e) => e.finish(),
+            Inner::ParallelGzip(e) => e.finish(),
             Inner::Bzip2(e) => e.finish(),
             Inner::Xz(e) => e.finish(),
             Inner::Snappy(e) => (*e).into_inner().map_err(|e| e.into_error()),
@@ -236,6 +268,7 @@ impl<W: Write> Encoder<W> {
         match &mut self.0 {
             Inner::Plain(w) => w,
             Inner::Gzip(e) => e,
+            Inner::ParallelGzip(e) => e,
             Inner::Bzip2(e) => e,
             Inner::Xz(e) => e,
             Inner::Snappy(e) => e,
@@ -261,18 +294,59 @@ pub fn compress(
     level: Option<Level>,
     data: &[u8],
 ) -> io::Result<Vec<u8>> {
+    compress_reader(compression, level, data, data.len() as u64)
+}
+
+/// Compresses a file as it is read, so only the compressed result is held in memory.
+pub fn compress_file(
+    compression: Compression,
+    level: Option<Level>,
+    path: &std::path::Path,
+) -> io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    compress_reader(compression, level, file, size)
+}
+
+fn compress_reader(
+    compression: Compression,
+    level: Option<Level>,
+    mut input: impl Read,
+    size: u64,
+) -> io::Result<Vec<u8>> {
     let options = EncoderOptions {
-        content_size: Some(data.len() as u64),
+        content_size: Some(size),
         gzip_empty_name: false,
+        // A 16 MiB segment is sixteen blocks: worth every core.
+        threads: if size >= 4 << 20 {
+            available_threads()
+        } else {
+            1
+        },
     };
     // Most WAL compresses well; start from a quarter to avoid regrowing from zero.
     let mut e = encoder(
         compression,
         level,
         options,
-        Vec::with_capacity(data.len() / 4),
+        Vec::with_capacity(size as usize / 4),
     )?;
-    e.write_all(data)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        e.write_all(&buf[..n])?;
+        copied += n as u64;
+    }
+    if copied != size {
+        // The LZ4 frame states the size: a file that changed length would make it lie.
+        return Err(io::Error::other(format!(
+            "the file changed size while being read ({size} then {copied} bytes)"
+        )));
+    }
     e.finish()
 }
 

@@ -90,6 +90,7 @@ fn stream_headers_match_what_python_writes() {
 fn tarball_gzip_has_an_empty_file_name() {
     let options = EncoderOptions {
         gzip_empty_name: true,
+        threads: 1,
         ..Default::default()
     };
     let mut e = encoder(
@@ -154,5 +155,20 @@ fn python_written_streams_decode() {
         let path = dir.join(format!("input{}", c.suffix()));
         let packed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(decompress(c, &packed).unwrap(), expected, "{c:?}");
+    }
+}
+
+#[test]
+fn threaded_encoders_round_trip() {
+    let data: Vec<u8> = sample().repeat(20);
+    for c in [Compression::Gzip, Compression::Xz] {
+        let options = EncoderOptions {
+            threads: 3,
+            ..Default::default()
+        };
+        let mut e = encoder(c, None, options, Vec::new()).unwrap();
+        e.write_all(&data).unwrap();
+        let packed = e.finish().unwrap();
+        assert_eq!(decompress(c, &packed).unwrap(), data, "{c:?}");
     }
 }

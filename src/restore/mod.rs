@@ -44,6 +44,7 @@ use crate::catalog::BackupInfo;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::progress::ProgressHandle;
 use crate::storage::Storage;
 
 /// Chunks of a download held between the network and the unpacking thread, per part.
@@ -58,6 +59,8 @@ pub struct RestoreOptions {
     pub jobs: usize,
     /// Recovery settings to write once the files are in place (our addition).
     pub recovery_conf: Option<RecoveryConf>,
+    /// Where downloaded bytes are reported.
+    pub progress: ProgressHandle,
 }
 
 impl Default for RestoreOptions {
@@ -66,6 +69,7 @@ impl Default for RestoreOptions {
             tablespace_locations: BTreeMap::new(),
             jobs: 4,
             recovery_conf: None,
+            progress: ProgressHandle::silent(),
         }
     }
 }
@@ -107,12 +111,13 @@ pub async fn restore(
     }
     let server = layout.server_name();
     let backup_dir = layout.backup_dir(backup_id);
-    let mut objects: Vec<_> = storage
-        .list_dir(&backup_dir)
-        .await?
-        .into_iter()
-        .map(|m| m.location)
-        .collect();
+    let listing = storage.list_dir(&backup_dir).await?;
+    let total: u64 = listing
+        .iter()
+        .filter(|m| m.location.filename() != Some("backup.info"))
+        .map(|m| m.size)
+        .sum();
+    let mut objects: Vec<_> = listing.into_iter().map(|m| m.location).collect();
     objects.sort();
     let plan = plan::find_parts(backup_id, &backup_dir, &objects, info, &server)?;
 
@@ -148,11 +153,14 @@ pub async fn restore(
     }
 
     let part_count = jobs.len();
-    let per_part: Vec<Stats> = futures::stream::iter(jobs)
-        .map(|(part, extractor)| restore_part(storage, part, extractor))
+    options.progress.start(Some(total));
+    let per_part: Result<Vec<Stats>> = futures::stream::iter(jobs)
+        .map(|(part, extractor)| restore_part(storage, part, extractor, &options.progress))
         .buffer_unordered(options.jobs.max(1))
         .try_collect()
-        .await?;
+        .await;
+    options.progress.finish();
+    let per_part = per_part?;
     let mut stats = Stats::default();
     for s in per_part {
         stats += s;
@@ -189,6 +197,26 @@ pub async fn restore(
             .map(|(t, target, _)| (t.name, target))
             .collect(),
     })
+}
+
+/// An extractor for the fuzz targets (see `crate::fuzzing`).
+#[doc(hidden)]
+pub fn fuzz_extractor(target: &FsPath) -> std::io::Result<FuzzExtractor> {
+    Extractor::new(target, false).map(FuzzExtractor)
+}
+
+/// Tar extraction as the restore does it, for fuzzing.
+#[doc(hidden)]
+pub struct FuzzExtractor(Extractor);
+
+impl FuzzExtractor {
+    /// Unpacks one tar stream.
+    ///
+    /// # Errors
+    /// Whatever the archive does wrong.
+    pub fn extract(&self, data: &[u8]) -> std::result::Result<Stats, String> {
+        self.0.extract(data).map_err(|e| format!("{e:?}"))
+    }
 }
 
 /// Creates a destination (parents with default permissions, the directory itself private,
@@ -296,7 +324,12 @@ fn extract_error(e: ExtractError, key: String) -> Error {
 
 /// Downloads one part into its extractor; the download runs here, the unpacking on a
 /// blocking thread, with at most [`CHANNEL_CHUNKS`] chunks between them.
-async fn restore_part(storage: &Storage, part: Part, extractor: Arc<Extractor>) -> Result<Stats> {
+async fn restore_part(
+    storage: &Storage,
+    part: Part,
+    extractor: Arc<Extractor>,
+    progress: &ProgressHandle,
+) -> Result<Stats> {
     tracing::debug!(
         "Extracting {} to {} ({})",
         part.key,
@@ -326,6 +359,7 @@ async fn restore_part(storage: &Storage, part: Part, extractor: Arc<Extractor>) 
     let download = async move {
         let (_, mut body) = storage.stream(&key).await?;
         while let Some(chunk) = body.try_next().await? {
+            progress.advance(chunk.len() as u64);
             if tx.send(Message::Data(chunk)).await.is_err() {
                 // The unpacking stopped; its error says why.
                 return Ok(());

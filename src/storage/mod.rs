@@ -233,10 +233,15 @@ impl Storage {
     /// # Errors
     /// Storage errors, classified.
     pub async fn list_dir(&self, dir: &Path) -> Result<Vec<ObjectMeta>> {
+        self.list_level(dir).await.map(|(objects, _)| objects)
+    }
+
+    /// One level of `dir`: its objects and its "subdirectories" (common prefixes).
+    async fn list_level(&self, dir: &Path) -> Result<(Vec<ObjectMeta>, Vec<Path>)> {
         if let Some(gcs) = &self.gcs {
             let listing = gcs.list(dir, true).await;
             return listing
-                .map(|l| l.objects)
+                .map(|l| (l.objects, l.prefixes))
                 .map_err(|e| self.gcs_error(e, "list", dir));
         }
         let listing = self
@@ -244,7 +249,7 @@ impl Storage {
             .list_with_delimiter(Some(dir))
             .await
             .map_err(|e| classify(e, "list", dir, &self.location))?;
-        Ok(listing.objects)
+        Ok((listing.objects, listing.common_prefixes))
     }
 
     /// Every object under `dir`, recursively.
@@ -661,18 +666,7 @@ impl Storage {
     /// # Errors
     /// Storage errors, classified.
     pub async fn list_subdirs(&self, dir: &Path) -> Result<Vec<Path>> {
-        if let Some(gcs) = &self.gcs {
-            let listing = gcs.list(dir, true).await;
-            return listing
-                .map(|l| l.prefixes)
-                .map_err(|e| self.gcs_error(e, "list", dir));
-        }
-        let listing = self
-            .store
-            .list_with_delimiter(Some(dir))
-            .await
-            .map_err(|e| classify(e, "list", dir, &self.location))?;
-        Ok(listing.common_prefixes)
+        self.list_level(dir).await.map(|(_, dirs)| dirs)
     }
 
     /// Streams an object's body as the store sends it, so a large object is never held

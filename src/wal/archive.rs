@@ -66,28 +66,29 @@ pub async fn archive(
     options: &ArchiveOptions,
 ) -> Result<Archived> {
     let wal = wal_name_of(wal_path)?;
-    let raw = Bytes::from(
-        tokio::fs::read(wal_path)
-            .await
-            .map_err(Error::io("read WAL file", wal_path))?,
-    );
     let key = layout.wal_key(&wal, options.compression);
 
+    // Compressed as it is read: only the (usually much smaller) result is held in memory.
     let encode = {
-        let raw = raw.clone();
+        let path = wal_path.to_path_buf();
         let (compression, level) = (options.compression, options.level);
         tokio::task::spawn_blocking(move || match compression {
-            Some(c) => compress::compress(c, level, &raw).map(Bytes::from),
-            None => Ok(raw),
+            Some(c) => compress::compress_file(c, level, &path).map(Bytes::from),
+            None => std::fs::read(&path).map(Bytes::from),
         })
     };
     let (stored, encoded) = tokio::join!(stored_copies(storage, layout, &wal), encode);
     let encoded = encoded
         .expect("compression task panicked")
-        .map_err(Error::io("compress WAL file", wal_path))?;
+        .map_err(Error::io("read and compress WAL file", wal_path))?;
 
     let stored = stored?;
     if !stored.is_empty() {
+        let raw = Bytes::from(
+            tokio::fs::read(wal_path)
+                .await
+                .map_err(Error::io("read WAL file", wal_path))?,
+        );
         return compare_with_stored(storage, layout, &wal, &raw, stored).await;
     }
 

@@ -64,13 +64,18 @@ impl Source {
 
     /// Our backup of the server whose socket is in `socket_dir`.
     fn backup_command_on(&self, socket_dir: &Path, flags: &[&str]) -> Command {
+        self.backup_command_to(&self.store, socket_dir, flags)
+    }
+
+    /// Our backup into `store` (this source's bucket, maybe through a proxy).
+    fn backup_command_to(&self, store: &Store, socket_dir: &Path, flags: &[&str]) -> Command {
         let mut cmd = as_postgres(ours("barman-cloud-backup"));
-        cmd.args(&self.store.args)
-            .envs(self.store.env.iter().map(|(k, v)| (k, v)))
+        cmd.args(&store.args)
+            .envs(store.env.iter().map(|(k, v)| (k, v)))
             .args(flags)
             .args(["-h", socket_dir.to_str().unwrap()])
             .args(["-U", "postgres"])
-            .arg(&self.store.url)
+            .arg(&store.url)
             .arg("pg");
         cmd
     }
@@ -379,4 +384,109 @@ fn interrupted_backups_are_never_done() {
         })
         .collect();
     assert_eq!(statuses, ["STARTED", "FAILED"], "{list}");
+}
+
+/// The progress bar shows on a terminal (run under a pty by `script`) and never otherwise,
+/// e.g. inside `archive_command` or cron.
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let Some(source) = Source::new(Provider::File, "") else {
+        return;
+    };
+    let quiet = source.backup(&["--immediate-checkpoint"]);
+    assert!(quiet.status.success());
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("backup ["),
+        "a bar without a terminal"
+    );
+    let command = source.backup_command(&["--immediate-checkpoint"]);
+    let line: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let typescript = source.root.join("typescript");
+    // Each backup needs its own ID (one-second resolution).
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = run(Command::new("script")
+        .args(["-q", "-e", "-c", &line.join(" ")])
+        .arg(&typescript)
+        .envs(source.store.env.iter().map(|(k, v)| (k, v))));
+    assert!(out.status.success(), "backup under a pty failed");
+    let screen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(
+        screen.contains("backup ["),
+        "no bar on a terminal:\n{screen}"
+    );
+}
+
+/// Part uploads that keep failing make the backup FAILED (never DONE) with its multipart
+/// uploads aborted; a restore whose download keeps breaking off fails without leaving a
+/// startable data directory.
+#[test]
+fn faults_never_make_a_backup_or_a_restore_look_complete() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    let Some(source) = Source::new(Provider::S3, "") else {
+        return;
+    };
+    let endpoint = source.store.endpoint();
+    let proxy = FaultProxy::start(&endpoint);
+    let proxied = source.store.through(&proxy.url);
+    proxy.set(vec![
+        Rule::new(Fault::Status(500))
+            .method("PUT")
+            .target("partNumber="),
+    ]);
+    let primary = source.root.join("primary");
+    let out = run(&mut source.backup_command_to(
+        &proxied,
+        &primary,
+        &["-S", "1MB", "--immediate-checkpoint"],
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a backup with failing uploads must exit 1"
+    );
+    let id = source.backup_ids().remove(0);
+    let info = crate::conformance::get_text(&source.store, &format!("pg/base/{id}/backup.info"));
+    assert!(info.contains("\nstatus=FAILED\n"), "{info}");
+    assert!(info.contains("\nerror=failure uploading data ("), "{info}");
+    let uploads = run(Command::new("curl").args([
+        "-sf",
+        &format!(
+            "{endpoint}/{}?uploads",
+            source
+                .store
+                .url
+                .trim_start_matches("s3://")
+                .split('/')
+                .next()
+                .unwrap()
+        ),
+    ]));
+    let uploads = String::from_utf8_lossy(&uploads.stdout);
+    assert!(
+        !uploads.contains("<UploadId>"),
+        "multipart uploads left open: {uploads}"
+    );
+
+    // A good backup, then a restore whose data downloads are always cut short.
+    proxy.set(vec![]);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(source.backup(&["--immediate-checkpoint"]).status.success());
+    let id = source.backup_ids().pop().unwrap();
+    proxy.set(vec![
+        Rule::new(Fault::Truncate).method("GET").target("data.tar"),
+    ]);
+    let target = source.root.join("restored/data");
+    let out = run(Command::new(ours("barman-cloud-restore"))
+        .args(&proxied.args)
+        .envs(proxied.env.iter().map(|(k, v)| (k, v)))
+        .args([&proxied.url, "pg", &id])
+        .arg(&target));
+    assert!(!out.status.success(), "a truncated download was restored");
+    assert!(
+        !target.join("global/pg_control").exists(),
+        "an incomplete restore looks startable"
+    );
 }

@@ -11,6 +11,7 @@ fn usage_errors_exit_3_and_help_is_only_long() {
         "barman-cloud-wal-archive",
         "barman-cloud-wal-restore",
         "barman-cloud-check-wal-archive",
+        "barman-cloud-backup",
         "barman-cloud-restore",
         "barman-cloud-backup-list",
         "barman-cloud-backup-show",
@@ -181,4 +182,39 @@ fn catalog_commands_argument_vectors() {
             .args(&args));
         assert_eq!(out.status.code(), Some(3), "{program} {args:?}");
     }
+}
+
+/// `--log-format json`: every log line, the final error included, is one JSON object; and
+/// `--version` names the Barman release we follow.
+#[test]
+fn json_log_lines_and_version() {
+    let dir = temp_dir();
+    let url = format!("file://{}/missing", dir.path().display());
+    let out = run(Command::new(ours("barman-cloud-wal-restore")).args([
+        "--log-format",
+        "json",
+        &url,
+        "pg",
+        "000000010000000000000001",
+        "/tmp/never-written",
+    ]));
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(line["level"], "ERROR");
+    let message = line["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("barman-cloud-wal-restore: bucket"),
+        "{message}"
+    );
+    assert!(line["pid"].is_u64() && line["time"].is_string());
+
+    let out = run(Command::new(ours("barman-cloud-backup")).arg("--version"));
+    let version = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        version.contains("compatible with Barman 3.19.1"),
+        "{version}"
+    );
 }

@@ -338,10 +338,7 @@ fn azure_gzip_by_id_original_location_matches_barman() {
 }
 
 /// bzip2, split parts, chosen by name, relocated tablespace, two parts at a time, our
-/// recovery settings replaying to the end of the archive.
-/// The same on GCS. Our storage layer lists GCS through the XML API, which
-/// gcp-storage-emulator does not implement (501; `conformance_gcs` and `replay_gcs_snappy`
-/// fail the same way): run it by hand against real GCS or an emulator that lists.
+/// recovery settings replaying to the end of the archive, on GCS.
 #[test]
 fn gcs_bzip2_split_by_name_full_replay() {
     bzip2_split_by_name_full_replay(Provider::Gcs);

@@ -37,10 +37,11 @@ fn fingerprint(pg: &Pg) -> String {
 }
 
 /// PostgreSQL archives a pgbench workload through our wal-archive; a server restored from a
-/// WAL-less base backup replays all of it through our wal-restore.
-fn archive_and_replay(provider: Provider, compression: &str) {
+/// WAL-less base backup replays all of it through our wal-restore. Returns the primary's log
+/// (where archive_command's messages go).
+fn archive_and_replay(provider: Provider, compression: &str) -> String {
     let Some(store) = Store::new(provider) else {
-        return;
+        return String::new();
     };
     let dir = temp_dir();
     let (primary_dir, replica_dir) = (dir.path().join("primary"), dir.path().join("replica"));
@@ -87,6 +88,7 @@ fn archive_and_replay(provider: Provider, compression: &str) {
         "nothing came from the archive:\n{}",
         replica.log()
     );
+    primary.log()
 }
 
 #[test]
@@ -117,6 +119,24 @@ fn replay_azure_lz4() {
 #[test]
 fn replay_gcs_snappy() {
     archive_and_replay(Provider::Gcs, "--snappy");
+}
+
+/// With `--max-parallel`, calls upload the next ready segments too and PostgreSQL's later
+/// calls are answered from the spool; the replica still replays everything.
+#[test]
+fn replay_s3_parallel_prearchive() {
+    let spool = temp_dir();
+    let flags = format!(
+        "-v --max-parallel 4 --spool-dir '{}' --gzip",
+        spool.path().display()
+    );
+    let log = archive_and_replay(Provider::S3, &flags);
+    if !log.is_empty() {
+        assert!(
+            log.contains("was archived ahead"),
+            "no call was served from the spool:\n{log}"
+        );
+    }
 }
 
 const COMPRESSIONS: [(&str, &str); 7] = [

@@ -5,6 +5,7 @@
 //! When one is missing a test that needs it is skipped with a message, unless
 //! `BCRS_REQUIRE_SERVICES=1` (set by `.ci/run` and the test script), where it fails.
 
+pub mod faults;
 pub mod pg;
 pub mod store;
 pub mod synthetic;

@@ -149,6 +149,27 @@ impl Store {
         self.args.iter().map(|a| format!("'{a}' ")).collect()
     }
 
+    /// The emulator this store talks to (`http://127.0.0.1:PORT`).
+    pub fn endpoint(&self) -> String {
+        if let Some(i) = self.args.iter().position(|a| a == "--endpoint-url") {
+            return self.args[i + 1].clone();
+        }
+        // Azure: the endpoint is the start of the URL.
+        self.url.split('/').take(3).collect::<Vec<_>>().join("/")
+    }
+
+    /// The same bucket reached through another endpoint (a fault proxy in front of it).
+    pub fn through(&self, endpoint: &str) -> Store {
+        let original = self.endpoint();
+        let swap = |s: &String| s.replace(&original, endpoint);
+        Store {
+            url: swap(&self.url),
+            args: self.args.iter().map(swap).collect(),
+            env: self.env.iter().map(|(k, v)| (k.clone(), swap(v))).collect(),
+            _dir: None,
+        }
+    }
+
     /// The local directory behind a `file://` store.
     pub fn file_root(&self) -> Option<std::path::PathBuf> {
         self.url

@@ -1,0 +1,349 @@
+//! Faults between our tools and the store (a proxy in front of the S3 and Azure emulators): transient
+//! errors are retried, and no failure is ever reported as success or leaves a partial file.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use crate::support::faults::{Fault, FaultProxy, Rule};
+use crate::support::{Provider, Store, ours, run, temp_dir, wal_like_bytes};
+
+/// A store on S3 and a proxy in front of its endpoint.
+pub fn behind_proxy() -> Option<(Store, FaultProxy)> {
+    behind_proxy_on(Provider::S3)
+}
+
+fn behind_proxy_on(provider: Provider) -> Option<(Store, FaultProxy)> {
+    let store = Store::new(provider)?;
+    let proxy = FaultProxy::start(&store.endpoint());
+    Some((store, proxy))
+}
+
+/// Runs one of our tools through the proxy: `options` before the URL and server name.
+pub fn via(
+    store: &Store,
+    proxy: &FaultProxy,
+    program: &str,
+    options: &[&str],
+    rest: &[&str],
+) -> Output {
+    let proxied = store.through(&proxy.url);
+    run(proxied
+        .command(ours(program))
+        .args(options)
+        .arg(&proxied.url)
+        .arg("pg")
+        .args(rest))
+}
+
+const SEGMENT: &str = "000000010000000000000007";
+
+fn segment(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join(SEGMENT);
+    std::fs::write(&path, wal_like_bytes(16 << 20, 7)).unwrap();
+    path
+}
+
+fn archived_keys(store: &Store) -> Vec<String> {
+    crate::conformance::list_keys(store, "pg/wals")
+}
+
+#[test]
+fn wal_archive_retries_transient_faults() {
+    for provider in [Provider::S3, Provider::Azure] {
+        retries_transient_faults(provider);
+    }
+}
+
+fn retries_transient_faults(provider: Provider) {
+    let Some((store, proxy)) = behind_proxy_on(provider) else {
+        return;
+    };
+    let dir = temp_dir();
+    let wal = segment(dir.path());
+    proxy.set(vec![
+        Rule::new(Fault::Status(503)).method("PUT").times(2),
+        Rule::new(Fault::Drop).method("PUT").times(1),
+        Rule::new(Fault::Status(500)).method("GET").times(1),
+    ]);
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-archive",
+        &["--zstd"],
+        &[wal.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "transient faults were not retried");
+    assert!(
+        proxy.injected() >= 3,
+        "faults injected: {}",
+        proxy.injected()
+    );
+    // The stored object is whole: it restores to the same bytes (without faults).
+    proxy.set(vec![]);
+    let back = dir.path().join("back");
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &[SEGMENT, back.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(back).unwrap(), std::fs::read(&wal).unwrap());
+}
+
+#[test]
+fn wal_archive_never_reports_a_failed_upload_as_stored() {
+    for provider in [Provider::S3, Provider::Azure] {
+        never_reports_a_failed_upload(provider);
+    }
+}
+
+fn never_reports_a_failed_upload(provider: Provider) {
+    let Some((store, proxy)) = behind_proxy_on(provider) else {
+        return;
+    };
+    let dir = temp_dir();
+    let wal = segment(dir.path());
+    for fault in [Fault::Status(500), Fault::Drop, Fault::Status(503)] {
+        proxy.set(vec![Rule::new(fault).method("PUT")]);
+        let out = via(
+            &store,
+            &proxy,
+            "barman-cloud-wal-archive",
+            &["--gzip"],
+            &[wal.to_str().unwrap()],
+        );
+        assert!(!out.status.success(), "{fault:?} reported as success");
+        assert!(archived_keys(&store).is_empty(), "{fault:?} left an object");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn wal_restore_never_leaves_a_partial_file() {
+    let Some((store, proxy)) = behind_proxy() else {
+        return;
+    };
+    let dir = temp_dir();
+    let wal = segment(dir.path());
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-archive",
+        &[],
+        &[wal.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let dest_dir = dir.path().join("pg_wal");
+    std::fs::create_dir(&dest_dir).unwrap();
+    let dest = dest_dir.join("RECOVERYXLOG");
+    for (fault, options) in [
+        (Fault::Truncate, vec![]),
+        (
+            Fault::Stall(Duration::from_secs(4)),
+            vec!["--read-timeout", "1"],
+        ),
+        (Fault::Status(500), vec![]),
+    ] {
+        proxy.set(vec![Rule::new(fault).method("GET").target(SEGMENT)]);
+        let out = via(
+            &store,
+            &proxy,
+            "barman-cloud-wal-restore",
+            &options,
+            &[SEGMENT, dest.to_str().unwrap()],
+        );
+        assert!(!out.status.success(), "{fault:?} reported as restored");
+        assert!(proxy.injected() > 0, "{fault:?} was not injected");
+        let left: Vec<_> = std::fs::read_dir(&dest_dir).unwrap().collect();
+        assert!(left.is_empty(), "{fault:?} left files: {left:?}");
+    }
+    // A single truncated answer is retried.
+    proxy.set(vec![
+        Rule::new(Fault::Truncate)
+            .method("GET")
+            .target(SEGMENT)
+            .times(1),
+    ]);
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &[SEGMENT, dest.to_str().unwrap()],
+    );
+    if out.status.success() {
+        assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&wal).unwrap());
+    } else {
+        assert!(!dest.exists());
+    }
+}
+
+/// Two archive calls for the same segment at once (PostgreSQL retrying while the first is
+/// still running, or two archivers): both succeed and the object is whole.
+#[test]
+fn concurrent_archive_calls_for_one_segment() {
+    let Some((store, proxy)) = behind_proxy() else {
+        return;
+    };
+    let dir = temp_dir();
+    let wal = segment(dir.path());
+    let spawn = || {
+        let proxied = store.through(&proxy.url);
+        proxied
+            .command(ours("barman-cloud-wal-archive"))
+            .arg("--lz4")
+            .args([&proxied.url, "pg", wal.to_str().unwrap()])
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    let back = dir.path().join("back");
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &[SEGMENT, back.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(back).unwrap(), std::fs::read(&wal).unwrap());
+}
+
+/// Two restore calls prefetching into the same spool at once: every file delivered is whole.
+#[test]
+fn concurrent_prefetching_restores_share_a_spool() {
+    let Some((store, proxy)) = behind_proxy() else {
+        return;
+    };
+    let dir = temp_dir();
+    let names: Vec<String> = (1..=6)
+        .map(|n| format!("0000000100000000000000{n:02X}"))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let path = dir.path().join(name);
+        std::fs::write(&path, wal_like_bytes(4 << 20, i as u64)).unwrap();
+        let out = via(
+            &store,
+            &proxy,
+            "barman-cloud-wal-archive",
+            &["--snappy"],
+            &[path.to_str().unwrap()],
+        );
+        assert!(out.status.success());
+    }
+    let spool = dir.path().join("spool");
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let spool_arg = format!("--spool-dir={}", spool.display());
+    let restore = |name: &str| {
+        let proxied = store.through(&proxy.url);
+        proxied
+            .command(ours("barman-cloud-wal-restore"))
+            .args(["--parallel=4", &spool_arg])
+            .args([&proxied.url, "pg", name])
+            .arg(out_dir.join(name))
+            .spawn()
+            .unwrap()
+    };
+    for pair in names.chunks(2) {
+        let (mut a, mut b) = (restore(&pair[0]), restore(&pair[1]));
+        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    }
+    for name in &names {
+        assert_eq!(
+            std::fs::read(out_dir.join(name)).unwrap(),
+            std::fs::read(dir.path().join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// Hostile or broken objects in the store: one clear line and the right exit code each.
+#[test]
+fn bad_objects_give_one_clear_line() {
+    let Some((store, proxy)) = behind_proxy() else {
+        return;
+    };
+    let storage = crate::conformance::open(&store, &store.url);
+    let prefix = storage.location().prefix.trim_matches('/').to_string();
+    let put = |key: &str, body: &[u8]| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(storage.put(
+            &object_store::path::Path::from(format!("{prefix}/pg/{key}")),
+            bytes::Bytes::copy_from_slice(body),
+            &barman_cloud::storage::WriteOptions::default(),
+        ))
+        .unwrap();
+    };
+    let dir = temp_dir();
+    let dest = dir.path().join("dest");
+    // A corrupted compressed WAL: exit 4, nothing written.
+    put(
+        "wals/0000000100000000/00000001000000000000000A.gz",
+        b"\x1f\x8b\x08\x00garbage",
+    );
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &["00000001000000000000000A", dest.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert!(!dest.exists());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    // An unknown suffix is not a WAL file (as in Barman): not found, exit 1.
+    put(
+        "wals/0000000100000000/00000001000000000000000B.br",
+        b"whatever",
+    );
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &["00000001000000000000000B", dest.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // A WAL name that is not one: exit 3.
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &["00000001000000000000000", dest.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    // Malformed and truncated backup.info: the restore names the problem, exit 4 (as Barman).
+    for (id, text) in [
+        ("20261126T010101", "status=DONE\nno_such_field=1\n"),
+        ("20261126T020202", "backup_label='START WAL"),
+    ] {
+        put(&format!("base/{id}/backup.info"), text.as_bytes());
+        let target = dir.path().join(id);
+        let out = via(
+            &store,
+            &proxy,
+            "barman-cloud-restore",
+            &[],
+            &[id, target.to_str().unwrap()],
+        );
+        assert!(!out.status.success(), "{id} restored");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("backup.info") || stderr.contains(id),
+            "{stderr}"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Credentials never reach any output: known secret values go in through every variable the
+//! providers read, and no stdout, stderr or log line (text or JSON, at -vv, on success and on
+//! every error path) may contain them.
+
+use std::process::Command;
+
+use crate::support::{Provider, Store, ours, run, temp_dir, wal_like_bytes};
+
+const SEGMENT: &str = "000000010000000000000009";
+
+/// Runs `program` with `env` and `args`; fails if any secret shows in its output.
+fn assert_silent(program: &str, env: &[(String, String)], args: &[&str], secrets: &[&str]) {
+    for format in ["text", "json"] {
+        let out = run(Command::new(ours(program))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .args(["-vv", "--log-format", format])
+            .args(args));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in secrets {
+            assert!(
+                !text.contains(secret),
+                "{program} {args:?} printed a secret:\n{text}"
+            );
+        }
+    }
+}
+
+/// Every command, on success and failure paths, against `store` with `env` and `flags`.
+fn every_command(store: &Store, env: &[(String, String)], flags: &[&str], secrets: &[&str]) {
+    let dir = temp_dir();
+    let wal = dir.path().join(SEGMENT);
+    std::fs::write(&wal, wal_like_bytes(1 << 20, 9)).unwrap();
+    let out = dir.path().join("out");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("barman-cloud-wal-archive", vec![wal.to_str().unwrap()]),
+        (
+            "barman-cloud-wal-restore",
+            vec![SEGMENT, out.to_str().unwrap()],
+        ),
+        (
+            "barman-cloud-wal-restore",
+            vec!["0000000100000000000000FF", out.to_str().unwrap()],
+        ),
+        ("barman-cloud-check-wal-archive", vec![]),
+        (
+            "barman-cloud-restore",
+            vec!["20261126T000000", out.to_str().unwrap()],
+        ),
+        ("barman-cloud-backup-list", vec!["--format", "json"]),
+        ("barman-cloud-backup-show", vec!["20261126T000000"]),
+        ("barman-cloud-backup-keep", vec!["-s", "20261126T000000"]),
+        (
+            "barman-cloud-backup-delete",
+            vec!["--dry-run", "-r", "REDUNDANCY 1"],
+        ),
+    ];
+    for (program, rest) in cases {
+        let mut args: Vec<&str> = flags.to_vec();
+        args.push(&store.url);
+        args.push("pg");
+        args.extend(rest);
+        assert_silent(program, env, &args, secrets);
+        let mut test = flags.to_vec();
+        test.extend(["-t", &store.url, "pg"]);
+        if program == "barman-cloud-wal-archive" {
+            test.push(wal.to_str().unwrap());
+        }
+        // `-t` alone, for the commands that need no further positionals.
+        let more_positionals = [
+            "barman-cloud-wal-restore",
+            "barman-cloud-restore",
+            "barman-cloud-backup-show",
+            "barman-cloud-backup-keep",
+        ];
+        if !more_positionals.contains(&program) {
+            assert_silent(program, env, &test, secrets);
+        }
+    }
+}
+
+#[test]
+fn aws_secrets_never_printed() {
+    let Some(store) = Store::new(Provider::S3) else {
+        return;
+    };
+    let secret = "KnownAwsSecretValue/0123456789abcdef";
+    let token = "KnownSessionTokenValue0123456789";
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), secret.to_string()),
+        ("AWS_SESSION_TOKEN".to_string(), token.to_string()),
+        ("AWS_DEFAULT_REGION".to_string(), "us-east-1".to_string()),
+    ];
+    let endpoint = store.args[1].clone();
+    every_command(
+        &store,
+        &env,
+        &["--endpoint-url", &endpoint],
+        &[secret, token],
+    );
+    // Error path: nothing listens there.
+    every_command(
+        &store,
+        &env,
+        &["--endpoint-url", "http://127.0.0.1:9"],
+        &[secret, token],
+    );
+}
+
+#[test]
+fn azure_secrets_never_printed() {
+    let Some(store) = Store::new(Provider::Azure) else {
+        return;
+    };
+    let conn = store.env[0].1.clone();
+    let key = conn
+        .split(';')
+        .find_map(|p| p.strip_prefix("AccountKey="))
+        .unwrap()
+        .to_string();
+    let flags = ["--cloud-provider", "azure-blob-storage"];
+    // The real key, through the connection string: success paths.
+    every_command(&store, &store.env, &flags, &[&key]);
+    // Wrong credentials of every kind: authentication failures must not echo them.
+    let wrong_key = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk=";
+    let sas =
+        "sv=2026-01-01&ss=b&srt=sco&sp=rwdl&se=2030-01-01T00:00:00Z&sig=KnownSasSignature0123";
+    let wrong_conn = conn.replace(&key, wrong_key);
+    for env in [
+        vec![("AZURE_STORAGE_CONNECTION_STRING".to_string(), wrong_conn)],
+        vec![
+            (
+                "AZURE_STORAGE_ACCOUNT".to_string(),
+                "devstoreaccount1".to_string(),
+            ),
+            ("AZURE_STORAGE_KEY".to_string(), wrong_key.to_string()),
+        ],
+        vec![
+            (
+                "AZURE_STORAGE_ACCOUNT".to_string(),
+                "devstoreaccount1".to_string(),
+            ),
+            ("AZURE_STORAGE_SAS_TOKEN".to_string(), sas.to_string()),
+        ],
+    ] {
+        every_command(
+            &store,
+            &env,
+            &flags,
+            &[wrong_key, "KnownSasSignature0123", &key],
+        );
+    }
+}
