@@ -203,18 +203,14 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    /// Opens the store, or with `-t` only tests it: `None` then means the test passed and
-    /// the command has nothing more to do.
+    /// [`CommonArgs::open_unless_test`] for this source.
     ///
     /// # Errors
-    /// Invalid URL or configuration; with `-t`, the failed test.
+    /// As [`CommonArgs::open_unless_test`].
     pub async fn open(&self, common: &CommonArgs) -> Result<Option<(Storage, Layout)>> {
-        let (storage, layout) = common.open(&self.source_url, &self.server_name, None)?;
-        if common.test {
-            storage.check().await?;
-            return Ok(None);
-        }
-        Ok(Some((storage, layout)))
+        common
+            .open_unless_test(&self.source_url, &self.server_name, None)
+            .await
     }
 }
 
