@@ -125,6 +125,60 @@ pub enum Error {
     )]
     BackupNotFound { id: String, server: String },
 
+    /// A backup shown by ID that has no `backup.info` (Barman's show wording).
+    #[error(
+        "Backup {id} for server {server} does not exist: list the backups with \
+         barman-cloud-backup-list"
+    )]
+    NoSuchBackup { id: String, server: String },
+
+    /// Deletion refuses to run over a catalog with holes in it.
+    #[error(
+        "Cannot read the following backups: {}: unsafe to proceed with deletion due to \
+         failure reading backup catalog; repair or remove their backup.info",
+        ids.join(", ")
+    )]
+    UnreadableCatalog { ids: Vec<String> },
+
+    /// `backup-delete -b` of a backup with a keep annotation.
+    #[error(
+        "Skipping delete of backup {id} for server {server} as it has a current keep \
+         request: release it with barman-cloud-backup-keep --release and try again"
+    )]
+    BackupKept { id: String, server: String },
+
+    /// `backup-delete -b` would leave fewer backups than `--minimum-redundancy`.
+    #[error(
+        "Skipping delete of backup {id} for server {server} due to minimum redundancy \
+         requirements (minimum redundancy = {minimum}, current redundancy = {current}): \
+         lower -m or take another backup first"
+    )]
+    MinimumRedundancy {
+        id: String,
+        server: String,
+        minimum: u32,
+        current: usize,
+    },
+
+    /// A backup's objects could not all be deleted; its `backup.info` is left so that the
+    /// deletion can be retried.
+    #[error("Could not delete backup {id}: {reason}; run the deletion again")]
+    DeleteFailed { id: String, reason: Box<Error> },
+
+    /// `backup-keep --target` of a backup that is not DONE.
+    #[error(
+        "Cannot add keep to backup {id} because it has status {status}. Only backups with \
+         status DONE can be kept."
+    )]
+    NotKeepable { id: String, status: String },
+
+    /// `backup-keep --target` of an ID with no `backup.info` (Barman exits 4 here).
+    #[error(
+        "Cannot add keep to backup {id} of server {server}: it has no backup.info; list the \
+         backups with barman-cloud-backup-list"
+    )]
+    KeepWithoutBackup { id: String, server: String },
+
     /// A backup reference that is neither an ID, a shortcut nor a known name.
     #[error(
         "Unknown backup '{reference}' for server '{server}': use a backup ID, a name given \
@@ -203,6 +257,12 @@ impl Error {
             | Error::PgConnect { .. }
             | Error::BackupFailed { .. }
             | Error::BackupNotFound { .. }
+            | Error::NoSuchBackup { .. }
+            | Error::UnreadableCatalog { .. }
+            | Error::BackupKept { .. }
+            | Error::MinimumRedundancy { .. }
+            | Error::DeleteFailed { .. }
+            | Error::NotKeepable { .. }
             | Error::NoCandidateBackup { .. }
             | Error::DestinationNotEmpty { .. }
             | Error::MissingBackupFile { .. }
@@ -216,6 +276,7 @@ impl Error {
             | Error::Postgres { .. }
             | Error::Io { .. }
             | Error::UnknownBackup { .. }
+            | Error::KeepWithoutBackup { .. }
             | Error::AmbiguousBackupName { .. }
             | Error::InvalidTarget(_)
             | Error::UnsafeArchive { .. }

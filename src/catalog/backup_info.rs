@@ -96,14 +96,43 @@ impl FromStr for Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// Python's `isoformat(sep)`: microseconds only when not zero, the offset as `+HH:MM`
+    /// (with `:SS` for the odd historical zone that has seconds).
+    fn python_format(&self, sep: char) -> String {
+        let mut out = self.0.format("%Y-%m-%d").to_string();
+        out.push(sep);
+        out.push_str(&self.0.format("%H:%M:%S").to_string());
         let micros = self.0.timestamp_subsec_micros();
-        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S"))?;
         if micros != 0 {
-            write!(f, ".{micros:06}")?;
+            out.push_str(&format!(".{micros:06}"));
         }
-        write!(f, "{}", self.0.format("%:z"))
+        let offset = self.0.offset().local_minus_utc();
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.unsigned_abs();
+        out.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60));
+        if abs % 60 != 0 {
+            out.push_str(&format!(":{:02}", abs % 60));
+        }
+        out
+    }
+
+    /// Python's `isoformat()`: `2026-11-25T04:50:49.165843+01:00`.
+    pub fn isoformat(&self) -> String {
+        self.python_format('T')
+    }
+
+    /// Python's `ctime()` of the time in its own offset: `Wed Nov 25 04:50:49 2026`, the
+    /// day of the month padded with a space.
+    pub fn ctime(&self) -> String {
+        self.0.format("%a %b %e %H:%M:%S %Y").to_string()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// Python's `str(datetime)`, as `backup.info` stores it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.python_format(' '))
     }
 }
 
@@ -325,21 +354,19 @@ impl BackupInfo {
         Ok(())
     }
 
-    /// Every field as Barman writes it, in key order; `None` for null. `backup_name` and
-    /// `snapshots_info` are left out when null, and empty lists are written as null.
-    fn fields(&self) -> Vec<(&'static str, Option<String>)> {
-        fn show<T: ToString>(v: &Option<T>) -> Option<String> {
-            v.as_ref().map(T::to_string)
+    /// Every field as Barman holds it in memory, in key order; `None` for null.
+    /// `backup_name` and `snapshots_info` are left out when null, as Barman hides them.
+    fn fields(&self) -> Vec<(&'static str, Option<Value>)> {
+        fn text(v: &Option<String>) -> Option<Value> {
+            v.clone().map(Value::Text)
         }
-        fn nonempty<T>(v: &Option<Vec<T>>) -> Option<&Vec<T>> {
-            v.as_ref().filter(|v| !v.is_empty())
+        fn int<T: Into<u64> + Copy>(v: &Option<T>) -> Option<Value> {
+            v.map(|n| Value::Int(n.into()))
         }
-        let list_repr = |v: &Option<Vec<String>>| {
-            nonempty(v)
-                .map(|v| PyValue::List(v.iter().cloned().map(PyValue::Str).collect()).to_string())
-        };
-        let tablespaces = nonempty(&self.tablespaces).map(|ts| {
-            PyValue::List(
+        let strings =
+            |v: &Vec<String>| PyValue::List(v.iter().cloned().map(PyValue::Str).collect());
+        let tablespaces = self.tablespaces.as_ref().map(|ts| {
+            Value::Literal(PyValue::List(
                 ts.iter()
                     .map(|t| {
                         PyValue::Tuple(vec![
@@ -349,62 +376,67 @@ impl BackupInfo {
                         ])
                     })
                     .collect(),
-            )
-            .to_string()
+            ))
         });
-        // Python's null_repr writes falsy values (empty string, dict) as None.
-        let py_repr = |v: &Option<PyValue>| {
-            v.as_ref()
-                .filter(|v| !matches!(v, PyValue::Dict(d) if d.is_empty()))
-                .map(PyValue::to_string)
-        };
         let mut fields = vec![
             (
                 "backup_label",
+                // Barman stores the label's repr and never parses it back for output.
                 self.backup_label
                     .as_deref()
                     .filter(|l| !l.is_empty())
-                    .map(str_repr),
+                    .map(|l| Value::Text(str_repr(l))),
             ),
-            ("backup_name", self.backup_name.clone()),
-            ("begin_offset", show(&self.begin_offset)),
-            ("begin_time", show(&self.begin_time)),
-            ("begin_wal", self.begin_wal.clone()),
-            ("begin_xlog", self.begin_xlog.clone()),
+            ("backup_name", text(&self.backup_name)),
+            ("begin_offset", int(&self.begin_offset)),
+            ("begin_time", self.begin_time.map(Value::Time)),
+            ("begin_wal", text(&self.begin_wal)),
+            ("begin_xlog", text(&self.begin_xlog)),
             (
                 "children_backup_ids",
-                nonempty(&self.children_backup_ids).map(|ids| ids.join(",")),
+                self.children_backup_ids
+                    .as_ref()
+                    .filter(|ids| !ids.is_empty())
+                    .map(|ids| Value::Text(ids.join(","))),
             ),
-            ("cluster_size", show(&self.cluster_size)),
-            ("compression", self.compression.clone()),
-            ("config_file", self.config_file.clone()),
-            ("copy_stats", py_repr(&self.copy_stats)),
-            ("data_checksums", self.data_checksums.clone()),
-            ("deduplicated_size", show(&self.deduplicated_size)),
-            ("encryption", self.encryption.clone()),
-            ("end_offset", show(&self.end_offset)),
-            ("end_time", show(&self.end_time)),
-            ("end_wal", self.end_wal.clone()),
-            ("end_xlog", self.end_xlog.clone()),
-            ("error", self.error.clone()),
-            ("hba_file", self.hba_file.clone()),
-            ("ident_file", self.ident_file.clone()),
-            ("included_files", list_repr(&self.included_files)),
-            ("mode", self.mode.clone()),
-            ("parent_backup_id", self.parent_backup_id.clone()),
-            ("pgdata", self.pgdata.clone()),
-            ("server_name", self.server_name.clone()),
-            ("size", show(&self.size)),
-            ("snapshots_info", py_repr(&self.snapshots_info)),
-            ("status", Some(self.status.to_string())),
-            ("summarize_wal", self.summarize_wal.clone()),
-            ("systemid", self.systemid.clone()),
+            ("cluster_size", int(&self.cluster_size)),
+            ("compression", text(&self.compression)),
+            ("config_file", text(&self.config_file)),
+            ("copy_stats", self.copy_stats.clone().map(Value::Literal)),
+            ("data_checksums", text(&self.data_checksums)),
+            ("deduplicated_size", int(&self.deduplicated_size)),
+            ("encryption", text(&self.encryption)),
+            ("end_offset", int(&self.end_offset)),
+            ("end_time", self.end_time.map(Value::Time)),
+            ("end_wal", text(&self.end_wal)),
+            ("end_xlog", text(&self.end_xlog)),
+            ("error", text(&self.error)),
+            ("hba_file", text(&self.hba_file)),
+            ("ident_file", text(&self.ident_file)),
+            (
+                "included_files",
+                self.included_files
+                    .as_ref()
+                    .map(|v| Value::Literal(strings(v))),
+            ),
+            ("mode", text(&self.mode)),
+            ("parent_backup_id", text(&self.parent_backup_id)),
+            ("pgdata", text(&self.pgdata)),
+            ("server_name", text(&self.server_name)),
+            ("size", int(&self.size)),
+            (
+                "snapshots_info",
+                self.snapshots_info.clone().map(Value::Literal),
+            ),
+            ("status", Some(Value::Text(self.status.to_string()))),
+            ("summarize_wal", text(&self.summarize_wal)),
+            ("systemid", text(&self.systemid)),
             ("tablespaces", tablespaces),
-            ("timeline", show(&self.timeline)),
-            ("version", show(&self.version)),
+            ("timeline", int(&self.timeline)),
+            ("version", int(&self.version)),
             (
                 "xlog_segment_size",
-                Some(self.xlog_segment_size.to_string()),
+                Some(Value::Int(self.xlog_segment_size)),
             ),
         ];
         fields.retain(|(key, value)| {
@@ -412,6 +444,47 @@ impl BackupInfo {
         });
         fields
     }
+
+    /// Barman's `BackupInfo.to_json()` for the backup stored as `backup_id`: every field in
+    /// key order as typed values (times as `ctime()` strings, literals as lists and dicts,
+    /// the label still as its repr), then `backup_id`, then `begin_time_iso` and
+    /// `end_time_iso` when those times are known. backup-show and backup-list print this, and
+    /// CloudNativePG parses it.
+    pub fn to_json(&self, backup_id: &str) -> PyValue {
+        let mut items = Vec::new();
+        let mut iso = Vec::new();
+        for (key, value) in self.fields() {
+            let json = match value {
+                None => PyValue::None,
+                Some(Value::Text(s)) => PyValue::Str(s),
+                Some(Value::Int(n)) => PyValue::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                Some(Value::Literal(v)) => v,
+                Some(Value::Time(t)) => {
+                    iso.push((format!("{key}_iso"), t.isoformat()));
+                    PyValue::Str(t.ctime())
+                }
+            };
+            items.push((PyValue::Str(key.to_string()), json));
+        }
+        items.push((
+            PyValue::Str("backup_id".into()),
+            PyValue::Str(backup_id.to_string()),
+        ));
+        items.extend(
+            iso.into_iter()
+                .map(|(k, v)| (PyValue::Str(k), PyValue::Str(v))),
+        );
+        PyValue::Dict(items)
+    }
+}
+
+/// A field's value as Barman holds it, before it is written to the file or to JSON.
+enum Value {
+    Text(String),
+    Int(u64),
+    Time(Timestamp),
+    /// A Python literal (list, dict): its repr in the file, itself in JSON.
+    Literal(PyValue),
 }
 
 impl fmt::Display for BackupInfo {
@@ -420,7 +493,15 @@ impl fmt::Display for BackupInfo {
         for (key, value) in self.fields() {
             f.write_str(key)?;
             f.write_char('=')?;
-            f.write_str(value.as_deref().unwrap_or("None"))?;
+            match value {
+                None => f.write_str("None")?,
+                Some(Value::Text(s)) => f.write_str(&s)?,
+                Some(Value::Int(n)) => write!(f, "{n}")?,
+                Some(Value::Time(t)) => write!(f, "{t}")?,
+                // Barman's null_repr: an empty list or dict is written as None.
+                Some(Value::Literal(v)) if v.is_falsy() => f.write_str("None")?,
+                Some(Value::Literal(v)) => write!(f, "{v}")?,
+            }
             f.write_char('\n')?;
         }
         Ok(())

@@ -1,22 +1,29 @@
 //! A server's catalog as stored: its backups (every directory under `<server>/base/` holding a
-//! `backup.info`) and the names in its WAL archive.
+//! `backup.info`), their objects and keep annotations, and the files of its WAL archive.
 //!
 //! Loading follows `CloudBackupCatalog.get_backup_list`: a directory without `backup.info` is
 //! not a backup, and one whose `backup.info` cannot be read is skipped with a warning and
 //! remembered as unreadable (delete and retention refuse to work around such holes). We part
-//! from Barman in one respect: a lost connection or a missing bucket stops the load, where
-//! Barman would report every backup as unreadable.
+//! from Barman in two respects. One recursive listing of `base/` finds the backups, their
+//! objects and their annotations at once, where Barman lists directories, then annotations,
+//! then each backup's directory again before deleting it; and a lost connection or a missing
+//! bucket stops the load, where Barman would report every backup as unreadable.
+
+use std::collections::BTreeMap;
 
 use futures::StreamExt;
+use object_store::path::Path;
 
 use super::BackupInfo;
+use super::keep::{Keep, read_keep};
 use super::select::{self, Entry, ResolveError};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, is_backup_id, parse_wal_object};
 use crate::storage::Storage;
 
-/// How many `backup.info` files are fetched at once.
-const CONCURRENT_READS: usize = 8;
+/// How many objects (`backup.info`, annotations) are fetched at once: enough to hide the
+/// round trip on a big catalog without flooding the store.
+const CONCURRENT_READS: usize = 16;
 
 /// The backups of one server, in ID order.
 #[derive(Debug, Clone, Default)]
@@ -27,19 +34,58 @@ pub struct Catalog {
     pub backups: Vec<Entry>,
     /// IDs whose `backup.info` exists but cannot be read.
     pub unreadable: Vec<String>,
+    /// The objects under each backup directory, sorted, as the listing found them.
+    pub objects: BTreeMap<String, Vec<Path>>,
+    /// The backups that have a keep annotation, with its first line once read
+    /// ([`Catalog::read_keeps`]).
+    keeps: BTreeMap<String, Option<String>>,
 }
 
 impl Catalog {
-    /// Lists and reads every backup of `layout`'s server.
+    /// Lists and reads every backup of `layout`'s server (keep annotations are only found;
+    /// [`Catalog::read_keeps`] reads them).
     ///
     /// # Errors
     /// Storage errors that make the whole listing meaningless (connection, missing bucket).
     pub async fn load(storage: &Storage, layout: &Layout) -> Result<Catalog> {
-        let dirs = storage.list_subdirs(&layout.base_dir()).await?;
-        let ids: Vec<String> = dirs
-            .iter()
-            .filter_map(|d| d.filename().map(str::to_string))
+        let base = layout.base_dir();
+        let mut keys: Vec<Path> = storage
+            .list_all(&base)
+            .await?
+            .into_iter()
+            .map(|meta| meta.location)
             .collect();
+        keys.sort();
+        let mut catalog = Catalog {
+            server: layout.server_name(),
+            ..Catalog::default()
+        };
+        let mut ids = Vec::new();
+        let base_dir = format!("{base}/");
+        for key in keys {
+            let Some(relative) = key.as_ref().strip_prefix(&base_dir) else {
+                continue;
+            };
+            let parts: Vec<&str> = relative.split('/').collect();
+            // Barman finds annotations by shape: `.../<id>/annotations/keep`.
+            if let [.., id, "annotations", "keep"] = parts.as_slice() {
+                catalog.keeps.insert(id.to_string(), None);
+            }
+            let [dir, rest @ ..] = parts.as_slice() else {
+                continue;
+            };
+            if rest.is_empty() {
+                continue;
+            }
+            if rest == ["backup.info"] {
+                ids.push(dir.to_string());
+            }
+            catalog
+                .objects
+                .entry(dir.to_string())
+                .or_default()
+                .push(key.clone());
+        }
         let infos: Vec<(String, Result<Option<BackupInfo>>)> = futures::stream::iter(ids)
             .map(|id| async move {
                 let info = read_backup_info(storage, layout, &id).await;
@@ -48,10 +94,6 @@ impl Catalog {
             .buffered(CONCURRENT_READS)
             .collect()
             .await;
-        let mut catalog = Catalog {
-            server: layout.server_name(),
-            ..Catalog::default()
-        };
         for (id, info) in infos {
             match info {
                 Ok(Some(info)) => catalog.backups.push((id, info)),
@@ -69,12 +111,58 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// Reads the keep annotations the listing found (an annotation gone since then counts
+    /// as none, as in Barman).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn read_keeps(&mut self, storage: &Storage, layout: &Layout) -> Result<()> {
+        let unread: Vec<String> = self
+            .keeps
+            .iter()
+            .filter(|(_, line)| line.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let lines: Vec<(String, Result<Option<String>>)> = futures::stream::iter(unread)
+            .map(|id| async move {
+                let line = read_keep(storage, layout, &id).await;
+                (id, line)
+            })
+            .buffered(CONCURRENT_READS)
+            .collect()
+            .await;
+        for (id, line) in lines {
+            match line? {
+                Some(line) => self.keeps.insert(id, Some(line)),
+                None => self.keeps.remove(&id),
+            };
+        }
+        Ok(())
+    }
+
+    /// The first line of `id`'s keep annotation, once [`Catalog::read_keeps`] has run.
+    pub fn keep_line(&self, id: &str) -> Option<&str> {
+        self.keeps.get(id).and_then(|line| line.as_deref())
+    }
+
+    /// What retention makes of `id`'s keep annotation (see [`Keep::from_annotation`]).
+    pub fn keep(&self, id: &str) -> Option<Keep> {
+        self.keep_line(id).and_then(Keep::from_annotation)
+    }
+
     /// The `backup.info` of `id`, if the catalog holds it.
     pub fn get(&self, id: &str) -> Option<&BackupInfo> {
         self.backups
             .iter()
             .find(|(i, _)| i == id)
             .map(|(_, info)| info)
+    }
+
+    /// Forgets a deleted backup, so later decisions (retention deletes oldest first) see the
+    /// catalog as it now is.
+    pub fn remove(&mut self, id: &str) {
+        self.backups.retain(|(i, _)| i != id);
+        self.objects.remove(id);
     }
 
     /// Resolves a backup reference (ID, shortcut or name); an ID is not checked for existence.
@@ -137,16 +225,59 @@ pub async fn read_backup_info(
         .map_err(|e| unreadable(e.to_string()))
 }
 
+/// The server's WAL archive as one recursive listing found it.
+#[derive(Debug, Clone, Default)]
+pub struct WalArchive {
+    /// Every object under `wals/`, WAL file or not, sorted by key.
+    pub objects: Vec<Path>,
+}
+
+impl WalArchive {
+    /// Lists the archive; with `below`, only as far as the keys of WAL files named before
+    /// that segment can sort (its own hash directory included), which is all that deleting
+    /// the backups before it can touch, and on a large archive a small part of it.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn list(
+        storage: &Storage,
+        layout: &Layout,
+        below: Option<&str>,
+    ) -> Result<WalArchive> {
+        let dir = layout.wals_dir();
+        let listing = match below.and_then(|segment| segment.get(..16)) {
+            // A name before the segment sorts no later than its hash directory, and so does
+            // its key: `<dir>/<hash dir>` followed by anything is the last key that matters.
+            Some(hash_dir) => {
+                let last = format!("{dir}/{}\u{10ffff}", hash_dir.to_ascii_uppercase());
+                storage.list_until(&dir, &last).await?
+            }
+            None => storage.list_all(&dir).await?,
+        };
+        let mut objects: Vec<Path> = listing.into_iter().map(|meta| meta.location).collect();
+        objects.sort();
+        Ok(WalArchive { objects })
+    }
+
+    /// The WAL files (segments, history, backup labels, partials) by name without compression
+    /// suffix, with their keys; keys that are not WAL files are left out, and of two keys for
+    /// one name the later in key order wins, as in Barman's `get_wal_paths`.
+    pub fn by_name(&self) -> BTreeMap<String, Path> {
+        self.objects
+            .iter()
+            .filter_map(|key| {
+                parse_wal_object(key).map(|(name, _)| (name.to_string(), key.clone()))
+            })
+            .collect()
+    }
+}
+
 /// The names (compression suffix removed) of every file in the server's WAL archive, history
 /// and backup-label files included; keys that are not WAL files are ignored, as in Barman.
 ///
 /// # Errors
 /// Storage errors.
 pub async fn wal_names(storage: &Storage, layout: &Layout) -> Result<Vec<String>> {
-    let objects = storage.list_all(&layout.wals_dir()).await?;
-    Ok(objects
-        .iter()
-        .filter_map(|meta| parse_wal_object(&meta.location))
-        .map(|(name, _)| name.to_string())
-        .collect())
+    let archive = WalArchive::list(storage, layout, None).await?;
+    Ok(archive.by_name().into_keys().collect())
 }

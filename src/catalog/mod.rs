@@ -1,7 +1,8 @@
 //! The catalog: what Barman stores about backups (`backup.info`, keep annotations), the list
-//! of a server's backups, and how a user's backup reference picks one of them.
+//! of a server's backups and WAL files, and how a user's backup reference picks a backup.
 
 mod backup_info;
+mod keep;
 mod list;
 pub mod pyrepr;
 pub mod select;
@@ -9,5 +10,6 @@ pub mod select;
 pub use backup_info::{
     BackupInfo, DEFAULT_SEGMENT_SIZE, ParseError, Status, Tablespace, Timestamp,
 };
-pub use list::{Catalog, read_backup_info, resolve_reference, wal_names};
+pub use keep::{Keep, read_keep, release_keep, write_keep};
+pub use list::{Catalog, WalArchive, read_backup_info, resolve_reference, wal_names};
 pub use select::{RecoveryTargets, TargetTli, parse_target_time, select_for_recovery};

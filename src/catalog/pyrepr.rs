@@ -64,6 +64,19 @@ impl PyValue {
         }
     }
 
+    /// Python's truth test is false: `None`, `False`, zero, or an empty str, list, tuple, dict.
+    pub fn is_falsy(&self) -> bool {
+        match self {
+            PyValue::None => true,
+            PyValue::Bool(b) => !b,
+            PyValue::Int(n) => *n == 0,
+            PyValue::Float(x) => *x == 0.0,
+            PyValue::Str(s) => s.is_empty(),
+            PyValue::List(v) | PyValue::Tuple(v) => v.is_empty(),
+            PyValue::Dict(d) => d.is_empty(),
+        }
+    }
+
     /// The value under a string key of a dict.
     pub fn get(&self, key: &str) -> Option<&PyValue> {
         match self {

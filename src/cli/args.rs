@@ -192,6 +192,43 @@ impl CommonArgs {
     }
 }
 
+/// The positionals of the commands that read a server's backups: where, and which server.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// URL of the cloud source, such as a bucket in AWS S3. For example:
+    /// `s3://bucket/path/to/folder`, or `file:///var/lib/backups` for a local directory.
+    pub source_url: String,
+    /// The name of the server as configured in Barman.
+    pub server_name: String,
+}
+
+impl SourceArgs {
+    /// [`CommonArgs::open_unless_test`] for this source.
+    ///
+    /// # Errors
+    /// As [`CommonArgs::open_unless_test`].
+    pub async fn open(&self, common: &CommonArgs) -> Result<Option<(Storage, Layout)>> {
+        common
+            .open_unless_test(&self.source_url, &self.server_name, None)
+            .await
+    }
+}
+
+/// `--format` of backup-list and backup-show.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Output format (console or json). Default console.
+    #[arg(long, default_value = "console")]
+    pub format: String,
+}
+
+impl FormatArgs {
+    /// Whether to print JSON: Barman does for any value but `console`.
+    pub fn json(&self) -> bool {
+        self.format != "console"
+    }
+}
+
 /// The WAL compression flags: mutually exclusive, none by default.
 #[derive(Debug, Args, Default)]
 #[group(multiple = false)]

@@ -6,8 +6,13 @@
 
 pub mod args;
 pub mod backup;
+pub mod backup_delete;
+pub mod backup_keep;
+pub mod backup_list;
+pub mod backup_show;
 pub mod check_wal_archive;
 pub mod logging;
+pub mod output;
 pub mod progress;
 pub mod restore;
 pub mod wal_archive;
@@ -36,6 +41,22 @@ pub trait Command: Parser {
         logging::LogFormat::Text
     }
 }
+
+/// Implements [`Command`] for an `Args` struct whose shared flags are its `common` field.
+macro_rules! command_with_common_args {
+    ($args:ty) => {
+        impl $crate::cli::Command for $args {
+            fn verbosity(&self) -> (u8, u8) {
+                (self.common.verbose, self.common.quiet)
+            }
+
+            fn log_format(&self) -> $crate::cli::logging::LogFormat {
+                self.common.log_format
+            }
+        }
+    };
+}
+pub(crate) use command_with_common_args;
 
 /// Runs one command: the whole life of a process.
 pub fn main<A, F, Fut>(run: F) -> ExitCode

@@ -1,15 +1,20 @@
 //! Retention policies (`-r`) and which backups they make obsolete: a pure function of the
-//! catalog, the policy and `now`, so it is tested on fixed tables of dated backups.
+//! catalog, the policy and `now`, so it is tested on fixed tables of dated backups. Which WAL
+//! a deletion frees is another pure function ([`wal_cleanup`]); [`delete`] runs both against
+//! a store.
 
+pub mod delete;
 mod wal;
 
-pub use wal::{WalBackup, WalCleanup, wal_cleanup};
+pub use delete::{Action, DeleteOptions, Deleter};
+pub use wal::{WalBackup, WalCleanup, WalRange, protected_ranges, remove_until, wal_cleanup};
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, FixedOffset};
 
+pub use crate::catalog::Keep;
 use crate::catalog::Status;
 
 /// A retention policy as Barman writes it.
@@ -35,7 +40,11 @@ impl FromStr for Policy {
     fn from_str(s: &str) -> Result<Policy, String> {
         let words: Vec<String> = s.split_whitespace().map(str::to_ascii_lowercase).collect();
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        let number = |w: &str| w.parse::<u32>().ok();
+        // Barman's `\d+`: digits only, and no upper limit (a huge count keeps everything).
+        let number = |w: &str| {
+            (!w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| w.parse::<u32>().unwrap_or(u32::MAX))
+        };
         let policy = match words.as_slice() {
             ["redundancy", n] => number(n).map(Policy::Redundancy),
             ["recovery", "window", "of", n, unit] => {
@@ -77,41 +86,21 @@ impl fmt::Display for Policy {
 }
 
 impl Policy {
-    fn window(self) -> Option<Duration> {
+    /// The window a recovery-window policy keeps; `None` for redundancy.
+    pub fn window(self) -> Option<Duration> {
         match self {
             Policy::Redundancy(_) => None,
-            Policy::RecoveryWindow { value, unit } => Some(Duration::days(
-                i64::from(value)
+            Policy::RecoveryWindow { value, unit } => {
+                let days = i64::from(value)
                     * match unit {
                         WindowUnit::Days => 1,
                         WindowUnit::Weeks => 7,
                         WindowUnit::Months => 31,
-                    },
-            )),
-        }
-    }
-}
-
-/// A keep annotation's target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    Full,
-    Standalone,
-}
-
-impl Keep {
-    /// Reads an annotation body: `standalone` is standalone, anything else is full (safer).
-    pub fn from_annotation(body: &str) -> Keep {
-        match body.lines().next().map(str::trim) {
-            Some("standalone") => Keep::Standalone,
-            _ => Keep::Full,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Keep::Full => "full",
-            Keep::Standalone => "standalone",
+                    };
+                // A window beyond any backup's age keeps everything; capping it at 100,000
+                // years keeps the arithmetic on dates in range.
+                Some(Duration::days(days.min(36_500_000)))
+            }
         }
     }
 }

@@ -60,9 +60,14 @@ fn policies_parse_as_barman_writes_them() {
             .to_string(),
         "RECOVERY WINDOW OF 1 MONTHS"
     );
+    assert_eq!(
+        "REDUNDANCY 99999999999".parse(),
+        Ok(Policy::Redundancy(u32::MAX))
+    );
     for bad in [
         "REDUNDANCY",
         "REDUNDANCY -1",
+        "REDUNDANCY +1",
         "RECOVERY WINDOW OF 3 YEARS",
         "KEEP 3",
     ] {
@@ -182,6 +187,13 @@ fn a_month_is_31_days() {
     // backup before it (needed), Oct 1 is obsolete. With 30 days Oct 25 would be obsolete.
     let report = evaluate(&backups, month, 0, at("2026-11-25T23:59:59Z"));
     assert_eq!(statuses(&report), ["OBSOLETE", "VALID", "VALID"]);
+}
+
+#[test]
+fn an_enormous_window_keeps_everything() {
+    let window: Policy = "RECOVERY WINDOW OF 99999999999 MONTHS".parse().unwrap();
+    let report = evaluate(&five_backups(), window, 0, at("2026-11-26T00:00:00Z"));
+    assert!(!report.contains(&RetentionStatus::Obsolete));
 }
 
 #[test]

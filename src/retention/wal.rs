@@ -1,7 +1,8 @@
-//! Which archived WAL files become unnecessary when a backup is deleted (Barman's rules,
-//! without an xlog.db): a pure function of the catalog.
+//! Which archived WAL files become unnecessary when a backup is deleted: Barman's rules for
+//! object stores (`_remove_wals_for_backup`, which has no xlog.db), as pure functions of the
+//! catalog and the archive listing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Keep;
 use crate::catalog::Status;
@@ -17,72 +18,108 @@ pub struct WalBackup {
     pub keep: Option<Keep>,
 }
 
-/// What to delete: whole hash directories (S3's shortcut) and single WAL names.
+/// What to delete: whole hash directories (S3's shortcut) and single WAL files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WalCleanup {
-    /// `TTTTTTTTLLLLLLLL` directories whose every object can go.
-    pub hash_dirs: Vec<String>,
-    /// WAL names (no compression suffix), sorted, outside those directories.
-    pub wals: Vec<String>,
+    /// Key prefixes (`.../wals/TTTTTTTTLLLLLLLL/`) whose every object can go.
+    pub prefixes: Vec<String>,
+    /// `(name, key)` of each WAL file to delete outside those prefixes, sorted by key.
+    pub wals: Vec<(String, String)>,
 }
+
+/// An inclusive range of WAL names a keep:standalone backup needs.
+pub type WalRange = (String, String);
 
 fn usable(b: &WalBackup) -> bool {
     matches!(b.status, Status::Done | Status::WaitingForWals)
 }
 
-fn timeline_of(name: &str) -> Option<u32> {
-    name.get(..8).and_then(|t| u32::from_str_radix(t, 16).ok())
-}
-
-fn log_of(name: &str) -> Option<u32> {
-    name.get(8..16)
+fn hex8(s: Option<&str>) -> Option<u32> {
+    s.filter(|t| t.len() == 8 && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .and_then(|t| u32::from_str_radix(t, 16).ok())
 }
 
-/// The WAL to remove after deleting backup `deleted` from `catalog` (which still lists it).
-/// `wal_names` are the catalog's WAL names; `hash_dirs` are the WAL directories when the
-/// provider supports deleting a whole prefix (S3), else `None`. With
-/// `skip_if_standalone` (a `-b` delete), WAL is kept when the older backups are all
-/// keep:standalone; retention passes `false`.
-pub fn wal_cleanup(
-    catalog: &[WalBackup],
-    deleted: &str,
-    wal_names: &[String],
-    hash_dirs: Option<&[String]>,
-    skip_if_standalone: bool,
-) -> WalCleanup {
+fn timeline_of(name: &str) -> Option<u32> {
+    hex8(name.get(..8))
+}
+
+fn log_of(name: &str) -> Option<u32> {
+    hex8(name.get(8..16))
+}
+
+fn sorted(catalog: &[WalBackup]) -> Vec<&WalBackup> {
     let mut sorted: Vec<&WalBackup> = catalog.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let Some(position) = sorted.iter().position(|b| b.id == deleted) else {
-        return WalCleanup::default();
-    };
-    let deleted_backup = sorted[position];
+    sorted
+}
 
-    // Walk older backups: any usable one without keep, or with keep:full, needs all WAL
-    // after it; keep:standalone ones need only their own range.
-    let mut protected: Vec<(String, String)> = Vec::new();
+/// Whether deleting `deleted` frees any WAL (Barman's `should_remove_wals`), and which
+/// ranges must stay anyway: `None` when an older backup still needs all the WAL after it
+/// (one without keep or with keep:full, or with `skip_if_standalone`, any keep:standalone
+/// one); otherwise the ranges of the older keep:standalone backups. A `-b` delete passes
+/// `skip_if_standalone`; retention does not.
+pub fn protected_ranges(
+    catalog: &[WalBackup],
+    deleted: &str,
+    skip_if_standalone: bool,
+) -> Option<Vec<WalRange>> {
+    let sorted = sorted(catalog);
+    let position = sorted.iter().position(|b| b.id == deleted)?;
+    let mut ranges = Vec::new();
     for previous in sorted[..position].iter().rev().filter(|b| usable(b)) {
         match previous.keep {
             Some(Keep::Standalone) if !skip_if_standalone => {
                 if let (Some(b), Some(e)) = (&previous.begin_wal, &previous.end_wal) {
-                    protected.push((b.clone(), e.clone()));
+                    ranges.push((b.clone(), e.clone()));
                 }
             }
-            _ => return WalCleanup::default(),
+            _ => return None,
         }
     }
+    Some(ranges)
+}
 
-    let remove_until = sorted[position + 1..]
+/// The backup whose `begin_wal` bounds the WAL deleting `deleted` may remove: the next
+/// newer DONE (or WAITING_FOR_WALS) backup, or `deleted` itself when there is none. No WAL
+/// file named at or after that `begin_wal` is ever removed.
+pub fn remove_until<'a>(catalog: &'a [WalBackup], deleted: &str) -> Option<&'a WalBackup> {
+    let sorted = sorted(catalog);
+    let position = sorted.iter().position(|b| b.id == deleted)?;
+    sorted[position + 1..]
         .iter()
         .find(|b| usable(b))
         .copied()
-        .unwrap_or(deleted_backup);
+        .or(Some(sorted[position]))
+}
+
+/// The WAL to remove after deleting backup `deleted` from `catalog` (which still lists it).
+/// `wals` maps each WAL name of the archive to its key; `prefixes` are the archive's hash
+/// directories as key prefixes ending in `/` when the provider can delete a whole prefix
+/// (S3), else `None`. See [`protected_ranges`] for `skip_if_standalone`.
+///
+/// The WAL kept follows Barman exactly: history files always stay; so does every file on a
+/// timeline another backup uses (the deleted one's included: Barman compares backups by
+/// identity and never finds it), unless it is the timeline of the backup WAL is removed up
+/// to; so does every file inside a protected range (a backup label by the segment it names);
+/// the rest goes when its name sorts before that backup's `begin_wal`.
+pub fn wal_cleanup(
+    catalog: &[WalBackup],
+    deleted: &str,
+    wals: &BTreeMap<String, String>,
+    prefixes: Option<&[String]>,
+    skip_if_standalone: bool,
+) -> WalCleanup {
+    let Some(protected) = protected_ranges(catalog, deleted, skip_if_standalone) else {
+        return WalCleanup::default();
+    };
+    let Some(remove_until) = remove_until(catalog, deleted) else {
+        return WalCleanup::default();
+    };
     let Some(until_wal) = remove_until.begin_wal.as_deref() else {
         return WalCleanup::default();
     };
-    let protected_timelines: BTreeSet<u32> = sorted
+    let protected_timelines: BTreeSet<u32> = catalog
         .iter()
-        .filter(|b| b.id != deleted)
         .filter_map(|b| b.timeline)
         .filter(|t| Some(*t) != remove_until.timeline)
         .collect();
@@ -99,27 +136,29 @@ pub fn wal_cleanup(
     };
     let (until_tli, until_log) = (timeline_of(until_wal), log_of(until_wal));
     let mut cleanup = WalCleanup::default();
-    for dir in hash_dirs.into_iter().flatten() {
-        let (Some(tli), Some(log)) = (timeline_of(dir), log_of(dir)) else {
-            tracing::warn!("Ignoring malformed WAL object prefix: {dir}");
+    for prefix in prefixes.into_iter().flatten() {
+        let dir = prefix
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        let parsed = (dir.len() == 16).then(|| (timeline_of(dir), log_of(dir)));
+        let Some((Some(tli), Some(log))) = parsed else {
+            tracing::warn!("Ignoring malformed WAL object prefix: {prefix}");
             continue;
         };
-        if dir.len() != 16 || protected_timelines.contains(&tli) || in_range(tli, log) {
+        if protected_timelines.contains(&tli) || in_range(tli, log) {
             continue;
         }
         if Some(tli) == until_tli && until_log.is_some_and(|l| log < l) {
-            cleanup.hash_dirs.push(dir.clone());
+            cleanup.prefixes.push(prefix.clone());
         }
     }
-    for name in wal_names {
+    for (name, key) in wals {
         if name.ends_with(".history") {
             continue;
         }
-        if cleanup
-            .hash_dirs
-            .iter()
-            .any(|d| name.len() >= 16 && name[..16].eq_ignore_ascii_case(d))
-        {
+        if cleanup.prefixes.iter().any(|p| key.starts_with(p.as_str())) {
             continue;
         }
         if timeline_of(name).is_some_and(|t| protected_timelines.contains(&t)) {
@@ -138,10 +177,10 @@ pub fn wal_cleanup(
             continue;
         }
         if name.as_str() < until_wal {
-            cleanup.wals.push(name.clone());
+            cleanup.wals.push((name.clone(), key.clone()));
         }
     }
-    cleanup.wals.sort();
+    cleanup.wals.sort_by(|a, b| a.1.cmp(&b.1));
     cleanup
 }
 
@@ -160,15 +199,31 @@ mod tests {
         }
     }
 
-    fn wals() -> Vec<String> {
+    /// Where an archive keeps `name` (compressed for segments, as a mix would be).
+    fn key(name: &str) -> String {
+        if name.ends_with(".history") {
+            format!("pg/wals/{name}")
+        } else {
+            format!("pg/wals/{}/{name}.gz", &name[..16])
+        }
+    }
+
+    fn archive(names: &[String]) -> BTreeMap<String, String> {
+        names.iter().map(|n| (n.clone(), key(n))).collect()
+    }
+
+    fn names() -> Vec<String> {
         let mut names: Vec<String> = (1..=0x14)
             .map(|n| format!("0000000100000000000000{n:02X}"))
             .collect();
         names.push("000000010000000000000003.00000028.backup".into());
         names.push("00000001000000000000000C.partial".into());
         names.push("00000002.history".into());
-        names.sort();
         names
+    }
+
+    fn deleted_names(c: &WalCleanup) -> Vec<&str> {
+        c.wals.iter().map(|(n, _)| n.as_str()).collect()
     }
 
     #[test]
@@ -178,14 +233,16 @@ mod tests {
             backup("b2", "08", "08", None),
             backup("b3", "10", "10", None),
         ];
-        let c = wal_cleanup(&catalog, "b1", &wals(), None, true);
-        assert_eq!(c.wals.first().unwrap(), "000000010000000000000001");
-        assert_eq!(c.wals.last().unwrap(), "000000010000000000000007");
-        assert!(
-            c.wals
-                .contains(&"000000010000000000000003.00000028.backup".to_string())
+        let c = wal_cleanup(&catalog, "b1", &archive(&names()), None, true);
+        let deleted = deleted_names(&c);
+        assert_eq!(deleted.first().unwrap(), &"000000010000000000000001");
+        assert_eq!(deleted.last().unwrap(), &"000000010000000000000007");
+        assert!(deleted.contains(&"000000010000000000000003.00000028.backup"));
+        assert!(!deleted.iter().any(|w| w.ends_with(".history")));
+        assert_eq!(
+            c.wals[0].1,
+            "pg/wals/0000000100000000/000000010000000000000001.gz"
         );
-        assert!(!c.wals.iter().any(|w| w.ends_with(".history")));
     }
 
     #[test]
@@ -196,7 +253,8 @@ mod tests {
                 backup("b2", "08", "08", None),
                 backup("b3", "10", "10", None),
             ];
-            let c = wal_cleanup(&catalog, "b2", &wals(), None, false);
+            assert_eq!(protected_ranges(&catalog, "b2", false), None);
+            let c = wal_cleanup(&catalog, "b2", &archive(&names()), None, false);
             assert_eq!(c, WalCleanup::default());
         }
     }
@@ -209,23 +267,18 @@ mod tests {
             backup("b3", "10", "10", None),
         ];
         assert_eq!(
-            wal_cleanup(&catalog, "b2", &wals(), None, true),
+            wal_cleanup(&catalog, "b2", &archive(&names()), None, true),
             WalCleanup::default(),
             "-b keeps WAL when older backups are standalone"
         );
-        let c = wal_cleanup(&catalog, "b2", &wals(), None, false);
-        assert!(c.wals.contains(&"000000010000000000000002".to_string()));
-        assert!(!c.wals.contains(&"000000010000000000000003".to_string()));
-        assert!(
-            !c.wals
-                .contains(&"000000010000000000000003.00000028.backup".to_string())
-        );
-        assert!(!c.wals.contains(&"000000010000000000000004".to_string()));
-        assert!(
-            c.wals
-                .contains(&"00000001000000000000000C.partial".to_string())
-        );
-        assert_eq!(c.wals.last().unwrap(), "00000001000000000000000F");
+        let c = wal_cleanup(&catalog, "b2", &archive(&names()), None, false);
+        let deleted = deleted_names(&c);
+        assert!(deleted.contains(&"000000010000000000000002"));
+        assert!(!deleted.contains(&"000000010000000000000003"));
+        assert!(!deleted.contains(&"000000010000000000000003.00000028.backup"));
+        assert!(!deleted.contains(&"000000010000000000000004"));
+        assert!(deleted.contains(&"00000001000000000000000C.partial"));
+        assert_eq!(deleted.last().unwrap(), &"00000001000000000000000F");
     }
 
     #[test]
@@ -233,25 +286,38 @@ mod tests {
         let mut b3 = backup("b3", "10", "10", None);
         b3.timeline = Some(2);
         b3.begin_wal = Some("000000020000000100000010".into());
-        let catalog = [
-            backup("b1", "03", "03", None),
-            backup("b2", "08", "08", None),
-            b3,
-        ];
-        let mut names = wals();
+        let mut b2 = backup("b2", "08", "08", None);
+        b2.begin_wal = Some("000000010000000100000008".into());
+        let catalog = [backup("b1", "03", "03", None), b2, b3];
+        let mut names = names();
         names.push("000000020000000000000015".into());
-        let dirs = [
-            "0000000100000000".to_string(),
-            "0000000200000000".to_string(),
+        names.push("000000010000000100000001".into());
+        let prefixes = [
+            "pg/wals/0000000100000000/".to_string(),
+            "pg/wals/0000000100000001/".to_string(),
+            "pg/wals/0000000200000000/".to_string(),
+            "pg/wals/junk/".to_string(),
         ];
-        let c = wal_cleanup(&catalog, "b1", &names, Some(&dirs), true);
-        // remove_until is b2 (timeline 1): timeline 2 is protected.
-        assert!(
-            c.hash_dirs.is_empty(),
-            "b2's log is 0: no whole directory predates it"
-        );
-        assert!(!c.wals.iter().any(|w| w.starts_with("00000002")));
-        let c = wal_cleanup(&catalog, "b2", &names, Some(&dirs), true);
+        let c = wal_cleanup(&catalog, "b1", &archive(&names), Some(&prefixes), true);
+        // remove_until is b2 (timeline 1, log 1): timeline 2 is protected, log 0 goes whole.
+        assert_eq!(c.prefixes, ["pg/wals/0000000100000000/"]);
+        assert_eq!(deleted_names(&c), ["000000010000000100000001"]);
+        let c = wal_cleanup(&catalog, "b2", &archive(&names), Some(&prefixes), true);
         assert_eq!(c, WalCleanup::default(), "b1 is older and not kept");
+    }
+
+    #[test]
+    fn the_deleted_backups_own_timeline_stays_protected_as_in_barman() {
+        // Barman builds the protected set comparing backups by identity, and the deleted
+        // backup is a fresh copy: its timeline is protected unless WAL is removed up to a
+        // backup on that same timeline.
+        let b1 = backup("b1", "03", "03", None);
+        let mut b2 = backup("b2", "08", "08", None);
+        b2.timeline = Some(2);
+        b2.begin_wal = Some("000000020000000000000008".into());
+        let mut names = names();
+        names.push("000000020000000000000007".into());
+        let c = wal_cleanup(&[b1, b2], "b1", &archive(&names), None, true);
+        assert_eq!(deleted_names(&c), ["000000020000000000000007"]);
     }
 }

@@ -270,6 +270,30 @@ impl Storage {
             .map_err(|e| classify(e, "list", dir, &self.location))
     }
 
+    /// Every object under `dir` whose key sorts at or before `last` (byte order). S3 and
+    /// Azure list in key order, so the listing stops there and later pages are never
+    /// requested; elsewhere everything is listed and filtered.
+    ///
+    /// # Errors
+    /// Storage errors, classified.
+    pub async fn list_until(&self, dir: &Path, last: &str) -> Result<Vec<ObjectMeta>> {
+        let sorted = matches!(
+            self.location.target,
+            Target::S3 { .. } | Target::Azure { .. }
+        );
+        if !sorted {
+            let mut all = self.list_all(dir).await?;
+            all.retain(|meta| meta.location.as_ref() <= last);
+            return Ok(all);
+        }
+        self.store
+            .list(Some(dir))
+            .try_take_while(|meta| futures::future::ready(Ok(meta.location.as_ref() <= last)))
+            .try_collect()
+            .await
+            .map_err(|e| classify(e, "list", dir, &self.location))
+    }
+
     /// Reads a whole object.
     ///
     /// # Errors
@@ -327,6 +351,84 @@ impl Storage {
             Err(Error::ObjectNotFound { .. }) => Ok(()),
             other => other,
         }
+    }
+
+    /// The most objects one delete request may name on this provider: Barman's limits
+    /// (S3's DeleteObjects, Azure's blob batch, GCS's batch endpoint); files have none.
+    pub fn max_delete_batch(&self) -> usize {
+        match self.location.target {
+            Target::S3 { .. } | Target::File { .. } => 1000,
+            Target::Azure { .. } => 256,
+            Target::Gcs { .. } => 100,
+        }
+    }
+
+    /// Whether WAL cleanup may delete a whole hash directory by prefix, a shortcut Barman
+    /// takes on S3 only (elsewhere it deletes the files one name at a time).
+    pub fn deletes_by_prefix(&self) -> bool {
+        matches!(self.location.target, Target::S3 { .. })
+    }
+
+    /// Deletes `keys` in requests naming at most `batch_size` objects (clamped to
+    /// [`Storage::max_delete_batch`]): one DeleteObjects request per batch on S3, one blob
+    /// batch on Azure, concurrent JSON-API deletes on GCS, unlinks for files. A few batches
+    /// run at once. An object that is already gone is not an error.
+    ///
+    /// # Errors
+    /// Every key is tried; the first failure is returned and the others are logged.
+    pub async fn delete_many(&self, keys: &[Path], batch_size: usize) -> Result<()> {
+        const BATCHES_IN_FLIGHT: usize = 4;
+        let batch_size = batch_size.clamp(1, self.max_delete_batch());
+        let failures: Vec<Error> = futures::stream::iter(keys.chunks(batch_size))
+            .map(|batch| self.delete_batch(batch))
+            .buffered(BATCHES_IN_FLIGHT)
+            .flat_map(futures::stream::iter)
+            .collect()
+            .await;
+        let mut failures = failures.into_iter();
+        let first = failures.next();
+        for e in failures {
+            tracing::error!("{e}");
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// One batch of [`Storage::delete_many`]: the failures, missing objects left out.
+    async fn delete_batch(&self, batch: &[Path]) -> Vec<Error> {
+        // GCS deletes are single requests; this many run at once.
+        const GCS_DELETES_IN_FLIGHT: usize = 16;
+        let outcomes: Vec<Result<()>> = match &self.gcs {
+            Some(gcs) => {
+                futures::stream::iter(batch)
+                    .map(|key| async move {
+                        gcs.delete(key)
+                            .await
+                            .map_err(|e| self.gcs_error(e, "delete", key))
+                    })
+                    .buffer_unordered(GCS_DELETES_IN_FLIGHT)
+                    .collect()
+                    .await
+            }
+            None => {
+                let keys: Vec<object_store::Result<Path>> = batch.iter().cloned().map(Ok).collect();
+                let keys = futures::stream::iter(keys).boxed();
+                let first = batch.first().cloned().unwrap_or_default();
+                self.writer
+                    .delete_stream(keys)
+                    .map(|outcome| {
+                        outcome
+                            .map(drop)
+                            .map_err(|e| classify(e, "delete", &first, &self.location))
+                    })
+                    .collect()
+                    .await
+            }
+        };
+        outcomes
+            .into_iter()
+            .filter_map(Result::err)
+            .filter(|e| !matches!(e, Error::ObjectNotFound { .. }))
+            .collect()
     }
 
     /// Stores a whole object, returning only once the store has confirmed it.

@@ -13,6 +13,10 @@ fn usage_errors_exit_3_and_help_is_only_long() {
         "barman-cloud-check-wal-archive",
         "barman-cloud-backup",
         "barman-cloud-restore",
+        "barman-cloud-backup-list",
+        "barman-cloud-backup-show",
+        "barman-cloud-backup-delete",
+        "barman-cloud-backup-keep",
     ] {
         let out = run(Command::new(ours(program)).arg("--no-such-flag"));
         assert_eq!(out.status.code(), Some(3), "{program}");
@@ -111,6 +115,73 @@ fn errors_are_one_line_without_secrets() {
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(" ERROR: ")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("barman-cloud-wal-restore: "), "{stderr}");
+}
+
+/// The catalog commands as CloudNativePG runs them, on an empty store, and their
+/// one-of-these options: missing or doubled, a usage error.
+#[test]
+fn catalog_commands_argument_vectors() {
+    let store = Store::new(Provider::File).unwrap();
+    let out = run(Command::new(ours("barman-cloud-backup-list")).args([
+        "--format",
+        "json",
+        "--cloud-provider",
+        "aws-s3",
+        &store.url,
+        "cluster",
+    ]));
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"backups_list\": []}\n"
+    );
+    let out = run(Command::new(ours("barman-cloud-backup-delete")).args([
+        "--retention-policy",
+        "RECOVERY WINDOW OF 30 DAYS",
+        "--cloud-provider",
+        "aws-s3",
+        &store.url,
+        "cluster",
+    ]));
+    assert!(out.status.success());
+    let out = run(Command::new(ours("barman-cloud-backup-delete")).args([
+        &store.url,
+        "cluster",
+        "--batch-size",
+        "-5",
+        "-r",
+        "REDUNDANCY 2",
+    ]));
+    assert!(
+        out.status.success(),
+        "a negative batch size is clamped, as in Barman"
+    );
+    for (program, args) in [
+        ("barman-cloud-backup-delete", vec![]),
+        (
+            "barman-cloud-backup-delete",
+            vec!["-b", "latest", "-r", "REDUNDANCY 1"],
+        ),
+        (
+            "barman-cloud-backup-delete",
+            vec!["-r", "REDUNDANCY 1", "-m", "-1"],
+        ),
+        ("barman-cloud-backup-keep", vec!["20261125T035049"]),
+        (
+            "barman-cloud-backup-keep",
+            vec!["20261125T035049", "-r", "-s"],
+        ),
+        (
+            "barman-cloud-backup-keep",
+            vec!["20261125T035049", "--target", "forever"],
+        ),
+        ("barman-cloud-backup-show", vec![]),
+    ] {
+        let out = run(Command::new(ours(program))
+            .args([&store.url, "cluster"])
+            .args(&args));
+        assert_eq!(out.status.code(), Some(3), "{program} {args:?}");
+    }
 }
 
 /// `--log-format json`: every log line, the final error included, is one JSON object; and

@@ -142,6 +142,25 @@ async fn suite(store: &Store) {
         vec![key("a/b/two").to_string(), key("a/one").to_string()]
     );
     assert!(storage.list_dir(&key("empty")).await.unwrap().is_empty());
+    // A listing cut at a key: everything up to it, in key order.
+    let cut = |last: &str| {
+        let storage = &storage;
+        let last = key(last).to_string();
+        async move {
+            let mut got: Vec<String> = storage
+                .list_until(&key("a"), &last)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.location.to_string())
+                .collect();
+            got.sort();
+            got
+        }
+    };
+    assert_eq!(cut("a/b/two").await, vec![key("a/b/two").to_string()]);
+    assert_eq!(cut("a/b/twp").await, vec![key("a/b/two").to_string()]);
+    assert_eq!(cut("a/z").await, all);
 
     // Missing objects and buckets have their own meanings.
     assert!(matches!(
@@ -169,6 +188,30 @@ async fn suite(store: &Store) {
     aborted.abort().await;
     let left: Vec<_> = storage.list_all(&key("multi")).await.unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
+
+    // Bulk deletes: several batches (one smaller than the rest), missing keys included, the
+    // rest untouched.
+    let many: Vec<Path> = (0..25).map(|n| key(&format!("bulk/{n:03}"))).collect();
+    for k in &many {
+        storage
+            .put(k, Bytes::from_static(b"x"), &WriteOptions::default())
+            .await
+            .unwrap();
+    }
+    let mut doomed: Vec<Path> = many[..20].to_vec();
+    doomed.push(key("bulk/never-there"));
+    storage.delete_many(&doomed, 7).await.unwrap();
+    let mut left: Vec<String> = storage
+        .list_all(&key("bulk"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect();
+    left.sort();
+    let kept: Vec<String> = many[20..].iter().map(Path::to_string).collect();
+    assert_eq!(left, kept);
+    storage.delete_many(&[], 7).await.unwrap();
 }
 
 async fn missing_bucket(store: &Store) {

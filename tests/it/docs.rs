@@ -17,6 +17,10 @@ fn commands() -> Vec<clap::Command> {
         cli::check_wal_archive::Args::command(),
         cli::backup::Args::command(),
         cli::restore::Args::command(),
+        cli::backup_list::Args::command(),
+        cli::backup_show::Args::command(),
+        cli::backup_delete::Args::command(),
+        cli::backup_keep::Args::command(),
     ]
 }
 

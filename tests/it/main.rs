@@ -4,11 +4,13 @@
 mod support;
 
 mod backup;
+mod catalog;
 mod cli;
 mod conformance;
 mod corpus;
 mod docs;
 mod faults;
 mod restore;
+mod retention;
 mod secrets;
 mod wal;

@@ -50,6 +50,13 @@ fn every_command(store: &Store, env: &[(String, String)], flags: &[&str], secret
             "barman-cloud-restore",
             vec!["20261126T000000", out.to_str().unwrap()],
         ),
+        ("barman-cloud-backup-list", vec!["--format", "json"]),
+        ("barman-cloud-backup-show", vec!["20261126T000000"]),
+        ("barman-cloud-backup-keep", vec!["-s", "20261126T000000"]),
+        (
+            "barman-cloud-backup-delete",
+            vec!["--dry-run", "-r", "REDUNDANCY 1"],
+        ),
     ];
     for (program, rest) in cases {
         let mut args: Vec<&str> = flags.to_vec();
@@ -62,7 +69,14 @@ fn every_command(store: &Store, env: &[(String, String)], flags: &[&str], secret
         if program == "barman-cloud-wal-archive" {
             test.push(wal.to_str().unwrap());
         }
-        if program != "barman-cloud-wal-restore" && program != "barman-cloud-restore" {
+        // `-t` alone, for the commands that need no further positionals.
+        let more_positionals = [
+            "barman-cloud-wal-restore",
+            "barman-cloud-restore",
+            "barman-cloud-backup-show",
+            "barman-cloud-backup-keep",
+        ];
+        if !more_positionals.contains(&program) {
             assert_silent(program, env, &test, secrets);
         }
     }

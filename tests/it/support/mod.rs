@@ -8,6 +8,7 @@
 pub mod faults;
 pub mod pg;
 pub mod store;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -43,6 +44,22 @@ pub fn bin_dir() -> &'static Path {
             (
                 "barman-cloud-restore",
                 env!("CARGO_BIN_EXE_barman-cloud-restore"),
+            ),
+            (
+                "barman-cloud-backup-list",
+                env!("CARGO_BIN_EXE_barman-cloud-backup-list"),
+            ),
+            (
+                "barman-cloud-backup-show",
+                env!("CARGO_BIN_EXE_barman-cloud-backup-show"),
+            ),
+            (
+                "barman-cloud-backup-delete",
+                env!("CARGO_BIN_EXE_barman-cloud-backup-delete"),
+            ),
+            (
+                "barman-cloud-backup-keep",
+                env!("CARGO_BIN_EXE_barman-cloud-backup-keep"),
             ),
         ] {
             let target = dir.join(name);

@@ -1,0 +1,23 @@
+complete -c barman-cloud-backup-keep -l log-format -d 'Log lines as Barman writes them (text) or as JSON objects, one per line (our addition)' -r -f -a "text\t''
+json\t''"
+complete -c barman-cloud-backup-keep -l cloud-provider -d 'The cloud provider to use as a storage backend' -r -f -a "aws-s3\t'AWS S3 and S3-compatible servers'
+azure-blob-storage\t'Azure Blob Storage (and Azurite)'
+google-cloud-storage\t'Google Cloud Storage'"
+complete -c barman-cloud-backup-keep -l endpoint-url -d 'Override default S3 endpoint URL with the given one' -r
+complete -c barman-cloud-backup-keep -s P -l aws-profile -l profile -d 'Profile name (e.g. INI section in AWS credentials file)' -r
+complete -c barman-cloud-backup-keep -l read-timeout -d 'The time in seconds until a timeout is raised when waiting to read from a connection (defaults to 60 seconds)' -r
+complete -c barman-cloud-backup-keep -l addressing-style -d 'The addressing style to use for S3 requests' -r -f -a "auto\t'Virtual-hosted on AWS, path style with `--endpoint-url`'
+virtual\t'`https://BUCKET.host/key`'
+path\t'`https://host/BUCKET/key`'"
+complete -c barman-cloud-backup-keep -l azure-credential -l credential -l default -d 'Optionally specify the type of credential to use when authenticating with Azure. If omitted then Azure Blob Storage credentials will be obtained from the environment' -r -f -a "azure-cli\t'The `az` command line\'s login'
+managed-identity\t'The VM\'s or pod\'s managed identity'
+default\t'The default chain (environment, workload identity, managed identity, CLI)'"
+complete -c barman-cloud-backup-keep -l target -d 'Specify the recovery target for this backup: `full` keeps every later WAL, `standalone` only the WAL that makes the backup consistent' -r -f -a "full\t'Restorable to any point after the backup: every later WAL stays'
+standalone\t'Restorable to its own end only: just the WAL between its begin and end stays'"
+complete -c barman-cloud-backup-keep -l help -d 'Show this help message and exit (`-h` is not help, as in Barman)'
+complete -c barman-cloud-backup-keep -s v -l verbose -d 'Increase output verbosity (e.g., -vv is more than -v)'
+complete -c barman-cloud-backup-keep -s q -l quiet -d 'Decrease output verbosity (e.g., -qq is less than -q)'
+complete -c barman-cloud-backup-keep -s t -l test -d 'Test cloud connectivity and exit'
+complete -c barman-cloud-backup-keep -s r -l release -d 'If specified, the command will remove the keep annotation and the backup will be eligible for deletion'
+complete -c barman-cloud-backup-keep -s s -l status -d 'Print the keep status of the backup'
+complete -c barman-cloud-backup-keep -s V -l version -d 'Print version'

@@ -1,0 +1,120 @@
+//! `barman-cloud-backup-delete SOURCE_URL SERVER_NAME (-b BACKUP_ID | -r POLICY)`.
+
+use chrono::Local;
+use clap::{Args as ClapArgs, Parser};
+
+use super::args::{CommonArgs, SourceArgs};
+use super::output;
+use crate::error::{Error, Result};
+use crate::retention::{Action, DeleteOptions, Deleter, Policy};
+use crate::storage::Provider;
+
+/// Deletes backups made with barman-cloud-backup, and the WAL files no remaining backup
+/// needs: one backup, or every backup a retention policy makes obsolete.
+#[derive(Debug, Parser)]
+#[command(name = "barman-cloud-backup-delete", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub target: DeleteTarget,
+    /// The minimum number of backups that should always be available.
+    #[arg(short = 'm', long, default_value_t = 0)]
+    pub minimum_redundancy: u32,
+    /// Find the objects which need to be deleted but do not delete them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The maximum number of objects to be deleted in a single request to the cloud provider.
+    /// If unset then the maximum allowed batch size for the specified cloud provider will be
+    /// used (1000 for aws-s3, 256 for azure-blob-storage and 100 for google-cloud-storage).
+    #[arg(long, allow_negative_numbers = true)]
+    pub batch_size: Option<i64>,
+    /// Check for S3 Object Lock before deleting (accepted; not checked yet: S3 itself refuses
+    /// to delete a locked object, and the backup's backup.info then stays).
+    #[arg(long)]
+    pub check_object_lock: bool,
+}
+
+/// Exactly one of these.
+#[derive(Debug, ClapArgs)]
+#[group(required = true, multiple = false)]
+pub struct DeleteTarget {
+    /// Backup ID of the backup to be deleted (or a name, or a shortcut).
+    #[arg(short = 'b', long)]
+    pub backup_id: Option<String>,
+    /// If specified, delete all backups eligible for deletion according to the supplied
+    /// retention policy. Syntax: REDUNDANCY value | RECOVERY WINDOW OF value
+    /// {DAYS | WEEKS | MONTHS}
+    #[arg(short = 'r', long)]
+    pub retention_policy: Option<String>,
+}
+
+super::command_with_common_args!(Args);
+
+/// Runs the command.
+///
+/// # Errors
+/// Refusals ([`Error::BackupKept`], [`Error::MinimumRedundancy`],
+/// [`Error::UnreadableCatalog`]), [`Error::DeleteFailed`], a bad policy, storage errors.
+pub async fn run(args: Args) -> Result<()> {
+    if args.check_object_lock {
+        if args.common.cloud_provider == Provider::AwsS3 {
+            tracing::warn!(
+                "--check-object-lock: object locks are not checked yet; S3 refuses to delete \
+                 a locked object, and the backup is then left in the catalog"
+            );
+        } else {
+            tracing::warn!(
+                "The --check-object-lock option is currently only supported for aws-s3. \
+                 Object lock checks will not be performed for this cloud provider"
+            );
+        }
+    }
+    let Some((storage, layout)) = args.source.open(&args.common).await? else {
+        return Ok(());
+    };
+    let max = storage.max_delete_batch();
+    let batch_size = args.batch_size.map_or(max, |n| {
+        usize::try_from(n.max(1)).map_or(max, |n| n.min(max))
+    });
+    let options = DeleteOptions {
+        dry_run: args.dry_run,
+        batch_size,
+    };
+    let mut deleter = Deleter::open(&storage, &layout, options).await?;
+    let mut report = |action: &Action| {
+        if args.dry_run {
+            let _ = output::emit(&(output::dry_run_line(action) + "\n"));
+        } else {
+            log_action(action);
+        }
+    };
+    let m = args.minimum_redundancy;
+    match (&args.target.backup_id, &args.target.retention_policy) {
+        (Some(reference), _) => deleter.delete_requested(reference, m, &mut report).await,
+        (None, Some(policy)) => {
+            let policy: Policy = policy.parse().map_err(Error::Input)?;
+            let now = Local::now().fixed_offset();
+            let deleted = deleter.apply_policy(policy, m, now, &mut report).await?;
+            tracing::info!(
+                "{} backups deleted by retention policy {policy}",
+                deleted.len()
+            );
+            Ok(())
+        }
+        (None, None) => unreachable!("clap requires -b or -r"),
+    }
+}
+
+fn log_action(action: &Action) {
+    match action {
+        Action::Backup { id, objects } => {
+            tracing::info!("Deleting backup {id} ({} objects)", objects.len());
+        }
+        Action::WalPrefix(prefix) => tracing::info!("Deleting all objects under {prefix}"),
+        Action::Wals(keys) => tracing::info!("Deleting {} WAL files", keys.len()),
+        Action::Snapshots { .. } | Action::SnapshotLabel(_) => {}
+    }
+}
