@@ -347,3 +347,88 @@ fn bad_objects_give_one_clear_line() {
         );
     }
 }
+
+/// Retention deletes old backups and WAL while PostgreSQL keeps archiving newer WAL: nothing
+/// archived meanwhile is lost, and exactly what the policy names goes.
+#[test]
+fn retention_while_wal_is_archived() {
+    use crate::support::synthetic::{Row, backup, backup_objects, segment, upload, wal_key};
+    use barman_cloud::catalog::Status;
+    let Some(store) = Store::new(Provider::S3) else {
+        return;
+    };
+    let now = chrono::Local::now();
+    let backups: Vec<_> = [(3, 0x10), (2, 0x20), (1, 0x30)]
+        .into_iter()
+        .map(|(days, seg)| {
+            backup(
+                &Row::new(days, Status::Done, 1, (0, seg), Some((0, seg))),
+                now,
+            )
+        })
+        .collect();
+    let mut objects = backup_objects(&backups);
+    for seg in 1..0x38 {
+        objects.push((
+            wal_key(&segment(1, 0, seg), ""),
+            bytes::Bytes::from_static(b"old wal"),
+        ));
+    }
+    upload(&store, "pg", objects);
+
+    let dir = temp_dir();
+    let fresh: Vec<String> = (0x40..0x50).map(|seg| segment(1, 0, seg)).collect();
+    for (i, name) in fresh.iter().enumerate() {
+        std::fs::write(
+            dir.path().join(name),
+            wal_like_bytes(1 << 20, 100 + i as u64),
+        )
+        .unwrap();
+    }
+    let archiver = {
+        let (store_args, env, url) = (store.args.clone(), store.env.clone(), store.url.clone());
+        let (dir, fresh) = (dir.path().to_path_buf(), fresh.clone());
+        std::thread::spawn(move || {
+            for name in fresh {
+                let out = run(std::process::Command::new(ours("barman-cloud-wal-archive"))
+                    .args(&store_args)
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .args(["--gzip", &url, "pg"])
+                    .arg(dir.join(&name)));
+                assert!(out.status.success(), "archiving {name} failed");
+            }
+        })
+    };
+    let out = run(store.command(ours("barman-cloud-backup-delete")).args([
+        "-r",
+        "REDUNDANCY 1",
+        &store.url,
+        "pg",
+    ]));
+    assert!(out.status.success(), "retention failed");
+    archiver.join().unwrap();
+
+    let keys = crate::conformance::list_keys(&store, "pg");
+    let bases: Vec<_> = keys
+        .iter()
+        .filter(|k| k.ends_with("/backup.info"))
+        .collect();
+    assert_eq!(bases.len(), 1, "{bases:?}");
+    for seg in 1..0x38 {
+        let key = format!("/{}", wal_key(&segment(1, 0, seg), ""));
+        let kept = keys.iter().any(|k| k.ends_with(&key));
+        assert_eq!(kept, seg >= 0x30, "segment {seg:#x}");
+    }
+    for name in &fresh {
+        let back = dir.path().join(format!("{name}.back"));
+        let out = run(store
+            .command(ours("barman-cloud-wal-restore"))
+            .args([&store.url, "pg", name])
+            .arg(&back));
+        assert!(out.status.success(), "{name} was lost");
+        assert_eq!(
+            std::fs::read(&back).unwrap(),
+            std::fs::read(dir.path().join(name)).unwrap()
+        );
+    }
+}
