@@ -81,6 +81,13 @@ pub enum Error {
         message: String,
     },
 
+    /// The store refused our credentials or their permissions.
+    #[error(
+        "cannot {action} '{key}': access denied: check the credentials (AWS_*, AZURE_STORAGE_*, \
+         GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, --azure-credential) and their permissions"
+    )]
+    AccessDenied { action: &'static str, key: String },
+
     /// The store was configured with something it cannot use.
     #[error("cannot configure the {provider} client: {message}")]
     Config {
@@ -271,6 +278,7 @@ impl Error {
             Error::InvalidUrl { .. }
             | Error::BucketNotFound { .. }
             | Error::Storage { .. }
+            | Error::AccessDenied { .. }
             | Error::Config { .. }
             | Error::Corrupt { .. }
             | Error::Postgres { .. }

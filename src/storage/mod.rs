@@ -527,6 +527,10 @@ impl Storage {
             };
         }
         match e.status {
+            Some(401 | 403) => Error::AccessDenied {
+                action,
+                key: key.to_string(),
+            },
             // Listing names no object, so its 404 can only be the bucket's.
             Some(404) if action == "list" => Error::BucketNotFound {
                 bucket: self.location.bucket(),
@@ -1039,6 +1043,18 @@ fn classify(
                 key: key.to_string(),
             };
         }
+    }
+    let text = e.to_string();
+    if matches!(
+        e,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) || text.contains("403 Forbidden")
+        || text.contains("401 Unauthorized")
+    {
+        return Error::AccessDenied {
+            action,
+            key: key.to_string(),
+        };
     }
     if bucket_missing(&e) {
         return Error::BucketNotFound {

@@ -155,3 +155,32 @@ fn azure_secrets_never_printed() {
         );
     }
 }
+
+/// A wrong key is refused by the store: exit 4 (as Barman), one line that says what to check.
+#[test]
+fn bad_credentials_give_one_clear_line() {
+    let Some(store) = Store::new(Provider::Azure) else {
+        return;
+    };
+    let conn = store.env[0].1.clone();
+    let key = conn
+        .split(';')
+        .find_map(|p| p.strip_prefix("AccountKey="))
+        .unwrap()
+        .to_string();
+    let wrong = conn.replace(&key, "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk=");
+    let dir = temp_dir();
+    let wal = dir.path().join(SEGMENT);
+    std::fs::write(&wal, wal_like_bytes(1 << 16, 1)).unwrap();
+    let out = run(Command::new(ours("barman-cloud-wal-archive"))
+        .env("AZURE_STORAGE_CONNECTION_STRING", wrong)
+        .args(["--cloud-provider", "azure-blob-storage", &store.url, "pg"])
+        .arg(&wal));
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("access denied: check the credentials"),
+        "{stderr}"
+    );
+}
