@@ -616,6 +616,10 @@ def bench_backup_restore(res, tools, pg, work, plan, s3fs_root, reps):
         flags = {"none": [], "gzip": ["--gzip"], "snappy": ["--snappy"], "lz4": ["--lz4"],
                  "bzip2": ["--bzip2"]}[comp]
         log(f"backup [{tool} {store} {comp}] round {i + 1}/{reps} (load {loadavg()})")
+        # Start from a clean page cache: the previous round's GB of dirty pages (s3s-fs's
+        # store, the restored copy) would otherwise be written back during this measurement,
+        # and ours, which fsyncs, would pay for the writeback of the others' data.
+        sh(["sync"])
         b = tools.run(res, tool, "barman-cloud-backup", store, "bk",
                       flags + conn + ["--immediate-checkpoint"], [server])
         ids = list_backup_ids(tools, store, "bk", server)
@@ -628,6 +632,7 @@ def bench_backup_restore(res, tools, pg, work, plan, s3fs_root, reps):
             copy_to_download_server(tools, "bk", server, s3fs_root)
             rstore = "s3dl"
         log(f"restore [{tool} {rstore} {comp}] {ids[0]}")
+        sh(["sync"])
         r = tools.run(res, tool, "barman-cloud-restore", rstore, "bk", [],
                       [server, ids[0], dest])
         # Ours fsyncs the restored tree before it exits; Barman leaves it in the page cache.
@@ -861,8 +866,10 @@ def main():
         pg.drain(tools)
         walsrc, names = prepare_wal_samples(pg, work, nseg)
         pg.drain(tools)
+        sh(["sync"])
         if "archive" in phases:
             bench_wal_archive(res, tools, walsrc, names, reps, reps_fixed, work, file_ceiling)
+        sh(["sync"])
         if "restore" in phases:
             bench_wal_restore(res, tools, walsrc, names, max(reps, 3),
                               max(1, reps // 2 + (1 if quick else 0)), work, file_ceiling,
@@ -928,6 +935,15 @@ def main():
                     res.add(mid.format(comp), label.format(comp, n), "MB/s", "higher",
                             med("ours", "s3", comp, field), med("barman", "s3", comp, field),
                             med("ours", "file", comp, field))
+    except BaseException:
+        # Whatever went wrong, PostgreSQL's own account of it goes with the traceback.
+        try:
+            with open(pg.log, errors="replace") as f:
+                tail = f.readlines()[-40:]
+            print("---- last lines of the PostgreSQL log ----\n" + "".join(tail), file=sys.stderr)
+        except OSError:
+            pass
+        raise
     finally:
         pg.stop()
         stop_sampler.set()
