@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Ours against Barman 3.19.1's barman-cloud-* tools, in one run on this machine: WAL archive
+# (fixed cost, 16 MiB per compression), sustained archiving under pgbench, WAL restore (cold
+# and --parallel), backup and restore throughput of a pgbench database, peak RSS of each
+# command. Prints a table and writes benches/results.json and benches/RESULTS.md.
+#
+#   benches/run.sh                  # the full run (~20-25 min on 2 cores)
+#   BENCH_QUICK=1 benches/run.sh    # a smoke run (scale 2, few repetitions; ~3 min)
+#
+# As root on Debian 12 (harness/install.sh installs PostgreSQL 15, Barman 3.19.1 and moto).
+# Knobs (environment):
+#   BENCH_S3=s3s-fs|moto   S3 server for uploads (archive, backup). Default s3s-fs, installed
+#                          with `cargo install s3s-fs@0.14.1` when missing (moto if that
+#                          fails). Downloads (wal-restore, restore) always use moto, which
+#                          serves GETs ~4x faster than s3s-fs; backups are copied over byte for
+#                          byte. BENCH_S3=moto puts everything on moto.
+#   BENCH_SCALE=N          pgbench scale of the backup database (default 70, ~1.05 GiB)
+#   BENCH_REPS=N           repetitions of each WAL measurement (default 5; .history: 11)
+#   BENCH_BACKUP_COMPRESSIONS="none gzip snappy lz4"   (ours and Barman)
+#   BENCH_BARMAN_BACKUP_COMPRESSIONS=...               (Barman's subset; default the same)
+#   BENCH_BACKUP_REPS=N    rounds of every backup + restore (default 3; quick: 1)
+#   BENCH_SUSTAINED_COMPRESSION=gzip   BENCH_BACKLOG=48   BENCH_WINDOW=40 (s)
+#   BENCH_LOAD_SEG_RATE=1  (WAL segments/s written by pgbench while archiving is measured)
+#   BENCH_PHASES="archive restore sustained backup"   BENCH_FILE=0 (skip file:// ceilings)
+#   BENCH_OUT=DIR          where results.json and RESULTS.md go (default benches/; the quick
+#                          run writes results-quick.json and RESULTS-quick.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+COMMAND="benches/run.sh"
+[ "${BENCH_QUICK:-0}" = 1 ] && COMMAND="BENCH_QUICK=1 $COMMAND"
+log() { printf '[run] %s\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "run as root (PostgreSQL runs as postgres through runuser)" >&2; exit 1; }
+log "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+harness/install.sh
+if [ ! -x /usr/bin/time ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+fi
+
+log "cargo build --release"
+cargo build --release --quiet
+
+S3=${BENCH_S3:-s3s-fs}
+S3S_BIN=$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")
+if [ "$S3" = s3s-fs ] && [ ! -x "$S3S_BIN" ]; then
+  log "installing s3s-fs 0.14.1 (the newest that builds with rustc 1.95; ~2 min)"
+  if ! cargo install --locked --quiet s3s-fs@0.14.1 --features binary; then
+    log "s3s-fs did not install: using moto"
+    S3=moto
+  fi
+fi
+
+WORK=$(mktemp -d /tmp/bcrs-bench-XXXXXX)
+chmod 755 "$WORK"
+export BCRS_RUN_DIR=$WORK/run
+mkdir -p "$BCRS_RUN_DIR"
+S3S_PID=
+cleanup() {
+  local rc=$?
+  if [ -n "$S3S_PID" ] && kill -0 "$S3S_PID" 2>/dev/null; then
+    kill -TERM -- "-$S3S_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$S3S_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$S3S_PID" 2>/dev/null || true
+    log "stopped s3s-fs (pid $S3S_PID)"
+  fi
+  # PostgreSQL is stopped by bench.py; stop it here too if bench.py was killed.
+  if [ -f "$WORK/pg/data/postmaster.pid" ]; then
+    runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  harness/services.sh stop || true
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+harness/services.sh start
+set -a
+# shellcheck disable=SC1091
+. "$BCRS_RUN_DIR/env"
+set +a
+
+# Our binaries where the postgres user (archive_command) can run them.
+mkdir -p "$WORK/bin"
+cp target/release/barman-cloud-{wal-archive,wal-restore,backup,restore,check-wal-archive} "$WORK/bin/"
+chmod -R a+rX "$WORK/bin"
+
+BUCKET=bench
+S3S_ROOT=
+if [ "$S3" = s3s-fs ]; then
+  PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  S3S_ROOT=$WORK/s3s
+  mkdir -p "$S3S_ROOT/$BUCKET"
+  setsid "$S3S_BIN" --host 127.0.0.1 --port "$PORT" --access-key "$AWS_ACCESS_KEY_ID" \
+    --secret-key "$AWS_SECRET_ACCESS_KEY" "$S3S_ROOT" >"$BCRS_RUN_DIR/s3s.log" 2>&1 </dev/null &
+  S3S_PID=$!
+  ENDPOINT=http://127.0.0.1:$PORT
+  for _ in $(seq 100); do
+    curl -s -o /dev/null --max-time 1 "$ENDPOINT/" && break
+    kill -0 "$S3S_PID" 2>/dev/null || { cat "$BCRS_RUN_DIR/s3s.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  log "s3s-fs 0.14.1 on $ENDPOINT (pid $S3S_PID), root $S3S_ROOT"
+  # Downloads come from moto: s3s-fs serves GETs at ~0.3 GB/s, moto at ~1.1 GB/s here.
+  SERVER_DESC="uploads: s3s-fs 0.14.1 (on-disk store under /tmp); downloads: moto 5.2.5 (in memory; objects copied byte for byte from s3s-fs)"
+else
+  ENDPOINT=$BCRS_S3_ENDPOINT
+  SERVER_DESC="moto 5.2.5 (in memory)"
+fi
+ENDPOINT_DL=$BCRS_S3_ENDPOINT
+curl -sf -X PUT "$ENDPOINT_DL/$BUCKET" >/dev/null
+
+OUT=${BENCH_OUT:-$ROOT/benches}
+SUFFIX=
+[ "${BENCH_QUICK:-0}" = 1 ] && SUFFIX=-quick
+mkdir -p "$OUT"
+/opt/bcrs/barman-venv/bin/python benches/bench.py --work "$WORK" --endpoint "$ENDPOINT" \
+  --endpoint-dl "$ENDPOINT_DL" \
+  --bucket "$BUCKET" --s3-server "$SERVER_DESC" --s3fs-root "$S3S_ROOT" \
+  --json "$OUT/results$SUFFIX.json" --md "$OUT/RESULTS$SUFFIX.md" --command "$COMMAND"
+log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
