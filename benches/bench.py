@@ -1020,8 +1020,8 @@ def main():
         "times ours is faster, higher or smaller; `ours file://` is our own ceiling on a local "
         "directory (fsynced). Every run archives under a fresh server name, so both tools "
         "really upload. Both tools run as root with options before positionals; Barman's "
-        "defaults otherwise (backup `-J 2`, gzip level 9 for tarballs as Python's tarfile "
-        "writes them; ours uses the same levels).",
+        "defaults otherwise (backup `-J 2`; tarball gzip: Barman level 9 as Python's "
+        "tarfile writes it, ours at its own default level).",
         "",
         "- wal-archive: one `.history` file (fixed cost), then one real 16 MiB segment written "
         "under pgbench's TPC-B-like load, per compression.",

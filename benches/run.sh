@@ -93,8 +93,11 @@ if [ "$S3" = s3s-fs ]; then
   PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   S3S_ROOT=$WORK/s3s
   mkdir -p "$S3S_ROOT/$BUCKET"
-  setsid "$S3S_BIN" --host 127.0.0.1 --port "$PORT" --access-key "$AWS_ACCESS_KEY_ID" \
-    --secret-key "$AWS_SECRET_ACCESS_KEY" "$S3S_ROOT" >"$BCRS_RUN_DIR/s3s.log" 2>&1 </dev/null &
+  # Run from its own directory, not from the checkout (a run whose worktree was removed
+  # mid-way saw s3s-fs answer InternalError to every PUT from then on).
+  (cd "$S3S_ROOT" && exec setsid "$S3S_BIN" --host 127.0.0.1 --port "$PORT" \
+    --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$S3S_ROOT") \
+    >"$BCRS_RUN_DIR/s3s.log" 2>&1 </dev/null &
   S3S_PID=$!
   ENDPOINT=http://127.0.0.1:$PORT
   for _ in $(seq 100); do
