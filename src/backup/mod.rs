@@ -253,9 +253,14 @@ async fn copy(
     };
     let (stop, parts) = tokio::join!(producer, uploader);
     options.progress.finish();
-    // The uploader's error is the cause when both failed (the tar side then saw a closed pipe).
-    let parts = parts.during("uploading data")?;
-    let stop = stop.during("uploading data")?;
+    // When both sides failed, one caused the other: the tar side reports a closed pipe when
+    // the uploader stopped first, the uploader a cut-off part when the tar side did.
+    let closed_pipe = |e: &Error| matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe);
+    let (stop, parts) = match (stop, parts) {
+        (Err(e), _) if !closed_pipe(&e) => return Err(e).during("uploading data"),
+        (_, Err(e)) => return Err(e).during("uploading data"),
+        (stop, Ok(parts)) => (stop.during("uploading data")?, parts),
+    };
     if !pg.is_in_recovery().await.unwrap_or(true) {
         pg.switch_wal().await.during("switching WAL")?;
         pg.create_restore_point(&format!("barman_{backup_id}"))

@@ -72,29 +72,33 @@ impl Write for ChunkSender {
     }
 }
 
-/// Owner and group names, looked up once per id as Python's tarfile does per member.
+/// Owner and group names (through NSS, as Python's tarfile asks `pwd` and `grp`), looked up
+/// once per id.
 #[derive(Default)]
 struct Names {
-    users: HashMap<u32, String>,
-    groups: HashMap<u32, String>,
+    users: HashMap<u32, Option<String>>,
+    groups: HashMap<u32, Option<String>>,
 }
 
 impl Names {
-    fn load() -> Names {
-        let read = |path: &str| -> HashMap<u32, String> {
-            std::fs::read_to_string(path)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    Some((f.get(2)?.parse().ok()?, f.first()?.to_string()))
-                })
-                .collect()
-        };
-        Names {
-            users: read("/etc/passwd"),
-            groups: read("/etc/group"),
-        }
+    fn user(&mut self, uid: u32) -> Option<&str> {
+        self.users
+            .entry(uid)
+            .or_insert_with(|| {
+                let user = nix::unistd::User::from_uid(uid.into()).ok().flatten();
+                user.map(|u| u.name)
+            })
+            .as_deref()
+    }
+
+    fn group(&mut self, gid: u32) -> Option<&str> {
+        self.groups
+            .entry(gid)
+            .or_insert_with(|| {
+                let group = nix::unistd::Group::from_gid(gid.into()).ok().flatten();
+                group.map(|g| g.name)
+            })
+            .as_deref()
     }
 }
 
@@ -107,7 +111,7 @@ pub struct TarParts {
     tx: mpsc::Sender<Message>,
     written: Arc<AtomicU64>,
     builder: Option<tar::Builder<compress::Encoder<ChunkSender>>>,
-    names: Arc<Names>,
+    names: Names,
     progress: ProgressHandle,
     /// Members in the part being written, for logs.
     pub members: u64,
@@ -130,7 +134,7 @@ impl TarParts {
             tx,
             written: Arc::new(AtomicU64::new(0)),
             builder: None,
-            names: Arc::new(Names::load()),
+            names: Names::default(),
             progress,
             members: 0,
         }
@@ -191,13 +195,13 @@ impl TarParts {
         Ok(())
     }
 
-    fn header(&self, meta: &Metadata) -> tar::Header {
+    fn header(&mut self, meta: &Metadata) -> tar::Header {
         let mut header = tar::Header::new_gnu();
         header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
-        if let Some(user) = self.names.users.get(&meta.uid()) {
+        if let Some(user) = self.names.user(meta.uid()) {
             let _ = header.set_username(user);
         }
-        if let Some(group) = self.names.groups.get(&meta.gid()) {
+        if let Some(group) = self.names.group(meta.gid()) {
             let _ = header.set_groupname(group);
         }
         header

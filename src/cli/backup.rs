@@ -110,15 +110,7 @@ pub struct SnapshotArgs {
     pub azure_resource_group: Option<String>,
 }
 
-impl super::Command for Args {
-    fn verbosity(&self) -> (u8, u8) {
-        (self.common.verbose, self.common.quiet)
-    }
-
-    fn log_format(&self) -> super::logging::LogFormat {
-        self.common.log_format
-    }
-}
+super::command_with_common_args!(Args);
 
 fn parse_positive(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {

@@ -23,15 +23,7 @@ pub struct Args {
     pub timeline: Option<u32>,
 }
 
-impl super::Command for Args {
-    fn verbosity(&self) -> (u8, u8) {
-        (self.common.verbose, self.common.quiet)
-    }
-
-    fn log_format(&self) -> super::logging::LogFormat {
-        self.common.log_format
-    }
-}
+super::command_with_common_args!(Args);
 
 /// Runs the command.
 ///

@@ -107,15 +107,7 @@ pub struct RecoveryArgs {
     pub recovery_target_timeline: Option<String>,
 }
 
-impl super::Command for Args {
-    fn verbosity(&self) -> (u8, u8) {
-        (self.common.verbose, self.common.quiet)
-    }
-
-    fn log_format(&self) -> super::logging::LogFormat {
-        self.common.log_format
-    }
-}
+super::command_with_common_args!(Args);
 
 /// `--tablespace NAME:LOCATION`, split at the first colon.
 fn parse_tablespace_rule(s: &str) -> std::result::Result<(String, PathBuf), String> {

@@ -59,15 +59,7 @@ pub struct Args {
     pub max_single_put_size: Option<u64>,
 }
 
-impl super::Command for Args {
-    fn verbosity(&self) -> (u8, u8) {
-        (self.common.verbose, self.common.quiet)
-    }
-
-    fn log_format(&self) -> super::logging::LogFormat {
-        self.common.log_format
-    }
-}
+super::command_with_common_args!(Args);
 
 /// Barman's hook mode: run as an `archive_script` pre-hook, the WAL comes from `BARMAN_FILE`.
 fn wal_path_from_hook() -> Result<Option<PathBuf>> {

@@ -390,4 +390,4 @@ pub fn decompress(compression: Compression, data: &[u8]) -> io::Result<Vec<u8>> 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

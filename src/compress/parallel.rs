@@ -190,24 +190,10 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn sample(len: usize) -> Vec<u8> {
-        let mut x: u32 = 99;
-        (0..len)
-            .map(|i| {
-                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                if i % 3 == 0 {
-                    (x >> 24) as u8
-                } else {
-                    (i / 4096) as u8
-                }
-            })
-            .collect()
-    }
-
     #[test]
     fn output_is_one_member_that_any_gzip_reader_decodes() {
         for len in [0, 10, BLOCK - 1, BLOCK, 3 * BLOCK + 12345] {
-            let data = sample(len);
+            let data = crate::compress::tests::sample_of(len);
             let mut gz = ParallelGzip::new(Vec::new(), 6, 3, true, 0).unwrap();
             for chunk in data.chunks(100_000) {
                 gz.write_all(chunk).unwrap();

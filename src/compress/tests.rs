@@ -2,8 +2,13 @@ use super::*;
 
 /// WAL-like input: compressible runs with some noise, a few blocks long.
 fn sample() -> Vec<u8> {
+    sample_of(300_000)
+}
+
+/// `len` bytes of compressible runs with some noise.
+pub(super) fn sample_of(len: usize) -> Vec<u8> {
     let mut x: u32 = 12345;
-    (0..300_000)
+    (0..len)
         .map(|i| {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             if i % 7 == 0 {

@@ -148,18 +148,10 @@ fn default_socket_dir() -> &'static str {
 
 /// The login name of the effective user, as libpq defaults `user` to it.
 fn os_user() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .nth(1)?
-        .to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let fields: Vec<_> = l.split(':').collect();
-        (fields.len() > 2 && fields[2] == uid).then(|| fields[0].to_string())
-    })
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 /// Looks the password up in `PGPASSFILE` or `~/.pgpass` (`host:port:db:user:password`, `*`

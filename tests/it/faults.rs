@@ -44,6 +44,20 @@ fn segment(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// The archived segment restores (through the proxy) to the bytes of `wal`.
+fn assert_restores(store: &Store, proxy: &FaultProxy, wal: &Path) {
+    let back = wal.with_extension("back");
+    let out = via(
+        store,
+        proxy,
+        "barman-cloud-wal-restore",
+        &[],
+        &[SEGMENT, back.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(back).unwrap(), std::fs::read(wal).unwrap());
+}
+
 fn archived_keys(store: &Store) -> Vec<String> {
     crate::conformance::list_keys(store, "pg/wals")
 }
@@ -81,16 +95,7 @@ fn retries_transient_faults(provider: Provider) {
     );
     // The stored object is whole: it restores to the same bytes (without faults).
     proxy.set(vec![]);
-    let back = dir.path().join("back");
-    let out = via(
-        &store,
-        &proxy,
-        "barman-cloud-wal-restore",
-        &[],
-        &[SEGMENT, back.to_str().unwrap()],
-    );
-    assert!(out.status.success());
-    assert_eq!(std::fs::read(back).unwrap(), std::fs::read(&wal).unwrap());
+    assert_restores(&store, &proxy, &wal);
 }
 
 #[test]
@@ -202,16 +207,7 @@ fn concurrent_archive_calls_for_one_segment() {
     };
     let (mut a, mut b) = (spawn(), spawn());
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
-    let back = dir.path().join("back");
-    let out = via(
-        &store,
-        &proxy,
-        "barman-cloud-wal-restore",
-        &[],
-        &[SEGMENT, back.to_str().unwrap()],
-    );
-    assert!(out.status.success());
-    assert_eq!(std::fs::read(back).unwrap(), std::fs::read(&wal).unwrap());
+    assert_restores(&store, &proxy, &wal);
 }
 
 /// Two restore calls prefetching into the same spool at once: every file delivered is whole.

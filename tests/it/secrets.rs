@@ -82,6 +82,17 @@ fn every_command(store: &Store, env: &[(String, String)], flags: &[&str], secret
     }
 }
 
+/// An Azure store's connection string and the account key inside it.
+fn connection_string_and_key(store: &Store) -> (String, String) {
+    let conn = store.env[0].1.clone();
+    let key = conn
+        .split(';')
+        .find_map(|p| p.strip_prefix("AccountKey="))
+        .unwrap()
+        .to_string();
+    (conn, key)
+}
+
 #[test]
 fn aws_secrets_never_printed() {
     let Some(store) = Store::new(Provider::S3) else {
@@ -116,12 +127,7 @@ fn azure_secrets_never_printed() {
     let Some(store) = Store::new(Provider::Azure) else {
         return;
     };
-    let conn = store.env[0].1.clone();
-    let key = conn
-        .split(';')
-        .find_map(|p| p.strip_prefix("AccountKey="))
-        .unwrap()
-        .to_string();
+    let (conn, key) = connection_string_and_key(&store);
     let flags = ["--cloud-provider", "azure-blob-storage"];
     // The real key, through the connection string: success paths.
     every_command(&store, &store.env, &flags, &[&key]);
@@ -162,12 +168,7 @@ fn bad_credentials_give_one_clear_line() {
     let Some(store) = Store::new(Provider::Azure) else {
         return;
     };
-    let conn = store.env[0].1.clone();
-    let key = conn
-        .split(';')
-        .find_map(|p| p.strip_prefix("AccountKey="))
-        .unwrap()
-        .to_string();
+    let (conn, key) = connection_string_and_key(&store);
     let wrong = conn.replace(&key, "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk=");
     let dir = temp_dir();
     let wal = dir.path().join(SEGMENT);
