@@ -587,6 +587,19 @@ def delete_prefix(tools, store, prefix, server, s3fs_root):
         delete_s3(tools, tools.endpoint, prefix, server)
 
 
+def clear_upload_server(tools, s3fs_root):
+    """Empties s3s-fs's bucket between phases: its root may be on tmpfs, i.e. in memory."""
+    if not s3fs_root:
+        return
+    root = os.path.join(s3fs_root, tools.bucket)
+    for n in os.listdir(root):
+        path = os.path.join(root, n)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+
+
 def delete_s3(tools, endpoint, prefix, server):
     s3 = s3client(endpoint)
     token = None
@@ -869,6 +882,7 @@ def main():
         sh(["sync"])
         if "archive" in phases:
             bench_wal_archive(res, tools, walsrc, names, reps, reps_fixed, work, file_ceiling)
+            clear_upload_server(tools, a.s3fs_root)
         sh(["sync"])
         if "restore" in phases:
             bench_wal_restore(res, tools, walsrc, names, max(reps, 3),
@@ -885,6 +899,7 @@ def main():
                     configs.append((f"ours-{c}-mp{parallel}-file", c, "ours", "file", mp))
             sustained, rate, per_tx = bench_sustained(res, tools, pg, work, configs, backlog,
                                                       window, seg_rate)
+            clear_upload_server(tools, a.s3fs_root)
             res.extra["sustained"] = {"load_tx_per_s": rate, "wal_bytes_per_tx": per_tx,
                                       "configs": sustained}
             for c in sus_comps:

@@ -29,6 +29,8 @@ stop_all() {
   for d in "$work/primary" "$work/replica"; do
     [ -f "$d/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$d/data" -m fast -w stop >/dev/null 2>&1 || true
   done
+  # Each run holds a cluster, its restored copy and the store (about 600 MB).
+  if [ "${BCRS_DEMO_KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap stop_all EXIT
 
@@ -83,7 +85,7 @@ restored=$(grep -c "restored log file" "$work/replica/log" || true)
 accounts=$(psql_at "$work/replica" "SELECT count(*) FROM pgbench_accounts")
 echo "   restored: $accounts accounts; markers: $markers; $restored WAL files replayed from the archive"
 if [ "$markers" = "before the target" ] && [ "$accounts" = 500000 ]; then
-  echo "OK: backup, then point-in-time recovery stopped exactly at the target (work dir: $work)"
+  echo "OK: backup, then point-in-time recovery stopped exactly at the target"
 else
   echo "MISMATCH: expected only the marker written before the target" >&2
   exit 1

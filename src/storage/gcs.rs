@@ -77,26 +77,34 @@ pub(super) struct Listing {
 /// The bytes in each resumable-upload request but the last must be a multiple of 256 KiB.
 const GRANULE: usize = 256 * 1024;
 
+/// The HTTP client for the JSON API at `base`, shared with object_store's GCS store.
+pub(super) fn client(
+    base: &str,
+    ca_bundle: Option<&str>,
+    read_timeout: Duration,
+) -> std::result::Result<reqwest::Client, String> {
+    super::http::reqwest_builder(base, ca_bundle)
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(read_timeout)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 impl GcsJson {
     pub fn new(
+        http: reqwest::Client,
         base: &str,
         bucket: &str,
         credentials: GcpCredentialProvider,
         kms_key_name: Option<String>,
-        read_timeout: Duration,
-    ) -> std::result::Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(read_timeout)
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(GcsJson {
+    ) -> Self {
+        GcsJson {
             http,
             base: base.trim_end_matches('/').to_string(),
             bucket: bucket.to_string(),
             credentials,
             kms_key_name,
-        })
+        }
     }
 
     async fn bearer(&self) -> Result<String> {
