@@ -173,6 +173,8 @@ impl TarParts {
                         content_size: None,
                         gzip_empty_name: true,
                         threads: compress::available_threads(),
+                        // tarfile's stream mode reads one bzip2 stream only.
+                        concatenated_streams: false,
                     },
                     sink,
                 )?,

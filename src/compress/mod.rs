@@ -156,6 +156,7 @@ enum Inner<W: Write> {
     Plain(W),
     Gzip(flate2::write::GzEncoder<W>),
     ParallelGzip(ParallelGzip<W>),
+    Parallel(parallel::Blocks<W>),
     Bzip2(bzip2::write::BzEncoder<W>),
     Xz(xz2::write::XzEncoder<W>),
     // Boxed: its inline buffers are ten times the size of the other encoders.
@@ -171,8 +172,12 @@ pub struct EncoderOptions {
     pub content_size: Option<u64>,
     /// Set the gzip FNAME flag with an empty name, as Python's `tarfile` stream mode writes.
     pub gzip_empty_name: bool,
-    /// Threads for gzip (1: the plain single-threaded encoder).
+    /// Threads (1: the plain single-threaded encoders). Every codec but zstd then joins
+    /// independently compressed blocks; see `parallel.rs`.
     pub threads: usize,
+    /// The reader takes concatenated streams, as Barman's WAL readers do (`bz2.BZ2File`)
+    /// and `tarfile`'s stream mode does not: lets bzip2 use several threads.
+    pub concatenated_streams: bool,
 }
 
 /// A compressor for `compression` at the effective level for `level`.
@@ -200,6 +205,9 @@ pub fn encoder<W: Write>(
             }
             Inner::Gzip(builder.write(w, flate2::Compression::new(n as u32)))
         }
+        Compression::Bzip2 if options.threads > 1 && options.concatenated_streams => {
+            Inner::Parallel(parallel::bzip2(w, options.threads, n as u32)?)
+        }
         Compression::Bzip2 => Inner::Bzip2(bzip2::write::BzEncoder::new(
             w,
             bzip2::Compression::new(n as u32),
@@ -217,8 +225,22 @@ pub fn encoder<W: Write>(
             Inner::Xz(xz2::write::XzEncoder::new_stream(w, stream))
         }
         Compression::Xz => Inner::Xz(xz2::write::XzEncoder::new(w, n as u32)),
+        Compression::Snappy if options.threads > 1 => {
+            Inner::Parallel(parallel::snappy(w, options.threads)?)
+        }
         Compression::Snappy => Inner::Snappy(Box::new(snap::write::FrameEncoder::new(w))),
-        Compression::Zstd => Inner::Zstd(zstd::stream::write::Encoder::new(w, n)?),
+        Compression::Zstd => {
+            let mut e = zstd::stream::write::Encoder::new(w, n)?;
+            if options.threads > 1 {
+                // libzstd's own workers: still one frame, which zstandard's stream_reader
+                // (Barman's reader, one frame only) decodes.
+                e.multithread(options.threads as u32)?;
+            }
+            Inner::Zstd(e)
+        }
+        Compression::Lz4 if options.threads > 1 => {
+            Inner::Parallel(parallel::lz4(w, options.threads, options.content_size)?)
+        }
         Compression::Lz4 => {
             // lz4_flex has no high-compression mode, so the level only sets the format;
             // any LZ4 frame decodes the same in Python.
@@ -256,6 +278,7 @@ impl<W: Write> Encoder<W> {
             Inner::Plain(w) => Ok(w),
             Inner::Gzip(e) => e.finish(),
             Inner::ParallelGzip(e) => e.finish(),
+            Inner::Parallel(e) => e.finish(),
             Inner::Bzip2(e) => e.finish(),
             Inner::Xz(e) => e.finish(),
             Inner::Snappy(e) => (*e).into_inner().map_err(|e| e.into_error()),
@@ -269,6 +292,7 @@ impl<W: Write> Encoder<W> {
             Inner::Plain(w) => w,
             Inner::Gzip(e) => e,
             Inner::ParallelGzip(e) => e,
+            Inner::Parallel(e) => e,
             Inner::Bzip2(e) => e,
             Inner::Xz(e) => e,
             Inner::Snappy(e) => e,
@@ -317,6 +341,7 @@ fn compress_reader(
     let options = EncoderOptions {
         content_size: Some(size),
         gzip_empty_name: false,
+        concatenated_streams: true,
         // A 16 MiB segment is sixteen blocks: worth every core.
         threads: if size >= 4 << 20 {
             available_threads()

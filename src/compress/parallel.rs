@@ -1,12 +1,18 @@
-//! gzip on every core, as one ordinary gzip member (pigz's method).
+//! Compression on every core: the input is cut into blocks that worker threads compress
+//! independently, and the results are written out in input order.
 //!
-//! The input is cut into blocks that worker threads deflate independently, each ending with a
-//! sync flush (so it stops on a byte boundary) and only the last one marked final. Their
-//! concatenation is one valid deflate stream; with one header and the CRC-32 and size of the
-//! whole input it is one gzip member, which Python's `tarfile` stream mode and `gzip` read
-//! like any other (several members would not do: `tarfile`'s stream mode stops after the
-//! first). Blocks lose the history of the previous block, which costs well under 1% of size
-//! at 1 MiB per block.
+//! Each format joins its blocks into one stream that its usual reader takes:
+//! - gzip as one ordinary member (pigz's method): every block is deflated with a sync flush
+//!   (so it stops on a byte boundary) and only the last one is marked final; the header and
+//!   the CRC-32 and size of the whole input make one gzip member, which Python's `tarfile`
+//!   stream mode and `gzip` read like any other (several members would not do: `tarfile`'s
+//!   stream mode stops after the first). Blocks lose the previous block's history, well
+//!   under 1% of size at 1 MiB per block.
+//! - snappy's framing format is already a series of independent 64 KiB chunks: blocks that
+//!   are whole multiples of it give byte for byte the single-threaded output.
+//! - LZ4 as one frame of independent 1 MiB blocks (a standard frame option).
+//! - bzip2 as concatenated streams, only where the reader takes them (see
+//!   [`super::EncoderOptions::concatenated_streams`]).
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -18,51 +24,44 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 
 const BLOCK: usize = 1 << 20;
 
+/// Compresses one block; the flag marks the last block of the stream.
+type BlockFn = Arc<dyn Fn(&[u8], bool) -> io::Result<Vec<u8>> + Send + Sync>;
+
 struct Job {
     data: Vec<u8>,
     last: bool,
     reply: SyncSender<io::Result<Vec<u8>>>,
 }
 
-/// A gzip writer that compresses on `threads` threads; call [`ParallelGzip::finish`].
-pub struct ParallelGzip<W: Write> {
+/// A writer that compresses fixed-size blocks on `threads` threads, between a header and a
+/// trailer; call [`Blocks::finish`].
+pub struct Blocks<W: Write> {
     inner: W,
     block: Vec<u8>,
-    crc: flate2::Crc,
+    block_size: usize,
+    trailer: Vec<u8>,
     pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
     max_pending: usize,
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
 }
 
-impl<W: Write> ParallelGzip<W> {
-    /// Writes the gzip header now; `empty_name` sets FNAME with an empty name, as Python's
-    /// `tarfile` does.
-    pub fn new(
+impl<W: Write> Blocks<W> {
+    fn new(
         mut inner: W,
-        level: u32,
+        header: &[u8],
+        trailer: Vec<u8>,
         threads: usize,
-        empty_name: bool,
-        mtime: u32,
+        block_size: usize,
+        compress: BlockFn,
     ) -> io::Result<Self> {
         let threads = threads.max(1);
-        let xfl = match level {
-            9 => 2,
-            1 => 4,
-            _ => 0,
-        };
-        let mut header = vec![0x1f, 0x8b, 8, if empty_name { 8 } else { 0 }];
-        header.extend_from_slice(&mtime.to_le_bytes());
-        header.extend_from_slice(&[xfl, 0xff]);
-        if empty_name {
-            header.push(0);
-        }
-        inner.write_all(&header)?;
+        inner.write_all(header)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let workers = (0..threads)
             .map(|_| {
-                let rx = rx.clone();
+                let (rx, compress) = (rx.clone(), compress.clone());
                 std::thread::spawn(move || {
                     loop {
                         let job = match rx.lock() {
@@ -70,16 +69,16 @@ impl<W: Write> ParallelGzip<W> {
                             Err(_) => return,
                         };
                         let Ok(job) = job else { return };
-                        let out = deflate_block(&job.data, level, job.last);
-                        let _ = job.reply.send(out);
+                        let _ = job.reply.send(compress(&job.data, job.last));
                     }
                 })
             })
             .collect();
-        Ok(ParallelGzip {
+        Ok(Blocks {
             inner,
-            block: Vec::with_capacity(BLOCK),
-            crc: flate2::Crc::new(),
+            block: Vec::with_capacity(block_size),
+            block_size,
+            trailer,
             pending: VecDeque::new(),
             max_pending: threads * 2,
             jobs: Some(tx),
@@ -90,9 +89,8 @@ impl<W: Write> ParallelGzip<W> {
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
         let data = std::mem::replace(
             &mut self.block,
-            Vec::with_capacity(if last { 0 } else { BLOCK }),
+            Vec::with_capacity(if last { 0 } else { self.block_size }),
         );
-        self.crc.update(&data);
         let (reply, result) = mpsc::sync_channel(1);
         let job = Job { data, last, reply };
         let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
@@ -128,9 +126,7 @@ impl<W: Write> ParallelGzip<W> {
         while !self.pending.is_empty() {
             self.write_oldest()?;
         }
-        let (crc, size) = (self.crc.sum(), self.crc.amount());
-        self.inner.write_all(&crc.to_le_bytes())?;
-        self.inner.write_all(&size.to_le_bytes())?;
+        self.inner.write_all(&self.trailer)?;
         self.jobs = None;
         for worker in self.workers.drain(..) {
             let _ = worker.join();
@@ -139,12 +135,12 @@ impl<W: Write> ParallelGzip<W> {
     }
 }
 
-impl<W: Write> Write for ParallelGzip<W> {
+impl<W: Write> Write for Blocks<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = BLOCK - self.block.len();
+        let room = self.block_size - self.block.len();
         let n = buf.len().min(room);
         self.block.extend_from_slice(&buf[..n]);
-        if self.block.len() == BLOCK {
+        if self.block.len() == self.block_size {
             self.dispatch(false)?;
         }
         Ok(n)
@@ -153,6 +149,139 @@ impl<W: Write> Write for ParallelGzip<W> {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// A gzip writer that compresses on `threads` threads; call [`ParallelGzip::finish`].
+pub struct ParallelGzip<W: Write> {
+    blocks: Blocks<W>,
+    crc: flate2::Crc,
+}
+
+impl<W: Write> ParallelGzip<W> {
+    /// Writes the gzip header now; `empty_name` sets FNAME with an empty name, as Python's
+    /// `tarfile` does.
+    pub fn new(
+        inner: W,
+        level: u32,
+        threads: usize,
+        empty_name: bool,
+        mtime: u32,
+    ) -> io::Result<Self> {
+        let xfl = match level {
+            9 => 2,
+            1 => 4,
+            _ => 0,
+        };
+        let mut header = vec![0x1f, 0x8b, 8, if empty_name { 8 } else { 0 }];
+        header.extend_from_slice(&mtime.to_le_bytes());
+        header.extend_from_slice(&[xfl, 0xff]);
+        if empty_name {
+            header.push(0);
+        }
+        let deflate = Arc::new(move |data: &[u8], last| deflate_block(data, level, last));
+        Ok(ParallelGzip {
+            blocks: Blocks::new(inner, &header, Vec::new(), threads, BLOCK, deflate)?,
+            crc: flate2::Crc::new(),
+        })
+    }
+
+    /// Compresses what is left, writes the trailer and returns the writer.
+    pub fn finish(self) -> io::Result<W> {
+        let mut inner = self.blocks.finish()?;
+        inner.write_all(&self.crc.sum().to_le_bytes())?;
+        inner.write_all(&self.crc.amount().to_le_bytes())?;
+        Ok(inner)
+    }
+}
+
+impl<W: Write> Write for ParallelGzip<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.blocks.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// snappy's framing format on `threads` threads: the same bytes as one
+/// `snap::write::FrameEncoder`.
+pub fn snappy<W: Write>(inner: W, threads: usize) -> io::Result<Blocks<W>> {
+    const STREAM_IDENTIFIER: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+    let chunks = Arc::new(|data: &[u8], _last| {
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut e = snap::write::FrameEncoder::new(Vec::with_capacity(data.len() / 2 + 64));
+        e.write_all(data)?;
+        let framed = e.into_inner().map_err(|e| e.into_error())?;
+        // Each encoder starts its output with the stream identifier: keep only the first.
+        Ok(framed[STREAM_IDENTIFIER.len()..].to_vec())
+    });
+    Blocks::new(inner, STREAM_IDENTIFIER, Vec::new(), threads, BLOCK, chunks)
+}
+
+/// One LZ4 frame of independent 1 MiB blocks on `threads` threads, with the content size in
+/// its header when known (as Python's `lz4.frame` writes it).
+pub fn lz4<W: Write>(inner: W, threads: usize, content_size: Option<u64>) -> io::Result<Blocks<W>> {
+    Blocks::new(
+        inner,
+        &lz4_frame_header(content_size),
+        // The end mark: an empty block.
+        vec![0; 4],
+        threads,
+        BLOCK,
+        Arc::new(|data: &[u8], _last| {
+            if data.is_empty() {
+                return Ok(Vec::new());
+            }
+            let packed = lz4_flex::block::compress(data);
+            let mut out = Vec::with_capacity(packed.len().min(data.len()) + 4);
+            if packed.len() < data.len() {
+                out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
+                out.extend_from_slice(&packed);
+            } else {
+                // Stored as is: the high bit of the size says "uncompressed".
+                out.extend_from_slice(&(data.len() as u32 | 1 << 31).to_le_bytes());
+                out.extend_from_slice(data);
+            }
+            Ok(out)
+        }),
+    )
+}
+
+/// The LZ4 frame descriptor: version 1, independent blocks of at most 1 MiB, no checksums,
+/// optional content size, and the header checksum (second byte of its xxHash32).
+fn lz4_frame_header(content_size: Option<u64>) -> Vec<u8> {
+    const MAGIC: u32 = 0x184D_2204;
+    let mut header = MAGIC.to_le_bytes().to_vec();
+    let flags = 0x40 | 0x20 | if content_size.is_some() { 0x08 } else { 0 };
+    header.extend_from_slice(&[flags, 6 << 4]);
+    if let Some(size) = content_size {
+        header.extend_from_slice(&size.to_le_bytes());
+    }
+    let checksum = twox_hash::XxHash32::oneshot(0, &header[4..]);
+    header.push((checksum >> 8) as u8);
+    header
+}
+
+/// bzip2 on `threads` threads, as concatenated streams of 2 MiB of input each.
+pub fn bzip2<W: Write>(inner: W, threads: usize, level: u32) -> io::Result<Blocks<W>> {
+    let streams = Arc::new(move |data: &[u8], last: bool| {
+        // An empty input still needs one (empty) stream.
+        if data.is_empty() && !last {
+            return Ok(Vec::new());
+        }
+        let mut e = bzip2::write::BzEncoder::new(
+            Vec::with_capacity(data.len() / 3),
+            bzip2::Compression::new(level),
+        );
+        e.write_all(data)?;
+        e.finish()
+    });
+    Blocks::new(inner, &[], Vec::new(), threads, 2 * BLOCK, streams)
 }
 
 /// Raw deflate of one block: sync-flushed, or finished when it is the last one.

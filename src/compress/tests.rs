@@ -163,17 +163,96 @@ fn python_written_streams_decode() {
     }
 }
 
+/// Compresses `data` written in `chunk`-sized pieces, as the WAL and tarball paths write.
+fn encode(c: Compression, options: EncoderOptions, data: &[u8], chunk: usize) -> Vec<u8> {
+    let mut e = encoder(c, None, options, Vec::new()).unwrap();
+    for piece in data.chunks(chunk.max(1)) {
+        e.write_all(piece).unwrap();
+    }
+    e.finish().unwrap()
+}
+
 #[test]
 fn threaded_encoders_round_trip() {
-    let data: Vec<u8> = sample().repeat(20);
-    for c in [Compression::Gzip, Compression::Xz] {
-        let options = EncoderOptions {
-            threads: 3,
-            ..Default::default()
-        };
-        let mut e = encoder(c, None, options, Vec::new()).unwrap();
-        e.write_all(&data).unwrap();
-        let packed = e.finish().unwrap();
-        assert_eq!(decompress(c, &packed).unwrap(), data, "{c:?}");
+    let block = 1 << 20;
+    for len in [0, 10, block - 1, block, 6_000_000] {
+        let data = sample_of(len);
+        for c in Compression::ALL {
+            for concatenated_streams in [false, true] {
+                let options = EncoderOptions {
+                    threads: 3,
+                    content_size: Some(len as u64),
+                    concatenated_streams,
+                    ..Default::default()
+                };
+                let packed = encode(c, options, &data, 100_000);
+                let out = decompress(c, &packed)
+                    .unwrap_or_else(|e| panic!("{c:?} len {len} cs {concatenated_streams}: {e}"));
+                assert_eq!(out, data, "{c:?} len {len}");
+            }
+        }
     }
+}
+
+#[test]
+fn threaded_snappy_is_byte_for_byte_the_single_threaded_stream() {
+    let data = sample_of(3_500_000);
+    let threaded = EncoderOptions {
+        threads: 2,
+        ..Default::default()
+    };
+    for chunk in [1 << 20, 1 << 16] {
+        assert_eq!(
+            encode(Compression::Snappy, threaded, &data, chunk),
+            encode(Compression::Snappy, EncoderOptions::default(), &data, chunk),
+            "written {chunk} bytes at a time"
+        );
+    }
+}
+
+#[test]
+fn threaded_lz4_is_one_frame_with_lz4_flex_header() {
+    let data = sample_of(2_500_000);
+    let options = EncoderOptions {
+        threads: 2,
+        content_size: Some(data.len() as u64),
+        ..Default::default()
+    };
+    let packed = encode(Compression::Lz4, options, &data, 1 << 20);
+    // The same descriptor as lz4_flex writes (header checksum included).
+    let info = lz4_flex::frame::FrameInfo::new()
+        .block_size(lz4_flex::frame::BlockSize::Max1MB)
+        .block_mode(lz4_flex::frame::BlockMode::Independent)
+        .content_size(Some(data.len() as u64));
+    let mut reference = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+    reference.write_all(&data).unwrap();
+    let reference = reference.finish().unwrap();
+    assert_eq!(packed[..15], reference[..15]);
+    // One frame: lz4_flex's decoder (which stops at the end of a frame) reads it all.
+    let mut out = Vec::new();
+    lz4_flex::frame::FrameDecoder::new(&packed[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, data);
+}
+
+#[test]
+fn threaded_bzip2_is_one_stream_unless_the_reader_takes_several() {
+    let data = sample_of(5_000_000);
+    let options = |concatenated_streams| EncoderOptions {
+        threads: 2,
+        concatenated_streams,
+        ..Default::default()
+    };
+    let streams = |packed: &[u8]| {
+        packed
+            .windows(10)
+            .filter(|w| w[..3] == *b"BZh" && w[4..] == [0x31, 0x41, 0x59, 0x26, 0x53, 0x59])
+            .count()
+    };
+    assert_eq!(
+        streams(&encode(Compression::Bzip2, options(false), &data, 1 << 20)),
+        1
+    );
+    assert!(streams(&encode(Compression::Bzip2, options(true), &data, 1 << 20)) > 1);
 }
