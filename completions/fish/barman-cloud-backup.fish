@@ -12,6 +12,7 @@ path\t'`https://host/BUCKET/key`'"
 complete -c barman-cloud-backup -l azure-credential -l credential -l default -d 'Optionally specify the type of credential to use when authenticating with Azure. If omitted then Azure Blob Storage credentials will be obtained from the environment' -r -f -a "azure-cli\t'The `az` command line\'s login'
 managed-identity\t'The VM\'s or pod\'s managed identity'
 default\t'The default chain (environment, workload identity, managed identity, CLI)'"
+complete -c barman-cloud-backup -l compression-level -d 'Our addition: a compression level for the tarballs: low, medium, high or an integer (clamped to the algorithm\'s range). Default: gzip 6 (Barman writes 9: same size on PostgreSQL data, four times slower), bzip2 9' -r
 complete -c barman-cloud-backup -s h -l host -d 'Host or Unix socket for PostgreSQL connection (default: libpq settings)' -r
 complete -c barman-cloud-backup -s p -l port -d 'Port for PostgreSQL connection (default: libpq settings)' -r
 complete -c barman-cloud-backup -s U -l user -d 'User name for PostgreSQL connection (default: libpq settings)' -r

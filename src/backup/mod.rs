@@ -41,6 +41,8 @@ pub struct BackupOptions {
     pub name: Option<String>,
     /// Tarball compression (gzip, bzip2, snappy or lz4).
     pub compression: Option<Compression>,
+    /// `--compression-level` (our addition); `None`: gzip 6, bzip2 9.
+    pub level: Option<crate::compress::Level>,
     pub immediate_checkpoint: bool,
     /// `-J/--jobs`: chunks uploaded at once.
     pub jobs: usize,
@@ -239,6 +241,7 @@ async fn copy(
         facts: facts.clone(),
         major: major_version(pg.version),
         compression: options.compression,
+        level: options.level,
         max_archive_size,
     };
     // The data tar stays open across pg_backup_stop: backup_label is its last member.
@@ -357,6 +360,7 @@ struct Tree {
     facts: ServerFacts,
     major: String,
     compression: Option<Compression>,
+    level: Option<crate::compress::Level>,
     max_archive_size: u64,
 }
 
@@ -369,6 +373,7 @@ impl Tree {
             tx,
             self.progress.clone(),
         )
+        .with_level(self.level)
     }
 
     /// Tablespaces, then PGDATA, `pg_control` and the outside configuration files; returns

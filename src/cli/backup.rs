@@ -5,6 +5,7 @@ use clap::Parser;
 use super::args::{self, BackupCompressionArgs, CommonArgs, EncryptionArgs, TagArgs};
 use crate::backup::{self, BackupOptions, DEFAULT_MAX_ARCHIVE_SIZE};
 use crate::catalog::select::RESERVED_NAMES;
+use crate::compress::Level;
 use crate::error::{Error, Result};
 use crate::layout::is_backup_id;
 use crate::pg::{ConnectOptions, Pg, ProcessEnv};
@@ -22,6 +23,11 @@ pub struct Args {
     pub common: CommonArgs,
     #[command(flatten)]
     pub compression: BackupCompressionArgs,
+    /// Our addition: a compression level for the tarballs: low, medium, high or an integer
+    /// (clamped to the algorithm's range). Default: gzip 6 (Barman writes 9: same size on
+    /// PostgreSQL data, four times slower), bzip2 9.
+    #[arg(long, value_parser = args::parse_level)]
+    pub compression_level: Option<Level>,
     /// Host or Unix socket for PostgreSQL connection (default: libpq settings).
     #[arg(short = 'h', long)]
     pub host: Option<String>,
@@ -177,6 +183,7 @@ pub async fn run(args: Args) -> Result<()> {
     let options = BackupOptions {
         name: args.backup_name.clone(),
         compression: args.compression.compression(),
+        level: args.compression_level,
         immediate_checkpoint: args.immediate_checkpoint,
         jobs: args.jobs,
         max_archive_size: args.max_archive_size.unwrap_or(DEFAULT_MAX_ARCHIVE_SIZE),
