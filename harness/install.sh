@@ -14,7 +14,7 @@ BARMAN_PIN='barman[cloud,azure,google,snappy,zstandard,lz4]==3.19.1'
 AZURITE_PIN='azurite@3.35.0'
 # postgresql-15 ships contrib (it provides postgresql-contrib-15) and pgbench. libpq-dev,
 # python3-dev and gcc build psycopg2, which Barman requires and PyPI has no Linux wheel of.
-APT_PACKAGES=(postgresql-15 python3-venv curl procps util-linux ca-certificates libpq-dev python3-dev gcc)
+APT_PACKAGES=(postgresql-15 python3-venv curl openssl procps util-linux ca-certificates libpq-dev python3-dev gcc)
 
 STAMPS=$PREFIX/.stamps
 T0=$(date +%s.%N)

@@ -158,6 +158,7 @@ start_all() {
       BCRS_AZURE_CONNECTION_STRING "DefaultEndpointsProtocol=http;AccountName=$AZURITE_ACCOUNT;AccountKey=$AZURITE_KEY;BlobEndpoint=$az_endpoint;" \
       BCRS_GCS_ENDPOINT "http://127.0.0.1:$gcs_port" \
       BCRS_BARMAN_BIN "$PREFIX/barman-venv/bin" \
+      BCRS_MOTO_SERVER "$PREFIX/emu-venv/bin/moto_server" \
       BCRS_PG_BIN /usr/lib/postgresql/15/bin
   } >"$env_tmp"
   mv "$env_tmp" "$RUN/env"

@@ -116,7 +116,7 @@ pub struct SnapshotArgs {
     pub azure_resource_group: Option<String>,
 }
 
-super::command_with_common_args!(Args);
+super::command_with_common_args!(Args, |_: &Args| true);
 
 fn parse_positive(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {

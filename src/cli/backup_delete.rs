@@ -51,7 +51,7 @@ pub struct DeleteTarget {
     pub retention_policy: Option<String>,
 }
 
-super::command_with_common_args!(Args);
+super::command_with_common_args!(Args, |_: &Args| true);
 
 /// Runs the command.
 ///

@@ -40,11 +40,22 @@ pub trait Command: Parser {
     fn log_format(&self) -> logging::LogFormat {
         logging::LogFormat::Text
     }
+
+    /// Whether requests run on every core. One thread is enough (and starts faster) for one
+    /// WAL file; commands with many transfers in flight sign and hash them in parallel.
+    fn many_transfers(&self) -> bool {
+        false
+    }
 }
 
 /// Implements [`Command`] for an `Args` struct whose shared flags are its `common` field.
+/// With a second argument, a closure telling whether these arguments mean many transfers
+/// in flight (see [`Command::many_transfers`]).
 macro_rules! command_with_common_args {
     ($args:ty) => {
+        $crate::cli::command_with_common_args!($args, |_: &$args| false);
+    };
+    ($args:ty, $many_transfers:expr) => {
         impl $crate::cli::Command for $args {
             fn verbosity(&self) -> (u8, u8) {
                 (self.common.verbose, self.common.quiet)
@@ -52,6 +63,10 @@ macro_rules! command_with_common_args {
 
             fn log_format(&self) -> $crate::cli::logging::LogFormat {
                 self.common.log_format
+            }
+
+            fn many_transfers(&self) -> bool {
+                ($many_transfers)(self)
             }
         }
     };
@@ -84,11 +99,14 @@ where
     };
     let (verbose, quiet) = args.verbosity();
     logging::init(verbose, quiet, args.log_format());
-    // One thread is enough for one WAL file; blocking work (compression, files) goes to
-    // tokio's blocking pool.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
+    // Blocking work (compression, files) goes to tokio's blocking pool either way.
+    let runtime = if args.many_transfers() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build();
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {

@@ -107,7 +107,7 @@ pub struct RecoveryArgs {
     pub recovery_target_timeline: Option<String>,
 }
 
-super::command_with_common_args!(Args);
+super::command_with_common_args!(Args, |_: &Args| true);
 
 /// `--tablespace NAME:LOCATION`, split at the first colon.
 fn parse_tablespace_rule(s: &str) -> std::result::Result<(String, PathBuf), String> {

@@ -59,7 +59,7 @@ pub struct Args {
     pub max_single_put_size: Option<u64>,
 }
 
-super::command_with_common_args!(Args);
+super::command_with_common_args!(Args, |a: &Args| a.max_parallel > 1);
 
 /// Barman's hook mode: run as an `archive_script` pre-hook, the WAL comes from `BARMAN_FILE`.
 fn wal_path_from_hook() -> Result<Option<PathBuf>> {

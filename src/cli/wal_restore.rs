@@ -35,7 +35,7 @@ pub struct Args {
     pub spool_dir: PathBuf,
 }
 
-super::command_with_common_args!(Args);
+super::command_with_common_args!(Args, |a: &Args| a.parallel > 1);
 
 /// Runs the command.
 ///

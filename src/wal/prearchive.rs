@@ -27,6 +27,7 @@ struct Fingerprint {
 }
 
 impl Fingerprint {
+    #[cfg(test)]
     fn of(data: &[u8]) -> Fingerprint {
         let mut crc = flate2::Crc::new();
         crc.update(data);
@@ -34,6 +35,28 @@ impl Fingerprint {
             size: data.len() as u64,
             crc32: crc.sum(),
         }
+    }
+
+    /// The fingerprint of a file, read in pieces (a 16 MiB segment is never held whole).
+    fn of_file(path: &Path) -> Result<Fingerprint> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).map_err(Error::io("read WAL file", path))?;
+        let (mut crc, mut size) = (flate2::Crc::new(), 0u64);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(Error::io("read WAL file", path))?;
+            if n == 0 {
+                break;
+            }
+            crc.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(Fingerprint {
+            size,
+            crc32: crc.sum(),
+        })
     }
 
     fn render(&self, key: &str) -> String {
@@ -82,8 +105,7 @@ pub async fn archive_with_prefetch(
     })?;
     let entry = spool_dir.join(wal.as_str());
     if let Ok(recorded) = std::fs::read_to_string(&entry) {
-        let data = std::fs::read(wal_path).map_err(Error::io("read WAL file", wal_path))?;
-        let matches = Fingerprint::parse(&recorded) == Some(Fingerprint::of(&data));
+        let matches = Fingerprint::parse(&recorded) == Some(Fingerprint::of_file(wal_path)?);
         remove_entry(&entry);
         if matches {
             return Ok(Prearchived::FromSpool);
@@ -113,15 +135,18 @@ async fn prearchive_one(
     spool_dir: &Path,
 ) -> bool {
     let outcome = async {
-        let data = tokio::fs::read(path)
-            .await
-            .map_err(Error::io("read WAL file", path))?;
+        let fingerprint = {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || Fingerprint::of_file(&path))
+                .await
+                .expect("fingerprint task panicked")?
+        };
         let archived = archive(storage, layout, path, options).await?;
         let key = match &archived {
             Archived::Uploaded(k) | Archived::AlreadyStored(k) => k.clone(),
         };
         let name = wal_name_of(path)?;
-        let text = Fingerprint::of(&data).render(&key);
+        let text = fingerprint.render(&key);
         durable::write_atomically(&spool_dir.join(name.as_str()), |f| {
             std::io::Write::write_all(f, text.as_bytes())
         })

@@ -13,4 +13,5 @@ mod faults;
 mod restore;
 mod retention;
 mod secrets;
+mod tls;
 mod wal;

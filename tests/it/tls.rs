@@ -1,0 +1,192 @@
+//! HTTPS endpoints, as every real cloud is: the TLS client is only built for them (plain-HTTP
+//! endpoints skip the CA certificates), it verifies the server against the system roots plus
+//! `AWS_CA_BUNDLE`, and S3 payloads go unsigned over TLS (as botocore sends them), which the
+//! server and Barman's tools accept.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{barman, ours, required, run, temp_dir, wal_like_bytes};
+
+/// moto serving HTTPS with a certificate made for this test; killed on drop.
+struct TlsMoto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for TlsMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_tls_moto(dir: &Path) -> Option<TlsMoto> {
+    let moto = required("BCRS_MOTO_SERVER")?;
+    // A CA, and a server certificate for 127.0.0.1 signed by it (webpki refuses a CA
+    // certificate used as the server's own).
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ext = dir.join("ext.cnf");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = run(Command::new("openssl").args(args).current_dir(dir));
+        assert!(out.status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=bcrs test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(moto)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .arg("-c")
+        .arg(&cert)
+        .arg("-k")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let server = TlsMoto {
+        child,
+        endpoint: format!("https://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not start on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(server)
+}
+
+#[test]
+fn https_endpoint_with_a_ca_bundle() {
+    let dir = temp_dir();
+    let Some(moto) = start_tls_moto(dir.path()) else {
+        return;
+    };
+    let cert = dir.path().join("ca.pem");
+    let created = run(Command::new("curl")
+        .args(["-sf", "-X", "PUT", "--cacert"])
+        .arg(&cert)
+        .arg(format!("{}/tls", moto.endpoint)));
+    assert!(created.status.success(), "cannot create the bucket");
+
+    let name = "000000010000000000000001";
+    let wal = dir.path().join(name);
+    std::fs::write(&wal, wal_like_bytes(16 << 20, 7)).unwrap();
+    let tool = |program: &Path, bundle: Option<&Path>, args: &[&str]| {
+        let mut cmd = Command::new(program);
+        cmd.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_CA_BUNDLE")
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .args(["--endpoint-url", &moto.endpoint])
+            .args(args);
+        if let Some(bundle) = bundle {
+            cmd.env("AWS_CA_BUNDLE", bundle);
+        }
+        run(&mut cmd)
+    };
+    let url = "s3://tls/prefix";
+    let wal_arg = wal.to_str().unwrap();
+
+    // Without the bundle the self-signed server is refused: verification is on.
+    let refused = tool(
+        &ours("barman-cloud-wal-archive"),
+        None,
+        &[url, "pg", wal_arg],
+    );
+    assert!(
+        !refused.status.success(),
+        "an unknown certificate was accepted"
+    );
+
+    for flag in ["--gzip", "--lz4"] {
+        let server = format!("pg{flag}");
+        let archived = tool(
+            &ours("barman-cloud-wal-archive"),
+            Some(&cert),
+            &[flag, url, &server, wal_arg],
+        );
+        assert!(archived.status.success(), "archive over HTTPS with {flag}");
+        let back = dir.path().join(format!("back{flag}"));
+        let restored = tool(
+            &ours("barman-cloud-wal-restore"),
+            Some(&cert),
+            &[url, &server, name, back.to_str().unwrap()],
+        );
+        assert!(restored.status.success(), "restore over HTTPS with {flag}");
+        assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&wal).unwrap());
+
+        // Barman (boto3, with the same bundle) reads what we sent unsigned.
+        let Some(barman_restore) = barman("barman-cloud-wal-restore") else {
+            continue;
+        };
+        let theirs = dir.path().join(format!("barman{flag}"));
+        let restored = tool(
+            &barman_restore,
+            Some(&cert),
+            &[url, &server, name, theirs.to_str().unwrap()],
+        );
+        assert!(
+            restored.status.success(),
+            "Barman restore over HTTPS with {flag}"
+        );
+        assert_eq!(
+            std::fs::read(&theirs).unwrap(),
+            std::fs::read(&wal).unwrap()
+        );
+    }
+}
