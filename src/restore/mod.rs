@@ -26,14 +26,12 @@ pub mod recovery_conf;
 
 use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::mpsc;
 
 pub use extract::Stats;
 pub use recovery_conf::{RecoveryConf, RecoveryTarget, TargetAction};
@@ -45,7 +43,7 @@ use crate::durable;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::progress::ProgressHandle;
-use crate::storage::Storage;
+use crate::storage::{Storage, blocking};
 
 /// Chunks of a download held between the network and the unpacking thread, per part.
 const CHANNEL_CHUNKS: usize = 32;
@@ -340,77 +338,20 @@ async fn restore_part(
                 c.name()
             ))
     );
-    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let (feeder, reader) = blocking::channel(CHANNEL_CHUNKS);
     let compression = part.compression;
-    let unpack = tokio::task::spawn_blocking(move || {
-        let reader = ChannelReader {
-            rx,
-            chunk: Bytes::new(),
-            ended: false,
-        };
-        match compression {
-            Some(c) => {
-                extractor.extract(crate::compress::decoder(c, reader).map_err(ExtractError::Read)?)
-            }
-            None => extractor.extract(reader),
+    let unpack = tokio::task::spawn_blocking(move || match compression {
+        Some(c) => {
+            extractor.extract(crate::compress::decoder(c, reader).map_err(ExtractError::Read)?)
         }
+        None => extractor.extract(reader),
     });
-    let key = part.key.clone();
-    let download = async move {
-        let (_, mut body) = storage.stream(&key).await?;
-        while let Some(chunk) = body.try_next().await? {
-            progress.advance(chunk.len() as u64);
-            if tx.send(Message::Data(chunk)).await.is_err() {
-                // The unpacking stopped; its error says why.
-                return Ok(());
-            }
-        }
-        let _ = tx.send(Message::End).await;
-        Ok::<(), Error>(())
+    let download = async {
+        let (_, body) = storage.stream(&part.key).await?;
+        feeder.feed(body, |n| progress.advance(n as u64)).await
     };
     let downloaded = download.await;
     let unpacked = unpack.await.expect("unpacking thread panicked");
     downloaded?;
     unpacked.map_err(|e| extract_error(e, part.key.to_string()))
-}
-
-enum Message {
-    Data(Bytes),
-    /// Every byte of the object was sent.
-    End,
-}
-
-/// The blocking side of a download: reads chunks as they arrive. The channel closing without
-/// [`Message::End`] means the download failed, which must not look like the end of the
-/// archive.
-struct ChannelReader {
-    rx: mpsc::Receiver<Message>,
-    chunk: Bytes,
-    ended: bool,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if !self.chunk.is_empty() {
-                let n = buf.len().min(self.chunk.len());
-                buf[..n].copy_from_slice(&self.chunk[..n]);
-                self.chunk.advance(n);
-                return Ok(n);
-            }
-            if self.ended || buf.is_empty() {
-                return Ok(0);
-            }
-            match self.rx.blocking_recv() {
-                Some(Message::Data(chunk)) => self.chunk = chunk,
-                Some(Message::End) => self.ended = true,
-                None => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the download stopped before the end of the object",
-                    ));
-                }
-            }
-        }
-    }
 }

@@ -7,6 +7,7 @@
 //! and never formatted into a message.
 
 mod aws_profile;
+pub mod blocking;
 mod gcs;
 mod http;
 mod location;

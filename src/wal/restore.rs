@@ -5,17 +5,16 @@
 //! candidates to prefetch. Every file lands through [`crate::durable`], so neither PostgreSQL
 //! nor a later call that takes a file from the spool can read one still being written.
 
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::path::{Path as FsPath, PathBuf};
 
-use bytes::Bytes;
 use object_store::path::Path;
 
 use crate::compress::Compression;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, parse_wal_object};
-use crate::storage::Storage;
+use crate::storage::{Storage, blocking};
 use crate::wal::{WalKind, WalName};
 
 /// How to restore.
@@ -164,31 +163,67 @@ fn choose(
     (requested, extra)
 }
 
-/// Downloads one object and writes it, decompressed, to `dest` atomically.
-///
-/// The object is decoded in memory before the file is created: a WAL segment is at most the
-/// server's segment size, and a corrupt object then never produces a file at all.
+/// Downloads one object and writes it, decompressed, to `dest` atomically, as it arrives:
+/// a segment is never held whole in memory. The file appears only once complete, decoded
+/// and synced; a corrupt or broken-off object leaves nothing behind.
 async fn fetch(
     storage: &Storage,
     key: &Path,
     compression: Option<Compression>,
     dest: &FsPath,
 ) -> Result<()> {
-    let data: Bytes = storage.get(key).await?;
+    let (_, body) = storage.stream(key).await?;
+    let (feeder, reader) = blocking::channel(FETCH_CHUNKS);
     let (key, dest) = (key.to_string(), dest.to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let data = match compression {
-            Some(c) => Bytes::from(
-                crate::compress::decompress(c, &data)
-                    .map_err(|source| Error::Corrupt { key, source })?,
-            ),
-            None => data,
-        };
-        durable::write_atomically(&dest, |file| file.write_all(&data))
-            .map_err(Error::io("write WAL file", &dest))
-    })
-    .await
-    .expect("restore task panicked")
+    let write =
+        tokio::task::spawn_blocking(move || write_decoded(reader, compression, &key, &dest));
+    let downloaded = feeder.feed(body, drop).await;
+    let written = write.await.expect("restore task panicked");
+    // A broken download also fails the decoding: report the download.
+    downloaded?;
+    written
+}
+
+/// Chunks of a WAL download held between the network and the writing thread.
+const FETCH_CHUNKS: usize = 8;
+
+fn write_decoded(
+    reader: blocking::BlockingReader,
+    compression: Option<Compression>,
+    key: &str,
+    dest: &FsPath,
+) -> Result<()> {
+    let corrupt = |source| Error::Corrupt {
+        key: key.to_string(),
+        source,
+    };
+    let mut input: Box<dyn Read> = match compression {
+        Some(c) => crate::compress::decoder(c, reader).map_err(corrupt)?,
+        None => Box::new(reader),
+    };
+    // Reading (decoding) and writing fail differently: remember which one did.
+    let mut decode_error = None;
+    let written = durable::write_atomically(dest, |file| {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let failed = io::Error::new(e.kind(), e.to_string());
+                    decode_error = Some(e);
+                    return Err(failed);
+                }
+            };
+            file.write_all(&buf[..n])?;
+        }
+    });
+    match (written, decode_error) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(e)) => Err(corrupt(e)),
+        (Err(e), None) => Err(Error::io("write WAL file", dest)(e)),
+    }
 }
 
 #[cfg(test)]
