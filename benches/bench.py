@@ -383,6 +383,8 @@ def bench_wal_restore(res, tools, walsrc, names, reps, prefetch_reps, work, file
             for n in names:
                 tools.run(res, "ours", "barman-cloud-wal-archive", store, "wr", FLAG[comp],
                           [f"src-{comp}", os.path.join(walsrc, n)])
+    # Those uploads are set-up: their peak RSS must not count as the first restore's.
+    res.cur = {}
     dest = os.path.join(work, "restored-wal")
     os.makedirs(dest, exist_ok=True)
 
