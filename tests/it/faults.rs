@@ -180,7 +180,10 @@ fn wal_restore_never_leaves_a_partial_file() {
         &[],
         &[SEGMENT, dest.to_str().unwrap()],
     );
-    assert!(out.status.success(), "one truncated download was not resumed");
+    assert!(
+        out.status.success(),
+        "one truncated download was not resumed"
+    );
     assert_eq!(proxy.injected(), 1);
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&wal).unwrap());
 }
