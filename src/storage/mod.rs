@@ -120,6 +120,8 @@ pub struct Storage {
     /// GCS listing and streamed uploads (see `gcs.rs` for why not object_store's).
     gcs: Option<Arc<gcs::GcsJson>>,
     location: Location,
+    /// See [`Storage::destination`].
+    destination: String,
 }
 
 /// Per-object attributes set on upload.
@@ -215,12 +217,19 @@ impl Storage {
             writer,
             gcs,
             location: location.clone(),
+            destination: destination(location, options),
         })
     }
 
     /// The destination this client writes to.
     pub fn location(&self) -> &Location {
         &self.location
+    }
+
+    /// One line naming where requests go: the URL and any endpoint override. State kept
+    /// between calls (the pre-archiving spool) is only trusted for the same destination.
+    pub fn destination(&self) -> &str {
+        &self.destination
     }
 
     /// The objects directly inside `dir` (not in its subdirectories).
@@ -754,6 +763,17 @@ impl Resume {
     }
 }
 
+fn destination(location: &Location, options: &StorageOptions) -> String {
+    let endpoint = options
+        .endpoint_url
+        .clone()
+        .or_else(|| options.var("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| options.var("AWS_ENDPOINT_URL"))
+        .or_else(|| options.var("STORAGE_EMULATOR_HOST"))
+        .unwrap_or_default();
+    format!("{} {endpoint}", location.url).replace(['\n', '\r'], " ")
+}
+
 fn config(provider: &'static str) -> impl Fn(object_store::Error) -> Error {
     move |e| Error::Config {
         provider,
@@ -1236,6 +1256,7 @@ mod tests {
             writer: flaky,
             gcs: None,
             location: Location::parse("file:///nonexistent", Provider::AwsS3).unwrap(),
+            destination: String::new(),
         };
         let (size, stream) = storage.stream(&key).await.unwrap();
         assert_eq!(size, 100_000);

@@ -6,7 +6,9 @@
 //! Safety rests on three rules. `archive_status` belongs to PostgreSQL: it is only read. A
 //! spool entry is written (atomically) only after its upload has completed, so a crash loses
 //! nothing and at worst uploads a file twice, which the duplicate check turns into a no-op.
-//! An entry counts only if the file's size and CRC-32 still match what was uploaded.
+//! An entry counts only if the file's size and CRC-32 still match what was uploaded, and only
+//! for the destination it was uploaded to (a changed `archive_command` must not take another
+//! bucket's entry as proof).
 
 use std::path::{Path, PathBuf};
 
@@ -19,26 +21,28 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::storage::Storage;
 
-/// What one spool entry records of the file it stands for.
+/// What one spool entry records of the file it stands for, and where it was uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fingerprint {
     size: u64,
     crc32: u32,
+    destination: String,
 }
 
 impl Fingerprint {
     #[cfg(test)]
-    fn of(data: &[u8]) -> Fingerprint {
+    fn of(data: &[u8], destination: &str) -> Fingerprint {
         let mut crc = flate2::Crc::new();
         crc.update(data);
         Fingerprint {
             size: data.len() as u64,
             crc32: crc.sum(),
+            destination: destination.to_string(),
         }
     }
 
     /// The fingerprint of a file, read in pieces (a 16 MiB segment is never held whole).
-    fn of_file(path: &Path) -> Result<Fingerprint> {
+    fn of_file(path: &Path, destination: &str) -> Result<Fingerprint> {
         use std::io::Read;
         let mut file = std::fs::File::open(path).map_err(Error::io("read WAL file", path))?;
         let (mut crc, mut size) = (flate2::Crc::new(), 0u64);
@@ -56,11 +60,15 @@ impl Fingerprint {
         Ok(Fingerprint {
             size,
             crc32: crc.sum(),
+            destination: destination.to_string(),
         })
     }
 
     fn render(&self, key: &str) -> String {
-        format!("size={}\ncrc32={:08x}\nkey={key}\n", self.size, self.crc32)
+        format!(
+            "size={}\ncrc32={:08x}\ndestination={}\nkey={key}\n",
+            self.size, self.crc32, self.destination
+        )
     }
 
     fn parse(text: &str) -> Option<Fingerprint> {
@@ -71,6 +79,7 @@ impl Fingerprint {
         Some(Fingerprint {
             size: field("size")?.parse().ok()?,
             crc32: u32::from_str_radix(field("crc32")?, 16).ok()?,
+            destination: field("destination")?.to_string(),
         })
     }
 }
@@ -105,12 +114,15 @@ pub async fn archive_with_prefetch(
     })?;
     let entry = spool_dir.join(wal.as_str());
     if let Ok(recorded) = std::fs::read_to_string(&entry) {
-        let matches = Fingerprint::parse(&recorded) == Some(Fingerprint::of_file(wal_path)?);
+        let current = Fingerprint::of_file(wal_path, storage.destination())?;
+        let matches = Fingerprint::parse(&recorded) == Some(current);
         remove_entry(&entry);
         if matches {
             return Ok(Prearchived::FromSpool);
         }
-        tracing::warn!("spool entry for {wal} does not match the file; archiving it again");
+        tracing::warn!(
+            "spool entry for {wal} does not match the file or the destination; archiving it again"
+        );
     }
 
     let ahead = next_ready(wal_path, &wal, spool_dir, max_parallel.saturating_sub(1));
@@ -136,8 +148,8 @@ async fn prearchive_one(
 ) -> bool {
     let outcome = async {
         let fingerprint = {
-            let path = path.to_path_buf();
-            tokio::task::spawn_blocking(move || Fingerprint::of_file(&path))
+            let (path, destination) = (path.to_path_buf(), storage.destination().to_string());
+            tokio::task::spawn_blocking(move || Fingerprint::of_file(&path, &destination))
                 .await
                 .expect("fingerprint task panicked")?
         };
@@ -213,11 +225,20 @@ mod tests {
 
     #[test]
     fn fingerprints_round_trip_and_tell_files_apart() {
-        let a = Fingerprint::of(b"segment one");
+        let a = Fingerprint::of(b"segment one", "s3://a/p http://minio:9000");
         let text = a.render("pg/wals/0000000100000000/000000010000000000000001.gz");
         assert_eq!(Fingerprint::parse(&text), Some(a.clone()));
-        assert_ne!(Fingerprint::of(b"segment two"), a);
+        assert_ne!(
+            Fingerprint::of(b"segment two", "s3://a/p http://minio:9000"),
+            a
+        );
+        assert_ne!(
+            Fingerprint::of(b"segment one", "s3://b/p http://minio:9000"),
+            a
+        );
         assert_eq!(Fingerprint::parse("size=1\n"), None);
+        // Entries written before the destination was recorded never count.
+        assert_eq!(Fingerprint::parse("size=11\ncrc32=00000000\nkey=k\n"), None);
     }
 
     #[test]

@@ -139,6 +139,58 @@ fn replay_s3_parallel_prearchive() {
     }
 }
 
+/// A spool entry proves an upload only to the destination that wrote it: after
+/// `archive_command` moves to another store, the segments pre-archived to the old one are
+/// uploaded again.
+#[test]
+fn spool_entries_do_not_carry_over_to_another_destination() {
+    let dir = temp_dir();
+    let pg_wal = dir.path().join("pg_wal");
+    std::fs::create_dir_all(pg_wal.join("archive_status")).unwrap();
+    let names = ["000000010000000000000001", "000000010000000000000002"];
+    for (i, name) in names.iter().enumerate() {
+        wal_file(&pg_wal, name, 1 << 20, i as u64);
+        std::fs::write(pg_wal.join(format!("archive_status/{name}.ready")), "").unwrap();
+    }
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    for store in [&old, &new] {
+        std::fs::create_dir(store).unwrap();
+    }
+    let spool = dir.path().join("spool");
+    let archive = |store: &Path, name: &str| {
+        let out = run(Command::new(ours("barman-cloud-wal-archive"))
+            .args([
+                "--max-parallel",
+                "2",
+                "--spool-dir",
+                spool.to_str().unwrap(),
+            ])
+            .arg(format!("file://{}", store.display()))
+            .arg("pg")
+            .arg(pg_wal.join(name)));
+        assert!(out.status.success(), "archiving {name}");
+    };
+    let stored =
+        |store: &Path, name: &str| store.join("pg/wals/0000000100000000").join(name).exists();
+    // The first call also uploads the second segment to the old store, and spools it.
+    archive(&old, names[0]);
+    assert!(
+        stored(&old, names[1]),
+        "the second segment was not pre-archived"
+    );
+    std::fs::rename(
+        pg_wal.join(format!("archive_status/{}.ready", names[0])),
+        pg_wal.join(format!("archive_status/{}.done", names[0])),
+    )
+    .unwrap();
+    // The archive_command now points elsewhere: the spool entry must not answer for it.
+    archive(&new, names[1]);
+    assert!(
+        stored(&new, names[1]),
+        "reported archived without reaching the new store"
+    );
+}
+
 const COMPRESSIONS: [(&str, &str); 7] = [
     ("", ""),
     ("--gzip", ".gz"),
