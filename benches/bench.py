@@ -756,6 +756,14 @@ def evaluate_targets(res):
     return out
 
 
+def rss_row(label, o, b, f):
+    """A table row of peak RSS in KiB: ours, Barman's, ours on file://."""
+    mb = lambda kb: fmt(kb / 1024 if kb else None, "MB")  # noqa: E731
+    ratio = (o / b) if (o and b) else None
+    return (label, "MB", mb(o), mb(b), "-" if ratio is None else f"{ratio:.3g}",
+            "-" if ratio is None else f"{1 / ratio:.1f}x", mb(f))
+
+
 def table(res):
     rows = [("metric", "unit", "ours", "Barman", "ours/Barman", "better by", "ours file://")]
     for m in res.metrics:
@@ -770,25 +778,14 @@ def table(res):
         if m["id"] not in ("wal_archive_history_ms", "wal_archive_16MiB_none_ms",
                            "wal_archive_16MiB_gzip_ms", "wal_restore_cold_none_ms"):
             continue
-        o, b = m["peak_rss_kb"].get("ours"), m["peak_rss_kb"].get("barman")
-        f = m["peak_rss_kb"].get("ours-file")
-        ratio = (o / b) if (o and b) else None
-        rows.append((f"peak RSS {m['label']}", "MB", fmt(o / 1024 if o else None, "MB"),
-                     fmt(b / 1024 if b else None, "MB"),
-                     "-" if ratio is None else f"{ratio:.3g}",
-                     "-" if ratio is None else f"{1 / ratio:.1f}x",
-                     fmt(f / 1024 if f else None, "MB")))
+        rss = m["peak_rss_kb"]
+        rows.append(rss_row(f"peak RSS {m['label']}", rss.get("ours"), rss.get("barman"),
+                            rss.get("ours-file")))
     cmds = sorted({c for (_t, c) in res.rss})
     for c in cmds:
         o = max([kb for (t, cc), kb in res.rss.items() if cc == c and t == "ours"], default=None)
-        b = res.rss.get(("barman", c))
-        f = res.rss.get(("ours-file", c))
-        ratio = (o / b) if (o and b) else None
-        rows.append((f"peak RSS {c} (max of all runs)", "MB", fmt(o / 1024 if o else None, "MB"),
-                     fmt(b / 1024 if b else None, "MB"),
-                     "-" if ratio is None else f"{ratio:.3g}",
-                     "-" if ratio is None else f"{1 / ratio:.1f}x",
-                     fmt(f / 1024 if f else None, "MB")))
+        rows.append(rss_row(f"peak RSS {c} (max of all runs)", o, res.rss.get(("barman", c)),
+                            res.rss.get(("ours-file", c))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for k, r in enumerate(rows):
