@@ -440,7 +440,7 @@ impl Extractor {
                 },
                 _ => write_error("create", &full)(e),
             })?;
-        let mut written = 0u64;
+        let (mut written, mut queued) = (0u64, 0u64);
         loop {
             let n = match content.read(buf) {
                 Ok(0) => break,
@@ -451,7 +451,12 @@ impl Extractor {
             file.write_all(&buf[..n])
                 .map_err(write_error("write", &full))?;
             written += n as u64;
+            if written - queued >= WRITEBACK_STEP {
+                start_writeback(&file, queued, written);
+                queued = written;
+            }
         }
+        start_writeback(&file, queued, written);
         apply(&file, &attrs, &full)?;
         Ok(written)
     }
@@ -571,6 +576,27 @@ impl Extractor {
 
 /// Owner, then mode (a change of owner clears set-id bits), then times, as `tarfile` orders
 /// them; all through the open descriptor, so no path is looked up again.
+/// How much a file grows between two requests to start writing it to disk.
+const WRITEBACK_STEP: u64 = 16 << 20;
+
+/// Asks the kernel to start writing `start..end` of `file` to disk now, without waiting, so
+/// that the flush at the end of the restore finds little left to do. (The advice also drops
+/// pages of the range that are already clean; just written, hardly any are.) Only a hint: an
+/// error changes nothing, since the whole tree is flushed at the end and that is checked.
+fn start_writeback(file: &File, start: u64, end: u64) {
+    if end > start {
+        let (Ok(offset), Ok(len)) = (i64::try_from(start), i64::try_from(end - start)) else {
+            return;
+        };
+        let _ = nix::fcntl::posix_fadvise(
+            file,
+            offset,
+            len,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
+    }
+}
+
 fn apply(file: &File, attrs: &Attrs, path: &Path) -> Result<()> {
     if let Some((uid, gid)) = attrs.owner {
         std::os::unix::fs::fchown(file, Some(uid), Some(gid))
