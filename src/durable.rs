@@ -6,7 +6,7 @@
 //! a concurrent reader never sees a half-written file.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The temporary sibling of `dest`: hidden, and clearly ours.
@@ -41,6 +41,68 @@ pub fn write_atomically(
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Why [`copy_into`] stopped.
+#[derive(Debug)]
+pub(crate) enum CopyError {
+    /// The source failed (a download, a decoder).
+    Read(io::Error),
+    /// The file could not be written.
+    Write(io::Error),
+}
+
+/// How much a file grows between two requests to start writing it to disk.
+const WRITEBACK_STEP: u64 = 16 << 20;
+
+/// Copies `from` to the end of `file` through `buf`, and asks the kernel to start writing
+/// what was copied to disk as it goes (every [`WRITEBACK_STEP`] and at the end), so that the
+/// fsync that makes it durable finds little left to do. Returns the bytes copied.
+///
+/// # Errors
+/// [`CopyError`], telling the source's failures from the file's.
+pub(crate) fn copy_into(
+    from: &mut (impl Read + ?Sized),
+    mut file: &File,
+    buf: &mut [u8],
+) -> Result<u64, CopyError> {
+    let (mut written, mut queued) = (0u64, 0u64);
+    loop {
+        let n = match from.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        file.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        written += n as u64;
+        if written - queued >= WRITEBACK_STEP {
+            start_writeback(file, queued, written);
+            queued = written;
+        }
+    }
+    start_writeback(file, queued, written);
+    Ok(written)
+}
+
+/// Asks the kernel to start writing `start..end` of `file` to disk now, without waiting.
+/// (The advice also drops pages of the range that are already clean; just written, hardly
+/// any are.) Only a hint: an error changes nothing, since an fsync follows and is checked.
+fn start_writeback(file: &File, start: u64, end: u64) {
+    let (Ok(offset), Ok(len)) = (
+        i64::try_from(start),
+        i64::try_from(end.saturating_sub(start)),
+    ) else {
+        return;
+    };
+    if len > 0 {
+        let _ = nix::fcntl::posix_fadvise(
+            file,
+            offset,
+            len,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
+    }
 }
 
 /// Moves `from` to `dest` durably: a rename when both are on one file system, otherwise a

@@ -20,13 +20,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, DirBuilder, File, FileTimes, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::fcntl::OFlag;
+
+use crate::durable::CopyError;
 use tar::EntryType;
 
 /// Why unpacking stopped.
@@ -426,7 +428,7 @@ impl Extractor {
         buf: &mut [u8],
     ) -> Result<u64> {
         let full = self.prepare(rel, name, "file")?;
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
@@ -440,23 +442,10 @@ impl Extractor {
                 },
                 _ => write_error("create", &full)(e),
             })?;
-        let (mut written, mut queued) = (0u64, 0u64);
-        loop {
-            let n = match content.read(buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ExtractError::Read(e)),
-            };
-            file.write_all(&buf[..n])
-                .map_err(write_error("write", &full))?;
-            written += n as u64;
-            if written - queued >= WRITEBACK_STEP {
-                start_writeback(&file, queued, written);
-                queued = written;
-            }
-        }
-        start_writeback(&file, queued, written);
+        let written = crate::durable::copy_into(content, &file, buf).map_err(|e| match e {
+            CopyError::Read(e) => ExtractError::Read(e),
+            CopyError::Write(e) => write_error("write", &full)(e),
+        })?;
         apply(&file, &attrs, &full)?;
         Ok(written)
     }
@@ -576,27 +565,6 @@ impl Extractor {
 
 /// Owner, then mode (a change of owner clears set-id bits), then times, as `tarfile` orders
 /// them; all through the open descriptor, so no path is looked up again.
-/// How much a file grows between two requests to start writing it to disk.
-const WRITEBACK_STEP: u64 = 16 << 20;
-
-/// Asks the kernel to start writing `start..end` of `file` to disk now, without waiting, so
-/// that the flush at the end of the restore finds little left to do. (The advice also drops
-/// pages of the range that are already clean; just written, hardly any are.) Only a hint: an
-/// error changes nothing, since the whole tree is flushed at the end and that is checked.
-fn start_writeback(file: &File, start: u64, end: u64) {
-    if end > start {
-        let (Ok(offset), Ok(len)) = (i64::try_from(start), i64::try_from(end - start)) else {
-            return;
-        };
-        let _ = nix::fcntl::posix_fadvise(
-            file,
-            offset,
-            len,
-            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
-        );
-    }
-}
-
 fn apply(file: &File, attrs: &Attrs, path: &Path) -> Result<()> {
     if let Some((uid, gid)) = attrs.owner {
         std::os::unix::fs::fchown(file, Some(uid), Some(gid))

@@ -5,7 +5,7 @@
 //! candidates to prefetch. Every file lands through [`crate::durable`], so neither PostgreSQL
 //! nor a later call that takes a file from the spool can read one still being written.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path as FsPath, PathBuf};
 
 use object_store::path::Path;
@@ -205,18 +205,14 @@ fn write_decoded(
     let mut decode_error = None;
     let written = durable::write_atomically(dest, |file| {
         let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let failed = io::Error::new(e.kind(), e.to_string());
-                    decode_error = Some(e);
-                    return Err(failed);
-                }
-            };
-            file.write_all(&buf[..n])?;
+        match durable::copy_into(&mut input, file, &mut buf) {
+            Ok(_) => Ok(()),
+            Err(durable::CopyError::Write(e)) => Err(e),
+            Err(durable::CopyError::Read(e)) => {
+                let failed = io::Error::new(e.kind(), e.to_string());
+                decode_error = Some(e);
+                Err(failed)
+            }
         }
     });
     match (written, decode_error) {
