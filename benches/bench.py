@@ -618,9 +618,12 @@ def delete_s3(tools, endpoint, prefix, server):
         token = r["NextContinuationToken"]
 
 
-def bench_backup_restore(res, tools, pg, work, plan, s3fs_root, reps):
+def bench_backup_restore(res, tools, pg, work, plan, s3fs_root, reps, tmpfs_root):
     """plan: list of (tool, store, compression). `reps` rounds of one backup and one restore
-    each, the rounds one after the other so that load changes spread over every config."""
+    each, the rounds one after the other so that load changes spread over every config.
+    With `tmpfs_root`, each backup is also restored there: the tool's own speed, without
+    this VM's disk (whose ext4 has no journal, so creating files just after others were
+    deleted scans past every recently freed inode)."""
     size = pg.du()
     log(f"backup/restore: PGDATA without pg_wal is {size / 1e9:.2f} GB ({size / MiB:.0f} MiB)")
     out = []
@@ -659,19 +662,28 @@ def bench_backup_restore(res, tools, pg, work, plan, s3fs_root, reps):
         flush = time.perf_counter() - t0
         restored = sum(os.lstat(os.path.join(d, n)).st_size
                        for d, _s, fs in os.walk(dest) for n in fs)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmpfs_s = None
+        if tmpfs_root:
+            tdest = os.path.join(tmpfs_root, server)
+            shutil.rmtree(tdest, ignore_errors=True)
+            tmpfs_s = tools.run(res, tool, "barman-cloud-restore", rstore, "bk", [],
+                                [server, ids[0], tdest])["s"]
+            shutil.rmtree(tdest, ignore_errors=True)
         stored = stored_size(tools, store, "bk", server, s3fs_root)
         out.append({"tool": tool, "store": store, "compression": comp, "round": i,
                     "backup_s": b["s"], "restore_s": r["s"], "flush_after_restore_s": flush,
                     "restore_durable_MBps": size / 1e6 / (r["s"] + flush),
                     "backup_MBps": size / 1e6 / b["s"], "restore_MBps": size / 1e6 / r["s"],
+                    "restore_tmpfs_s": tmpfs_s,
+                    "tmpfs_restore_MBps": tmpfs_s and size / 1e6 / tmpfs_s,
                     "backup_rss_kb": b["rss_kb"], "restore_rss_kb": r["rss_kb"],
                     "pgdata_bytes": size, "restored_bytes": restored, "stored_bytes": stored})
         log(f"  backup {b['s']:.1f}s ({size / 1e6 / b['s']:.1f} MB/s, RSS "
             f"{b['rss_kb'] / 1024:.0f} MB), restore {r['s']:.1f}s "
             f"({size / 1e6 / r['s']:.1f} MB/s, RSS {r['rss_kb'] / 1024:.0f} MB) + sync "
-            f"{flush:.1f}s, "
+            f"{flush:.1f}s" + (f", into tmpfs {tmpfs_s:.1f}s" if tmpfs_s else "") + ", "
             f"stored {stored / 1e6:.0f} MB, restored {restored / 1e6:.0f} MB")
-        shutil.rmtree(dest, ignore_errors=True)
         delete_prefix(tools, store, "bk", server, s3fs_root)
     return out
 
@@ -709,6 +721,8 @@ TARGETS = [
      "restore_*_MBps", "advantage_min_compressed", 2),
     ("restore_comp_durable", "restore >= 2x on compressed backups, both flushed to disk "
      "(every compression)", "durable_restore_*_MBps", "advantage_min_compressed", 2),
+    ("restore_comp_tmpfs", "restore >= 2x on compressed backups, both into tmpfs "
+     "(every compression)", "tmpfs_restore_*_MBps", "advantage_min_compressed", 2),
     ("rss_wal", "peak RSS wal-archive <= 15 MB", "rss:barman-cloud-wal-archive", "rss", 15),
     ("rss_backup", "peak RSS backup <= 200 MB", "rss:barman-cloud-backup", "rss", 200),
 ]
@@ -826,6 +840,10 @@ def main():
     file_ceiling = os.environ.get("BENCH_FILE", "1") == "1"
     backup_reps = int(os.environ.get("BENCH_BACKUP_REPS", "1" if quick else "3"))
     phases = os.environ.get("BENCH_PHASES", "archive restore sustained backup").split()
+    # Backups are also restored into tmpfs (the tools without this VM's disk) when it has room.
+    restore_tmpfs = (os.environ.get("BENCH_RESTORE_TMPFS", "1") == "1"
+                     and os.path.isdir("/dev/shm")
+                     and shutil.disk_usage("/dev/shm").free > 4e9)
 
     work = a.work
     filestore = os.path.join(work, "filestore")
@@ -863,6 +881,7 @@ def main():
                      "sustained_compressions": sus_comps, "backup_compressions": backup_comps,
                      "barman_backup_compressions": barman_backup_comps,
                      "file_ceiling": file_ceiling, "phases": phases,
+                     "restore_tmpfs": restore_tmpfs,
                      "backup_reps": backup_reps},
     }
     log(f"load {meta['load_before']}; S3 server {a.s3_server} at {a.endpoint}")
@@ -929,8 +948,14 @@ def main():
                     plan.append(("ours", "s3", "gzip9"))
                 if file_ceiling and comp in ("none", "lz4"):   # gzip: CPU-bound, same as S3
                     plan.append(("ours", "file", comp))
-            backups = bench_backup_restore(res, tools, pg, work, plan, a.s3fs_root or None,
-                                           backup_reps)
+            tmpfs_root = tempfile.mkdtemp(prefix="bcrs-restore-", dir="/dev/shm") \
+                if restore_tmpfs else None
+            try:
+                backups = bench_backup_restore(res, tools, pg, work, plan,
+                                               a.s3fs_root or None, backup_reps, tmpfs_root)
+            finally:
+                if tmpfs_root:
+                    shutil.rmtree(tmpfs_root, ignore_errors=True)
             res.extra["backups"] = backups
 
             def med(tool, store, comp, field):
@@ -942,7 +967,11 @@ def main():
             for mid, label, field in (("backup_{}_MBps", "backup {} ({})", "backup_MBps"),
                                       ("restore_{}_MBps", "restore {} ({})", "restore_MBps"),
                                       ("durable_restore_{}_MBps", "restore {} + sync -f ({})",
-                                       "restore_durable_MBps")):
+                                       "restore_durable_MBps"),
+                                      ("tmpfs_restore_{}_MBps", "restore {} into tmpfs ({})",
+                                       "tmpfs_restore_MBps")):
+                if field == "tmpfs_restore_MBps" and not restore_tmpfs:
+                    continue
                 for comp in backup_comps:
                     rss_field = "backup_rss_kb" if field == "backup_MBps" else "restore_rss_kb"
                     res.cur = {}
@@ -1061,7 +1090,9 @@ def main():
         "- backup/restore: `barman-cloud-backup --immediate-checkpoint` of the pgbench "
         "database (hot, in the page cache), then `barman-cloud-restore` of that backup into "
         "an empty directory; MB/s over PGDATA without pg_wal. Ours fsyncs what it restores, "
-        "Barman does not: `+ sync -f` adds a timed syncfs after either restore.",
+        "Barman does not: `+ sync -f` adds a timed syncfs after either restore. `into "
+        "tmpfs`: the same backup restored again into /dev/shm, without this VM's disk (its "
+        "ext4 has no journal and slows file creation after deletions; see benches/README.md).",
         "",
         tbl,
         "",

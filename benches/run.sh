@@ -16,6 +16,8 @@
 #                          byte. BENCH_S3=moto puts everything on moto.
 #   BENCH_S3S_TMPFS=0      keep s3s-fs's store on disk (default: on /dev/shm when it has 8 GB
 #                          free; its bucket is emptied between phases)
+#   BENCH_RESTORE_TMPFS=0  skip the second restore of each backup into tmpfs (default: on
+#                          /dev/shm when it has 4 GB free)
 #   BENCH_SCALE=N          pgbench scale of the backup database (default 70, ~1.05 GiB)
 #   BENCH_REPS=N           repetitions of each WAL measurement (default 5; .history: 11)
 #   BENCH_BACKUP_COMPRESSIONS="none gzip snappy lz4"   (ours and Barman)
