@@ -6,8 +6,9 @@
 //!    backup's directory, and a missing PGDATA or tablespace archive stops everything before
 //!    a byte is written.
 //! 2. Parts are downloaded a few at a time. Each one streams through a bounded channel into
-//!    a blocking thread that decompresses and unpacks it ([`extract`]), so memory stays flat
-//!    whatever the part size. Parts are started in Barman's order (PGDATA first, each base
+//!    a blocking thread that unpacks it ([`extract`]), with the decompression on a thread of
+//!    its own a few megabytes ahead ([`read_ahead`]), so memory stays flat whatever the part
+//!    size. Parts are started in Barman's order (PGDATA first, each base
 //!    before its `_NNNN` parts); each is an independent archive, so they may finish in any
 //!    order.
 //! 3. Directory attributes are applied, `pg_tblspc/<oid>` links and a missing `pg_wal` are
@@ -22,6 +23,7 @@
 
 mod extract;
 mod plan;
+mod read_ahead;
 pub mod recovery_conf;
 
 use std::collections::BTreeMap;
@@ -341,9 +343,11 @@ async fn restore_part(
     let (feeder, reader) = blocking::channel(CHANNEL_CHUNKS);
     let compression = part.compression;
     let unpack = tokio::task::spawn_blocking(move || match compression {
-        Some(c) => {
-            extractor.extract(crate::compress::decoder(c, reader).map_err(ExtractError::Read)?)
-        }
+        Some(c) => std::thread::scope(|s| {
+            extractor.extract(read_ahead::spawn(s, move || {
+                crate::compress::decoder(c, reader)
+            }))
+        }),
         None => extractor.extract(reader),
     });
     let download = async {
