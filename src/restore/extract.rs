@@ -27,9 +27,9 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::fcntl::OFlag;
+use tar::EntryType;
 
 use crate::durable::CopyError;
-use tar::EntryType;
 
 /// Why unpacking stopped.
 #[derive(Debug)]

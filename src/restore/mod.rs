@@ -8,9 +8,8 @@
 //! 2. Parts are downloaded a few at a time. Each one streams through a bounded channel into
 //!    a blocking thread that unpacks it ([`extract`]), with the decompression on a thread of
 //!    its own a few megabytes ahead ([`read_ahead`]), so memory stays flat whatever the part
-//!    size. Parts are started in Barman's order (PGDATA first, each base
-//!    before its `_NNNN` parts); each is an independent archive, so they may finish in any
-//!    order.
+//!    size. Parts are started in Barman's order (PGDATA first, each base before its `_NNNN`
+//!    parts); each is an independent archive, so they may finish in any order.
 //! 3. Directory attributes are applied, `pg_tblspc/<oid>` links and a missing `pg_wal` are
 //!    created, the optional recovery settings are written ([`recovery_conf`]), and the whole
 //!    tree is flushed to disk. Only then does `global/pg_control`, unpacked under a temporary

@@ -767,7 +767,7 @@ const LOCAL_CHUNK: u64 = 256 << 10;
 
 /// The body of a GET as a stream. object_store reads a local file 8 KiB per blocking task,
 /// which made a 1 GB `file://` restore spend most of its time handing tasks between threads;
-/// we read it a megabyte at a time instead.
+/// we read it [`LOCAL_CHUNK`] at a time instead.
 fn body_stream(result: GetResult) -> BoxStream<'static, object_store::Result<Bytes>> {
     let (file, path) = match result.payload {
         GetResultPayload::File(file, path) => (Arc::new(file), Arc::new(path)),
