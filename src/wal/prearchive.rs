@@ -10,6 +10,7 @@
 //! for the destination it was uploaded to (a changed `archive_command` must not take another
 //! bucket's entry as proof).
 
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use futures::future::join_all;
@@ -30,30 +31,18 @@ struct Fingerprint {
 }
 
 impl Fingerprint {
-    #[cfg(test)]
-    fn of(data: &[u8], destination: &str) -> Fingerprint {
-        let mut crc = flate2::Crc::new();
-        crc.update(data);
-        Fingerprint {
-            size: data.len() as u64,
-            crc32: crc.sum(),
-            destination: destination.to_string(),
-        }
-    }
-
-    /// The fingerprint of a file, read in pieces (a 16 MiB segment is never held whole).
-    fn of_file(path: &Path, destination: &str) -> Result<Fingerprint> {
-        use std::io::Read;
-        let mut file = std::fs::File::open(path).map_err(Error::io("read WAL file", path))?;
+    /// The fingerprint of what `data` yields, read in pieces (a 16 MiB segment is never
+    /// held whole).
+    fn of_reader(mut data: impl Read, destination: &str) -> io::Result<Fingerprint> {
         let (mut crc, mut size) = (flate2::Crc::new(), 0u64);
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(Error::io("read WAL file", path))?;
-            if n == 0 {
-                break;
-            }
+            let n = match data.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             crc.update(&buf[..n]);
             size += n as u64;
         }
@@ -62,6 +51,18 @@ impl Fingerprint {
             crc32: crc.sum(),
             destination: destination.to_string(),
         })
+    }
+
+    /// The fingerprint of a file, read on a blocking thread.
+    async fn of_file(path: &Path, destination: &str) -> Result<Fingerprint> {
+        let (path, destination) = (path.to_path_buf(), destination.to_string());
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&path)
+                .and_then(|file| Fingerprint::of_reader(file, &destination))
+                .map_err(Error::io("read WAL file", &path))
+        })
+        .await
+        .expect("fingerprint task panicked")
     }
 
     fn render(&self, key: &str) -> String {
@@ -114,7 +115,7 @@ pub async fn archive_with_prefetch(
     })?;
     let entry = spool_dir.join(wal.as_str());
     if let Ok(recorded) = std::fs::read_to_string(&entry) {
-        let current = Fingerprint::of_file(wal_path, storage.destination())?;
+        let current = Fingerprint::of_file(wal_path, storage.destination()).await?;
         let matches = Fingerprint::parse(&recorded) == Some(current);
         remove_entry(&entry);
         if matches {
@@ -147,12 +148,7 @@ async fn prearchive_one(
     spool_dir: &Path,
 ) -> bool {
     let outcome = async {
-        let fingerprint = {
-            let (path, destination) = (path.to_path_buf(), storage.destination().to_string());
-            tokio::task::spawn_blocking(move || Fingerprint::of_file(&path, &destination))
-                .await
-                .expect("fingerprint task panicked")?
-        };
+        let fingerprint = Fingerprint::of_file(path, storage.destination()).await?;
         let archived = archive(storage, layout, path, options).await?;
         let key = match &archived {
             Archived::Uploaded(k) | Archived::AlreadyStored(k) => k.clone(),
@@ -225,15 +221,15 @@ mod tests {
 
     #[test]
     fn fingerprints_round_trip_and_tell_files_apart() {
-        let a = Fingerprint::of(b"segment one", "s3://a/p http://minio:9000");
+        let a = Fingerprint::of_reader(&b"segment one"[..], "s3://a/p http://minio:9000").unwrap();
         let text = a.render("pg/wals/0000000100000000/000000010000000000000001.gz");
         assert_eq!(Fingerprint::parse(&text), Some(a.clone()));
         assert_ne!(
-            Fingerprint::of(b"segment two", "s3://a/p http://minio:9000"),
+            Fingerprint::of_reader(&b"segment two"[..], "s3://a/p http://minio:9000").unwrap(),
             a
         );
         assert_ne!(
-            Fingerprint::of(b"segment one", "s3://b/p http://minio:9000"),
+            Fingerprint::of_reader(&b"segment one"[..], "s3://b/p http://minio:9000").unwrap(),
             a
         );
         assert_eq!(Fingerprint::parse("size=1\n"), None);

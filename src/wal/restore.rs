@@ -177,7 +177,7 @@ async fn fetch(
     let (key, dest) = (key.to_string(), dest.to_path_buf());
     let write =
         tokio::task::spawn_blocking(move || write_decoded(reader, compression, &key, &dest));
-    let downloaded = feeder.feed(body, drop).await;
+    let downloaded = feeder.feed(body, |_| {}).await;
     let written = write.await.expect("restore task panicked");
     // A broken download also fails the decoding: report the download.
     downloaded?;

@@ -80,13 +80,14 @@ impl Source {
         cmd
     }
 
-    /// Restores `id` with Barman's barman-cloud-restore (as postgres) into `restored/data`.
-    fn barman_restore(&self, id: &str, extra: &[String]) -> PathBuf {
-        let data = self.root.join("restored/data");
+    /// Restores `id` with Barman's barman-cloud-restore (as postgres) into `restored/data`,
+    /// moving tablespace `tbs1` to `moved-tbs`; returns both directories.
+    fn barman_restore(&self, id: &str) -> (PathBuf, PathBuf) {
+        let (data, moved) = (self.root.join("restored/data"), self.root.join("moved-tbs"));
         let out = run(as_postgres(barman("barman-cloud-restore").unwrap())
             .args(&self.store.args)
             .envs(self.store.env.iter().map(|(k, v)| (k, v)))
-            .args(extra)
+            .arg(format!("--tablespace=tbs1:{}", moved.display()))
             .args([&self.store.url, "pg", id])
             .arg(&data));
         assert!(
@@ -94,7 +95,7 @@ impl Source {
             "Barman cannot restore our backup: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        data
+        (data, moved)
     }
 
     /// Restores `id` with our barman-cloud-restore into `<name>/data`, the tablespace into
@@ -254,8 +255,7 @@ fn restored_by_barman(backup_flag: &str) {
     source.mark("after backup");
     let expected = fingerprint(&source.pg);
     let ids = source.backup_ids();
-    let moved = source.root.join("moved-tbs");
-    let data = source.barman_restore(&ids[0], &[format!("--tablespace=tbs1:{}", moved.display())]);
+    let (data, _) = source.barman_restore(&ids[0]);
     let restored = start_restored(&source, data, "");
     assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
 }
@@ -310,8 +310,7 @@ fn backup_under_load_restored_by_barman_s3_gzip() {
     assert!(show.contains(&format!("\"backup_id\": \"{id}\"")), "{show}");
 
     // Barman restores it, moving the tablespace; PostgreSQL replays our archive to the end.
-    let moved = source.root.join("moved-tbs");
-    let data = source.barman_restore(id, &[format!("--tablespace=tbs1:{}", moved.display())]);
+    let (data, moved) = source.barman_restore(id);
     let restored = start_restored(&source, data, "");
     assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
     assert_eq!(
@@ -358,8 +357,7 @@ fn backup_from_a_standby_azure_bzip2() {
     let info =
         crate::conformance::get_text(&source.store, &format!("pg/base/{}/backup.info", ids[0]));
     assert!(info.contains("BACKUP FROM: standby"), "{info}");
-    let moved = source.root.join("moved-tbs");
-    let data = source.barman_restore(&ids[0], &[format!("--tablespace=tbs1:{}", moved.display())]);
+    let (data, _) = source.barman_restore(&ids[0]);
     let restored = start_restored(&source, data, "");
     assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
 }
