@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -64,13 +65,29 @@ class Failed(Exception):
     pass
 
 
+# CPU that /usr/bin/time itself costs around a command (measured around /bin/true at start).
+TIME_CPU_S = 0.0
+
+
+def calibrate_time_cpu(n=21):
+    global TIME_CPU_S
+    TIME_CPU_S = median([timed(["/bin/true"])["cpu_s"] for _ in range(n)])
+
+
 def timed(cmd, env=None, check=True, stdin=None):
-    """Runs cmd under /usr/bin/time -v; returns {"s": wall seconds, "rss_kb": peak RSS}."""
+    """Runs cmd under /usr/bin/time -v; returns {"s": wall seconds, "rss_kb": peak RSS,
+    "cpu_s": user + system seconds of the command and the children it waited for, less what
+    /usr/bin/time costs around /bin/true}.
+    CPU comes from this process's rusage of waited-for children (microseconds, where
+    /usr/bin/time prints hundredths): only the command (and `time`) ends during the call."""
     with tempfile.NamedTemporaryFile(prefix="bench-time-", suffix=".txt") as tf:
         full = ["/usr/bin/time", "-v", "-o", tf.name] + [str(c) for c in cmd]
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         p = subprocess.run(full, env=env, capture_output=True, stdin=stdin)
         dt = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime) - TIME_CPU_S
         rss = None
         with open(tf.name) as f:
             for line in f:
@@ -81,7 +98,20 @@ def timed(cmd, env=None, check=True, stdin=None):
         raise Failed(f"exit {p.returncode}: {' '.join(map(str, cmd))}\n"
                      f"{p.stdout.decode(errors='replace')[-2000:]}"
                      f"{p.stderr.decode(errors='replace')[-3000:]}")
-    return {"s": dt, "rss_kb": rss, "rc": p.returncode}
+    return {"s": dt, "rss_kb": rss, "cpu_s": cpu, "rc": p.returncode}
+
+
+def process_cpu_s(pid):
+    """User + system seconds a running process (a server) has used so far, or None."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sh(cmd, check=True, **kw):
@@ -106,12 +136,19 @@ class Results:
         self.rss = {}       # (tool, command) -> max kB
         self.extra = {}
         self.cur = {}       # tool -> max kB since the last add(): the RSS of one metric
+        self.cur_cpu = {}   # tool -> [(own CPU s, server CPU s or None)] since the last add()
 
     def add(self, mid, label, unit, better, ours=None, barman=None, file=None, **detail):
         m = {"id": mid, "label": label, "unit": unit, "better": better,
              "ours": ours, "barman": barman, "ours_file": file,
              "peak_rss_kb": dict(self.cur)}
+        cpu = {t: {"client_s": median([c for c, _s in xs]),
+                   "server_s": median([sv for _c, sv in xs if sv is not None])}
+               for t, xs in self.cur_cpu.items()}
+        if cpu:
+            m["cpu_median_s"] = cpu
         self.cur = {}
+        self.cur_cpu = {}
         if ours is not None and barman not in (None, 0) and ours != 0:
             m["ratio_ours_over_barman"] = ours / barman
             m["advantage"] = (barman / ours) if better == "lower" else (ours / barman)
@@ -128,6 +165,9 @@ class Results:
         key = (tool, command)
         self.rss[key] = max(self.rss.get(key, 0), rss_kb)
         self.cur[tool] = max(self.cur.get(tool, 0), rss_kb)
+
+    def note_cpu(self, tool, cpu_s, server_cpu_s):
+        self.cur_cpu.setdefault(tool, []).append((cpu_s, server_cpu_s))
 
 
 def fmt(v, unit):
@@ -147,12 +187,13 @@ def fmt(v, unit):
 
 
 class Tools:
-    def __init__(self, work, endpoint, endpoint_dl, bucket, filestore):
+    def __init__(self, work, endpoint, endpoint_dl, bucket, filestore, server_pids):
         self.bin = os.path.join(work, "bin")
         self.endpoint = endpoint         # store "s3": uploads are measured here
         self.endpoint_dl = endpoint_dl   # store "s3dl": downloads are measured here
         self.bucket = bucket
         self.filestore = filestore
+        self.server_pids = server_pids   # store -> PID of the server behind it, for its CPU
         self.env = dict(os.environ)
         self.env.pop("BARMAN_HOOK", None)
 
@@ -175,9 +216,15 @@ class Tools:
         return [exe] + ep + list(options) + [self.url(tool, store, prefix)] + list(positional)
 
     def run(self, res, tool, name, store, prefix, options, positional, check=True):
+        pid = self.server_pids.get(store)
+        before = process_cpu_s(pid)
         r = timed(self.cmd(tool, name, store, prefix, options, positional), env=self.env,
                   check=check)
-        res.note_rss(tool + ("-file" if store == "file" else ""), name, r["rss_kb"])
+        after = process_cpu_s(pid)
+        r["server_cpu_s"] = after - before if None not in (before, after) else None
+        key = tool + ("-file" if store == "file" else "")
+        res.note_rss(key, name, r["rss_kb"])
+        res.note_cpu(key, r["cpu_s"], r["server_cpu_s"])
         return r
 
 
@@ -663,13 +710,14 @@ def bench_backup_restore(res, tools, pg, work, plan, s3fs_root, reps, tmpfs_root
         restored = sum(os.lstat(os.path.join(d, n)).st_size
                        for d, _s, fs in os.walk(dest) for n in fs)
         shutil.rmtree(dest, ignore_errors=True)
-        tmpfs_s = None
+        t = {}
         if tmpfs_root:
             tdest = os.path.join(tmpfs_root, server)
             shutil.rmtree(tdest, ignore_errors=True)
-            tmpfs_s = tools.run(res, tool, "barman-cloud-restore", rstore, "bk", [],
-                                [server, ids[0], tdest])["s"]
+            t = tools.run(res, tool, "barman-cloud-restore", rstore, "bk", [],
+                          [server, ids[0], tdest])
             shutil.rmtree(tdest, ignore_errors=True)
+        tmpfs_s = t.get("s")
         stored = stored_size(tools, store, "bk", server, s3fs_root)
         out.append({"tool": tool, "store": store, "compression": comp, "round": i,
                     "backup_s": b["s"], "restore_s": r["s"], "flush_after_restore_s": flush,
@@ -678,6 +726,10 @@ def bench_backup_restore(res, tools, pg, work, plan, s3fs_root, reps, tmpfs_root
                     "restore_tmpfs_s": tmpfs_s,
                     "tmpfs_restore_MBps": tmpfs_s and size / 1e6 / tmpfs_s,
                     "backup_rss_kb": b["rss_kb"], "restore_rss_kb": r["rss_kb"],
+                    "backup_cpu_s": b["cpu_s"], "backup_server_cpu_s": b["server_cpu_s"],
+                    "restore_cpu_s": r["cpu_s"], "restore_server_cpu_s": r["server_cpu_s"],
+                    "tmpfs_restore_cpu_s": t.get("cpu_s"),
+                    "tmpfs_restore_server_cpu_s": t.get("server_cpu_s"),
                     "pgdata_bytes": size, "restored_bytes": restored, "stored_bytes": stored})
         log(f"  backup {b['s']:.1f}s ({size / 1e6 / b['s']:.1f} MB/s, RSS "
             f"{b['rss_kb'] / 1024:.0f} MB), restore {r['s']:.1f}s "
@@ -800,6 +852,30 @@ def table(res):
         o = max([kb for (t, cc), kb in res.rss.items() if cc == c and t == "ours"], default=None)
         rows.append(rss_row(f"peak RSS {c} (max of all runs)", o, res.rss.get(("barman", c)),
                             res.rss.get(("ours-file", c))))
+    return markdown_rows(rows)
+
+
+def cpu_table(res):
+    """Per metric, the CPU each tool used and what the server used while it ran (medians):
+    on these 2 cores the server competes with the tool, so a wall-clock ratio can be the
+    server's speed more than either tool's."""
+    rows = [("metric", "CPU unit", "ours", "server during ours", "Barman",
+             "server during Barman", "ours/Barman (own CPU)", "less CPU by")]
+    for m in res.metrics:
+        cpu = m.get("cpu_median_s", {})
+        o, b = cpu.get("ours"), cpu.get("barman")
+        if not (o and b):
+            continue
+        scale, unit = (1e3, "ms") if m["unit"] == "ms" else (1, "s")
+        v = lambda x: "-" if x is None else f"{x * scale:.3g}"  # noqa: E731
+        ratio = o["client_s"] / b["client_s"] if b["client_s"] else None
+        rows.append((m["label"], unit, v(o["client_s"]), v(o["server_s"]), v(b["client_s"]),
+                     v(b["server_s"]), "-" if ratio is None else f"{ratio:.3g}",
+                     "-" if not ratio else f"{1 / ratio:.1f}x"))
+    return markdown_rows(rows) if len(rows) > 1 else ""
+
+
+def markdown_rows(rows):
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for k, r in enumerate(rows):
@@ -819,6 +895,8 @@ def main():
     ap.add_argument("--endpoint-dl", default="")
     ap.add_argument("--s3-server", required=True)
     ap.add_argument("--s3fs-root", default="")
+    ap.add_argument("--server-pid", type=int, default=0, help="upload server, for its CPU")
+    ap.add_argument("--server-dl-pid", type=int, default=0, help="download server")
     ap.add_argument("--json", required=True)
     ap.add_argument("--md", required=True)
     ap.add_argument("--command", default="benches/run.sh")
@@ -852,7 +930,8 @@ def main():
         # file:// "buckets" must exist; archive_command (as postgres) writes to two of them.
         os.makedirs(os.path.join(filestore, sub), exist_ok=True)
         os.chmod(os.path.join(filestore, sub), 0o777)
-    tools = Tools(work, a.endpoint, a.endpoint_dl or a.endpoint, a.bucket, filestore)
+    tools = Tools(work, a.endpoint, a.endpoint_dl or a.endpoint, a.bucket, filestore,
+                  {"s3": a.server_pid, "s3dl": a.server_dl_pid or a.server_pid})
     res = Results()
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -885,6 +964,8 @@ def main():
                      "backup_reps": backup_reps},
     }
     log(f"load {meta['load_before']}; S3 server {a.s3_server} at {a.endpoint}")
+    calibrate_time_cpu()
+    meta["time_overhead_cpu_ms"] = round(TIME_CPU_S * 1e3, 2)
     sustained = backups = None
     pg = Postgres(work)
     stop_sampler = threading.Event()
@@ -972,20 +1053,26 @@ def main():
                                        "tmpfs_restore_MBps")):
                 if field == "tmpfs_restore_MBps" and not restore_tmpfs:
                     continue
+                run = {"backup_MBps": "backup", "tmpfs_restore_MBps": "tmpfs_restore"}.get(
+                    field, "restore")
                 for comp in backup_comps:
                     rss_field = "backup_rss_kb" if field == "backup_MBps" else "restore_rss_kb"
                     res.cur = {}
+                    res.cur_cpu = {}
                     for t in ("ours", "barman", "ours-file"):
-                        v = [x[rss_field] for x in backups if x["tool"] == t.split("-")[0]
-                             and x["store"] == ("file" if t.endswith("file") else "s3")
-                             and x["compression"] == comp]
-                        if v:
-                            res.cur[t] = max(v)
+                        xs = [x for x in backups if x["tool"] == t.split("-")[0]
+                              and x["store"] == ("file" if t.endswith("file") else "s3")
+                              and x["compression"] == comp]
+                        if xs:
+                            res.cur[t] = max(x[rss_field] for x in xs)
+                            res.cur_cpu[t] = [(x[f"{run}_cpu_s"], x[f"{run}_server_cpu_s"])
+                                              for x in xs]
                     res.add(mid.format(comp), label.format(comp, n), "MB/s", "higher",
                             med("ours", "s3", comp, field), med("barman", "s3", comp, field),
                             med("ours", "file", comp, field))
                 if field == "backup_MBps" and "gzip" in backup_comps:
                     res.cur = {}
+                    res.cur_cpu = {}
                     res.add("backup_gzip9_MBps", f"backup gzip, ours at level 9 too ({n})",
                             "MB/s", "higher", med("ours", "s3", "gzip9", field),
                             med("barman", "s3", "gzip", field))
@@ -1008,6 +1095,7 @@ def main():
     meta["elapsed_s"] = round(time.monotonic() - T_START)
     targets = evaluate_targets(res)
     tbl = table(res)
+    cpu_tbl = cpu_table(res)
     tlines = []
     for t in targets:
         v = "-" if t["value"] is None else (f"{t['value']:.1f} MB" if "RSS" in t["target"]
@@ -1100,6 +1188,13 @@ def main():
         "",
         *tlines,
         "",
+        *(["Where the time goes: CPU time (user + system) of each tool's process and of the "
+           "S3 server process while that tool ran, medians of the same runs (the tool's CPU "
+           f"from rusage, less the {meta['time_overhead_cpu_ms']} ms that `/usr/bin/time` costs "
+           "around `/bin/true`; the server's from /proc, in 10 ms ticks). The server runs on "
+           "the same 2 cores (and hashes every upload with MD5 for its ETag), so where its "
+           "CPU is close to the wall time, the server sets the pace; the tools' own CPU is "
+           "what carries over to a remote object store.", "", cpu_tbl, ""] if cpu_tbl else []),
         *sus_lines,
         "",
         *bk_lines,

@@ -135,5 +135,6 @@ mkdir -p "$OUT"
 /opt/bcrs/barman-venv/bin/python benches/bench.py --work "$WORK" --endpoint "$ENDPOINT" \
   --endpoint-dl "$ENDPOINT_DL" \
   --bucket "$BUCKET" --s3-server "$SERVER_DESC" --s3fs-root "$S3S_ROOT" \
+  --server-pid "${S3S_PID:-$(cat "$BCRS_RUN_DIR/s3.pid")}" --server-dl-pid "$(cat "$BCRS_RUN_DIR/s3.pid")" \
   --json "$OUT/results$SUFFIX.json" --md "$OUT/RESULTS$SUFFIX.md" --command "$COMMAND"
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
