@@ -33,22 +33,13 @@ struct Fingerprint {
 impl Fingerprint {
     /// The fingerprint of what `data` yields, read in pieces (a 16 MiB segment is never
     /// held whole).
-    fn of_reader(mut data: impl Read, destination: &str) -> io::Result<Fingerprint> {
-        let (mut crc, mut size) = (flate2::Crc::new(), 0u64);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match data.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            crc.update(&buf[..n]);
-            size += n as u64;
-        }
+    fn of_reader(data: impl Read, destination: &str) -> io::Result<Fingerprint> {
+        // io::copy reads straight into a BufReader's buffer: 1 MiB reads, no second copy.
+        let mut crc = flate2::CrcWriter::new(io::sink());
+        let size = io::copy(&mut io::BufReader::with_capacity(1 << 20, data), &mut crc)?;
         Ok(Fingerprint {
             size,
-            crc32: crc.sum(),
+            crc32: crc.crc().sum(),
             destination: destination.to_string(),
         })
     }
