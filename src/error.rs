@@ -243,6 +243,15 @@ pub enum Error {
     #[error("{0} was interrupted by the user")]
     Interrupted(&'static str),
 
+    /// An option value that parses but cannot be used. Barman accepts these at parsing and
+    /// fails when it builds its client, so this is exit 4, not a usage error.
+    #[error("invalid {option} {value}: {fix}")]
+    OptionValue {
+        option: &'static str,
+        value: String,
+        fix: &'static str,
+    },
+
     /// The spool directory of wal-restore cannot be used (Barman exits 2 here).
     #[error("cannot use spool directory '{}': {source}", path.display())]
     Spool {
@@ -255,6 +264,11 @@ impl Error {
     /// The exit-code class Barman uses for this failure.
     pub fn class(&self) -> ExitClass {
         match self {
+            // A backup that lost the store is a network failure like any other command's.
+            Error::BackupFailed { reason, .. } if reason.class() == ExitClass::Network => {
+                ExitClass::Network
+            }
+            Error::BackupFailed { .. } => ExitClass::Operation,
             Error::Input(_) | Error::InvalidWalName(_) => ExitClass::Input,
             Error::WalNotFound { .. }
             | Error::WalConflict { .. }
@@ -262,7 +276,6 @@ impl Error {
             | Error::ObjectNotFound { .. }
             | Error::BucketCheckFailed { .. }
             | Error::PgConnect { .. }
-            | Error::BackupFailed { .. }
             | Error::BackupNotFound { .. }
             | Error::NoSuchBackup { .. }
             | Error::UnreadableCatalog { .. }
@@ -288,7 +301,8 @@ impl Error {
             | Error::AmbiguousBackupName { .. }
             | Error::InvalidTarget(_)
             | Error::UnsafeArchive { .. }
-            | Error::Unsupported(_) => ExitClass::General,
+            | Error::Unsupported(_)
+            | Error::OptionValue { .. } => ExitClass::General,
         }
     }
 

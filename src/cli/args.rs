@@ -55,8 +55,10 @@ pub struct S3Args {
     pub aws_profile: Option<String>,
     /// The time in seconds until a timeout is raised when waiting to read from a connection
     /// (defaults to 60 seconds).
-    #[arg(long, value_name = "READ_TIMEOUT")]
-    pub read_timeout: Option<u64>,
+    // Signed, as Barman's `type=int`: a negative value is not a usage error there but a
+    // failure at connection time (exit 4), see `CommonArgs::storage_options`.
+    #[arg(long, value_name = "READ_TIMEOUT", allow_negative_numbers = true)]
+    pub read_timeout: Option<i64>,
     /// The addressing style to use for S3 requests.
     #[arg(long, value_enum, default_value = "auto")]
     pub addressing_style: AddressingStyle,
@@ -104,13 +106,27 @@ pub struct EncryptionArgs {
 
 impl CommonArgs {
     /// The storage options these flags describe, plus any encryption flags.
-    pub fn storage_options(&self, encryption: Option<&EncryptionArgs>) -> StorageOptions {
+    ///
+    /// # Errors
+    /// [`Error::OptionValue`] for a `--read-timeout` that is not positive.
+    pub fn storage_options(&self, encryption: Option<&EncryptionArgs>) -> Result<StorageOptions> {
         let e = encryption;
-        StorageOptions {
+        let read_timeout = match self.s3.read_timeout {
+            None => None,
+            Some(seconds) if seconds > 0 => Some(Duration::from_secs(seconds.unsigned_abs())),
+            Some(seconds) => {
+                return Err(Error::OptionValue {
+                    option: "--read-timeout",
+                    value: seconds.to_string(),
+                    fix: "use a number of seconds greater than 0",
+                });
+            }
+        };
+        Ok(StorageOptions {
             provider: self.cloud_provider,
             endpoint_url: self.s3.endpoint_url.clone(),
             aws_profile: self.s3.aws_profile.clone(),
-            read_timeout: self.s3.read_timeout.map(Duration::from_secs),
+            read_timeout,
             addressing_style: self.s3.addressing_style,
             azure_credential: self.azure.azure_credential,
             s3_encryption: e.and_then(|e| e.s3_encryption),
@@ -118,7 +134,7 @@ impl CommonArgs {
             encryption_scope: e.and_then(|e| e.encryption_scope.clone()),
             kms_key_name: e.and_then(|e| e.kms_key_name.clone()),
             env: Vec::new(),
-        }
+        })
     }
 
     /// These provider flags as arguments for another of our commands (the `restore_command`
@@ -167,7 +183,7 @@ impl CommonArgs {
     ) -> Result<(Storage, Layout)> {
         let location = Location::parse(url, self.cloud_provider)?;
         let layout = Layout::new(&location.prefix, server);
-        let storage = Storage::open(&location, &self.storage_options(encryption))
+        let storage = Storage::open(&location, &self.storage_options(encryption)?)
             .map_err(|e| if self.test { e.during_test() } else { e })?;
         Ok((storage, layout))
     }

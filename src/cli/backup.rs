@@ -26,7 +26,7 @@ pub struct Args {
     /// Our addition: a compression level for the tarballs: low, medium, high or an integer
     /// (clamped to the algorithm's range). Default: gzip 6 (Barman writes 9: same size on
     /// PostgreSQL data, four times slower), bzip2 9.
-    #[arg(long, value_parser = args::parse_level)]
+    #[arg(long, value_parser = args::parse_level, allow_negative_numbers = true)]
     pub compression_level: Option<Level>,
     /// Host or Unix socket for PostgreSQL connection (default: libpq settings).
     #[arg(short = 'h', long)]
@@ -180,6 +180,8 @@ pub async fn run(args: Args) -> Result<()> {
     .conninfo();
     let config = crate::pg::config(&conninfo, &ProcessEnv)?;
     let pg = Pg::connect(&config).await?;
+    // Before PostgreSQL is asked for a checkpoint that an unreachable store would waste.
+    storage.probe().await?;
     let options = BackupOptions {
         name: args.backup_name.clone(),
         compression: args.compression.compression(),

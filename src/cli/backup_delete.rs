@@ -94,6 +94,8 @@ pub async fn run(args: Args) -> Result<()> {
     let m = args.minimum_redundancy;
     match (&args.target.backup_id, &args.target.retention_policy) {
         (Some(reference), _) => deleter.delete_requested(reference, m, &mut report).await,
+        // Barman tests the policy for truth: an empty one deletes nothing.
+        (None, Some(policy)) if policy.is_empty() => Ok(()),
         (None, Some(policy)) => {
             let policy: Policy = policy.parse().map_err(Error::Input)?;
             let now = Local::now().fixed_offset();

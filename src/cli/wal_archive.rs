@@ -26,7 +26,7 @@ pub struct Args {
     pub compression: WalCompressionArgs,
     /// A compression level for the specified compression algorithm: low, medium, high or an
     /// integer (clamped to the algorithm's range).
-    #[arg(long, value_parser = args::parse_level)]
+    #[arg(long, value_parser = args::parse_level, allow_negative_numbers = true)]
     pub compression_level: Option<Level>,
     #[command(flatten)]
     pub tags: TagArgs,

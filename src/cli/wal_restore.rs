@@ -28,8 +28,9 @@ pub struct Args {
     pub no_partial: bool,
     /// How many WAL files to fetch in all, the requested one included; the others wait in the
     /// spool directory for PostgreSQL's next calls.
-    #[arg(short = 'p', long, default_value_t = 0)]
-    pub parallel: usize,
+    // Signed, as Barman's `type=int`: zero or less turns prefetching off there, not an error.
+    #[arg(short = 'p', long, default_value_t = 0, allow_negative_numbers = true)]
+    pub parallel: i64,
     /// Where prefetched WAL files wait.
     #[arg(long, default_value = "/var/tmp/walrestore")]
     pub spool_dir: PathBuf,
@@ -51,7 +52,7 @@ pub async fn run(args: Args) -> Result<()> {
     };
     let options = RestoreOptions {
         no_partial: args.no_partial,
-        parallel: args.parallel,
+        parallel: usize::try_from(args.parallel).unwrap_or(0),
         spool_dir: args.spool_dir.clone(),
     };
     match wal::restore(&storage, &layout, &args.wal_name, &args.wal_dest, &options).await? {

@@ -571,18 +571,17 @@ impl Storage {
     /// # Errors
     /// [`Error::Connection`] when unreachable, [`Error::BucketCheckFailed`] when missing.
     pub async fn check(&self) -> Result<()> {
+        self.probe().await.map_err(Error::during_test)
+    }
+
+    /// One cheap request (a listing of the destination's first level), for a command about to
+    /// ask PostgreSQL for work, such as a checkpoint, that is wasted if the store is away.
+    ///
+    /// # Errors
+    /// [`Error::Connection`] when unreachable, [`Error::BucketNotFound`] when missing.
+    pub async fn probe(&self) -> Result<()> {
         let root = Path::from(self.location.prefix.trim_matches('/'));
-        if self.gcs.is_some() {
-            return self
-                .list_dir(&root)
-                .await
-                .map(drop)
-                .map_err(Error::during_test);
-        }
-        match self.store.list_with_delimiter(Some(&root)).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(classify(e, "list", &root, &self.location).during_test()),
-        }
+        self.list_level(&root).await.map(drop)
     }
 
     fn is_gcs(&self) -> bool {

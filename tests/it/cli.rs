@@ -218,3 +218,86 @@ fn json_log_lines_and_version() {
         "{version}"
     );
 }
+
+/// Numbers Barman's `type=int` options accept parse the same here (issue #14): a negative
+/// compression level is clamped and `--parallel` at or below zero turns prefetching off
+/// (exit 0), a timeout that is not positive fails when the client is built (exit 4, not a
+/// usage error), and an empty retention policy deletes nothing.
+#[test]
+fn numbers_barman_accepts_parse_the_same() {
+    let Some(store) = Store::new(Provider::S3) else {
+        return;
+    };
+    let dir = temp_dir();
+    let wal = dir.path().join("000000010000000000000001");
+    std::fs::write(&wal, wal_like_bytes(65536, 3)).unwrap();
+    let ours_with = |program: &str, flags: &[&str], rest: &[&str]| {
+        run(store
+            .command(ours(program))
+            .args(flags)
+            .args([&store.url, "pg"])
+            .args(rest))
+    };
+    let out = ours_with(
+        "barman-cloud-wal-archive",
+        &["--gzip", "--compression-level", "-5"],
+        &[wal.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "--compression-level -5");
+    let dest = dir.path().join("RECOVERYXLOG");
+    let out = ours_with(
+        "barman-cloud-wal-restore",
+        &["--parallel", "-1"],
+        &["000000010000000000000001", dest.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "--parallel -1");
+    assert_eq!(std::fs::read(&dest).unwrap(), wal_like_bytes(65536, 3));
+    for timeout in ["-5", "0"] {
+        let out = ours_with(
+            "barman-cloud-wal-restore",
+            &["--read-timeout", timeout],
+            &["000000010000000000000001", dest.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(4), "--read-timeout {timeout}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "invalid --read-timeout {timeout}: use a number of seconds"
+            )),
+            "{stderr}"
+        );
+    }
+    let out = ours_with("barman-cloud-backup-delete", &["-r", ""], &[]);
+    assert_eq!(out.status.code(), Some(0), "-r ''");
+}
+
+/// A backup whose store refuses connections exits 2 as every other command does (issue #14),
+/// and asks PostgreSQL for nothing: no backup is started, no checkpoint requested.
+#[test]
+fn backup_to_a_refused_endpoint_exits_2() {
+    use crate::support::pg::{Pg, as_postgres};
+    if crate::support::required("BCRS_PG_BIN").is_none() {
+        return;
+    }
+    let dir = temp_dir();
+    let mut pg = Pg::init(&dir.path().join("primary"));
+    pg.start();
+    // Nothing listens on port 1 of loopback.
+    let requested = "SELECT checkpoints_req FROM pg_stat_bgwriter";
+    let before = pg.sql(requested);
+    let out = run(as_postgres(ours("barman-cloud-backup"))
+        .args(["--endpoint-url", "http://127.0.0.1:1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
+        .args(["-h", pg.socket_dir().to_str().unwrap(), "-U", "postgres"])
+        .args(["s3://bucket/prefix", "pg"]));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("can't connect to cloud provider"),
+        "{stderr}"
+    );
+    // pg_backup_start would have requested a checkpoint.
+    assert_eq!(pg.sql(requested), before, "a checkpoint was requested");
+    pg.stop();
+}
