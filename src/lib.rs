@@ -13,6 +13,7 @@ pub mod fuzzing;
 pub mod layout;
 pub mod pg;
 pub mod progress;
+pub mod redact;
 pub mod restore;
 pub mod retention;
 pub mod storage;

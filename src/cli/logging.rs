@@ -40,10 +40,12 @@ where
             Level::DEBUG | Level::TRACE => "DEBUG",
         };
         let now = chrono::Local::now();
+        let mut message = String::new();
+        ctx.field_format()
+            .format_fields(Writer::new(&mut message), event)?;
+        // Every line, at every level: messages may quote what a server or an SDK said.
+        let message = crate::redact::redact(&message);
         if self.0 == LogFormat::Json {
-            let mut message = String::new();
-            ctx.field_format()
-                .format_fields(Writer::new(&mut message), event)?;
             let line = serde_json::json!({
                 "time": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
                 "pid": std::process::id(),
@@ -53,9 +55,7 @@ where
             return writeln!(writer, "{line}");
         }
         let now = now.format("%Y-%m-%d %H:%M:%S,%3f");
-        write!(writer, "{now} [{}] {level}: ", std::process::id())?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
+        writeln!(writer, "{now} [{}] {level}: {message}", std::process::id())
     }
 }
 

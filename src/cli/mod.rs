@@ -98,6 +98,7 @@ where
         }
     };
     let (verbose, quiet) = args.verbosity();
+    crate::redact::register_from_env();
     logging::init(verbose, quiet, args.log_format());
     // Blocking work (compression, files) goes to tokio's blocking pool either way.
     let runtime = if args.many_transfers() {
@@ -118,39 +119,9 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let name = program.unwrap_or_else(|| "barman-cloud".into());
-            tracing::error!("{name}: {}", redact(&e.to_string()));
+            // The logger masks credentials in every line, this one included.
+            tracing::error!("{name}: {e}");
             ExitCode::from(e.class() as u8)
         }
     }
-}
-
-/// Removes any credential the environment holds from a message, as a last line of defence:
-/// no error we render should contain one, but an SDK message could echo a URL or a header.
-fn redact(message: &str) -> String {
-    let mut out = message.to_string();
-    for var in [
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AZURE_STORAGE_KEY",
-        "AZURE_STORAGE_SAS_TOKEN",
-        "AZURE_STORAGE_CONNECTION_STRING",
-        "AZURE_CLIENT_SECRET",
-    ] {
-        let Ok(value) = std::env::var(var) else {
-            continue;
-        };
-        let mut secrets = vec![value.clone()];
-        // A connection string's own secrets may appear on their own.
-        for part in value.split(';') {
-            if let Some((k, v)) = part.split_once('=') {
-                if matches!(k.trim(), "AccountKey" | "SharedAccessSignature") {
-                    secrets.push(v.to_string());
-                }
-            }
-        }
-        for secret in secrets.iter().filter(|s| s.len() >= 8) {
-            out = out.replace(secret.as_str(), "***");
-        }
-    }
-    out
 }

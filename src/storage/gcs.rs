@@ -146,11 +146,10 @@ impl GcsJson {
                     return Ok(response);
                 }
                 let body = response.text().await.unwrap_or_default();
-                let first_line = body.lines().next().unwrap_or("").chars().take(300);
                 return Err(GcsError {
                     status: Some(status.as_u16()),
                     connect: false,
-                    message: format!("{status}: {}", first_line.collect::<String>()),
+                    message: format!("{status}: {}", error_message(&body)),
                 });
             }
             tokio::time::sleep(delay).await;
@@ -297,6 +296,29 @@ impl GcsJson {
             buffer: BytesMut::new(),
             sent: 0,
         })
+    }
+}
+
+/// What a JSON-API error body says, without the rest of the body (which can quote the
+/// request): `error.message` when it is one, else the first line, cut short.
+fn error_message(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        error: Detail,
+    }
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        message: String,
+    }
+    match serde_json::from_str::<Body>(body) {
+        Ok(b) => b.error.message,
+        Err(_) => body
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect(),
     }
 }
 

@@ -138,6 +138,7 @@ impl Storage {
     /// [`Error::Config`] when the credentials or options cannot be used,
     /// [`Error::BucketNotFound`] for a `file://` directory that does not exist.
     pub fn open(location: &Location, options: &StorageOptions) -> Result<Self> {
+        register_secrets(location, options);
         let client = client_options(options);
         let mut gcs = None;
         let (store, writer): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) = match &location.target {
@@ -1149,7 +1150,8 @@ fn bucket_missing(e: &object_store::Error) -> bool {
     .any(|marker| text.contains(marker))
 }
 
-/// The innermost meaningful message of an error chain, on one line.
+/// The innermost meaningful message of an error chain, on one line, with any server error
+/// body cut down to its code and message.
 fn one_line(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
@@ -1160,7 +1162,44 @@ fn one_line(e: &dyn std::error::Error) -> String {
         }
         source = err.source();
     }
-    parts.join(": ").replace(['\n', '\r'], " ")
+    without_error_body(&parts.join(": ")).replace(['\n', '\r'], " ")
+}
+
+/// `text` with an XML error body (S3's and Azure's `<Error>`) replaced by its `Code` and
+/// `Message`: a body can quote the request, credentials included, and is no message for a
+/// DBA anyway.
+fn without_error_body(text: &str) -> String {
+    let Some(start) = text.find("<?xml").or_else(|| text.find("<Error")) else {
+        return text.to_string();
+    };
+    let body = &text[start..];
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let from = body.find(&open)? + open.len();
+        let to = body[from..].find(&format!("</{name}>"))?;
+        Some(body[from..from + to].trim().to_string())
+    };
+    let summary = match (element("Code"), element("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code,
+        (None, Some(message)) => message,
+        (None, None) => "(error body not shown)".to_string(),
+    };
+    format!("{}{summary}", &text[..start])
+}
+
+/// Tells the log's redaction about the credentials this client was handed directly (an
+/// embedding program's variables, a SAS token in the URL): the process environment's are
+/// registered at start-up.
+fn register_secrets(location: &Location, options: &StorageOptions) {
+    for (name, value) in &options.env {
+        if crate::redact::is_secret_var(name) {
+            crate::redact::register(value);
+        }
+    }
+    if let Some((_, query)) = location.url.split_once('?') {
+        crate::redact::register(query);
+    }
 }
 
 impl Location {

@@ -13,7 +13,7 @@ pub fn behind_proxy() -> Option<(Store, FaultProxy)> {
     behind_proxy_on(Provider::S3)
 }
 
-fn behind_proxy_on(provider: Provider) -> Option<(Store, FaultProxy)> {
+pub fn behind_proxy_on(provider: Provider) -> Option<(Store, FaultProxy)> {
     let store = Store::new(provider)?;
     let proxy = FaultProxy::start(&store.endpoint());
     Some((store, proxy))

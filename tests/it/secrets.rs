@@ -185,3 +185,66 @@ fn bad_credentials_give_one_clear_line() {
         "{stderr}"
     );
 }
+
+/// A SAS token whose request URL a server quotes back in its error body, XML-escaped
+/// (`&amp;sig=...`), is still never printed, in any encoding, by any log line (issue #14).
+#[test]
+fn sas_token_quoted_by_a_server_is_never_printed() {
+    use crate::faults::behind_proxy_on;
+    use crate::support::faults::{Fault, Rule};
+    let Some((store, proxy)) = behind_proxy_on(Provider::Azure) else {
+        return;
+    };
+    proxy.set(vec![Rule::new(Fault::Status(500))]);
+    let proxied = store.through(&proxy.url);
+    let endpoint = proxied.url.split('/').take(4).collect::<Vec<_>>().join("/");
+    // A signature with the characters base64 brings (+ / =), URL-encoded as a SAS carries it.
+    let sas = "sv=2026-01-01&ss=b&srt=sco&sp=rwdlac&se=2030-01-01T00:00:00Z&spr=http\
+               &sig=Quoted%2BSas%2FSignature0123%3D";
+    let env = vec![(
+        "AZURE_STORAGE_CONNECTION_STRING".to_string(),
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
+             SharedAccessSignature={sas};BlobEndpoint={endpoint};"
+        ),
+    )];
+    let signature = "Quoted+Sas/Signature0123=";
+    let forms = [
+        signature,
+        "Quoted%2BSas%2FSignature0123%3D",
+        "Quoted%2bSas%2fSignature0123%3d",
+        "Signature0123",
+        &sas.replace('&', "&amp;"),
+    ];
+    let dir = temp_dir();
+    let wal = dir.path().join(SEGMENT);
+    std::fs::write(&wal, wal_like_bytes(1 << 16, 2)).unwrap();
+    let out = dir.path().join("out");
+    let flags = ["--cloud-provider", "azure-blob-storage"];
+    for rest in [
+        vec![wal.to_str().unwrap()],
+        vec![SEGMENT, out.to_str().unwrap()],
+        vec![],
+    ] {
+        let program = match rest.len() {
+            1 => "barman-cloud-wal-archive",
+            2 => "barman-cloud-wal-restore",
+            _ => "barman-cloud-backup-list",
+        };
+        let mut args = flags.to_vec();
+        args.extend([proxied.url.as_str(), "pg"]);
+        args.extend(rest);
+        assert_silent(program, &env, &args, &forms);
+    }
+    assert!(proxy.injected() > 0, "no request reached the proxy");
+    // What the body said still reaches the user, as its code and message only.
+    let out = run(Command::new(ours("barman-cloud-wal-archive"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(flags)
+        .args([proxied.url.as_str(), "pg"])
+        .arg(&wal));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("InternalError: injected fault"), "{stderr}");
+    assert!(!stderr.contains("<Resource>"), "{stderr}");
+}

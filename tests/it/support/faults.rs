@@ -242,9 +242,16 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<Mutex<Sta
         let fault = pick(&state, &line);
         match fault {
             Some(Fault::Status(code)) => {
+                // Quoting the request target, XML-escaped, as S3's <Resource> and some
+                // servers' messages do: with a SAS token, credentials are in it.
+                let target = line.split(' ').nth(1).unwrap_or_default();
+                let resource = target
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;");
                 let body = format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{}</Code>\
-                     <Message>injected fault</Message></Error>",
+                     <Message>injected fault</Message><Resource>{resource}</Resource></Error>",
                     if code == 503 {
                         "SlowDown"
                     } else {
