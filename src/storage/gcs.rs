@@ -223,8 +223,15 @@ impl GcsJson {
         .await
     }
 
-    /// Stores a whole object in one request (`uploadType=multipart`: metadata, then data).
-    pub async fn put(&self, key: &Path, data: Bytes, metadata: &[(String, String)]) -> Result<()> {
+    /// Stores a whole object in one request (`uploadType=multipart`: metadata, then data);
+    /// with `if_absent`, only if no object has the name (a 412 otherwise).
+    pub async fn put(
+        &self,
+        key: &Path,
+        data: Bytes,
+        metadata: &[(String, String)],
+        if_absent: bool,
+    ) -> Result<()> {
         const BOUNDARY: &str = "barman-cloud-rs-7d3f1c0b9e2a";
         let head = format!(
             "--{BOUNDARY}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n\
@@ -238,8 +245,12 @@ impl GcsJson {
         body.extend_from_slice(tail.as_bytes());
         let body = body.freeze();
         self.send(|http, base| {
+            let mut query = self.upload_query("multipart");
+            if if_absent {
+                query.push(("ifGenerationMatch", "0".into()));
+            }
             http.post(format!("{base}/upload/storage/v1/b/{}/o", self.bucket))
-                .query(&self.upload_query("multipart"))
+                .query(&query)
                 .header(
                     reqwest::header::CONTENT_TYPE,
                     format!("multipart/related; boundary={BOUNDARY}"),

@@ -4,7 +4,9 @@
 //! with compression): identical content already stored under any suffix means success with no
 //! upload, so PostgreSQL's retries after a lost acknowledgement are cheap; different content
 //! means exit 1 and the stored object untouched, as PostgreSQL's documentation asks of an
-//! `archive_command`.
+//! `archive_command`. The upload itself is a conditional create, so two servers that both
+//! found nothing (two primaries after a split brain) cannot both store the name: the loser
+//! compares against the winner's object, as if the listing had found it.
 
 use std::path::Path as FsPath;
 
@@ -13,7 +15,7 @@ use bytes::Bytes;
 use crate::compress::{self, Compression, Level};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, parse_wal_object};
-use crate::storage::{Storage, WriteOptions};
+use crate::storage::{Created, Storage, WriteOptions};
 use crate::wal::{WalKind, WalName};
 
 /// How to archive.
@@ -84,11 +86,7 @@ pub async fn archive(
 
     let stored = stored?;
     if !stored.is_empty() {
-        let raw = Bytes::from(
-            tokio::fs::read(wal_path)
-                .await
-                .map_err(Error::io("read WAL file", wal_path))?,
-        );
+        let raw = read_raw(wal_path).await?;
         return compare_with_stored(storage, layout, &wal, &raw, stored).await;
     }
 
@@ -96,8 +94,32 @@ pub async fn archive(
         (Some(history), WalKind::History) => history.clone(),
         _ => options.tags.clone(),
     };
-    storage.put(&key, encoded, &WriteOptions { tags }).await?;
-    Ok(Archived::Uploaded(key.to_string()))
+    match storage
+        .create(&key, encoded, &WriteOptions { tags })
+        .await?
+    {
+        Created::Stored => Ok(Archived::Uploaded(key.to_string())),
+        // Another writer stored this name between our listing and our upload: the same
+        // comparison as for a copy the listing had found decides.
+        Created::Exists => {
+            let raw = read_raw(wal_path).await?;
+            compare_with_stored(
+                storage,
+                layout,
+                &wal,
+                &raw,
+                vec![(key, options.compression)],
+            )
+            .await
+        }
+    }
+}
+
+async fn read_raw(wal_path: &FsPath) -> Result<Bytes> {
+    tokio::fs::read(wal_path)
+        .await
+        .map(Bytes::from)
+        .map_err(Error::io("read WAL file", wal_path))
 }
 
 /// The keys already holding `wal`, under any compression suffix.

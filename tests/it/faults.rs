@@ -211,6 +211,70 @@ fn concurrent_archive_calls_for_one_segment() {
     assert_restores(&store, &proxy, &wal);
 }
 
+/// Two primaries (a split brain) archive different bytes under one WAL name at the same
+/// moment: exactly one wins, the other exits 1 naming the conflict, and the archive holds the
+/// winner's bytes (issue #14). Not on GCS: the emulator ignores `ifGenerationMatch`.
+#[test]
+fn split_brain_archivers_never_both_succeed() {
+    for provider in [Provider::File, Provider::S3, Provider::Azure] {
+        let Some(store) = Store::new(provider) else {
+            return;
+        };
+        for attempt in 0..6u64 {
+            let dir = temp_dir();
+            let name = format!("0000000200000000000000{:02X}", 0x10 + attempt);
+            let wals: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|side| {
+                    let path = dir.path().join(format!("{side}")).join(&name);
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(&path, wal_like_bytes(1 << 20, attempt * 10 + side)).unwrap();
+                    path
+                })
+                .collect();
+            let mut children: Vec<_> = wals
+                .iter()
+                .map(|wal| {
+                    store
+                        .command(ours("barman-cloud-wal-archive"))
+                        .args([&store.url, "pg", wal.to_str().unwrap()])
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            let outcomes: Vec<_> = children
+                .drain(..)
+                .map(|c| c.wait_with_output().unwrap())
+                .collect();
+            let codes: Vec<_> = outcomes.iter().map(|o| o.status.code()).collect();
+            let winner = match codes[..] {
+                [Some(0), Some(1)] => 0,
+                [Some(1), Some(0)] => 1,
+                _ => panic!("{provider:?} attempt {attempt}: exit codes {codes:?}"),
+            };
+            let loser = String::from_utf8_lossy(&outcomes[1 - winner].stderr);
+            assert!(
+                loser.contains("with different content; refusing to overwrite it"),
+                "{provider:?}: {loser}"
+            );
+            let back = dir.path().join("back");
+            let out = run(store.command(ours("barman-cloud-wal-restore")).args([
+                &store.url,
+                "pg",
+                &name,
+                back.to_str().unwrap(),
+            ]));
+            assert!(out.status.success());
+            assert_eq!(
+                std::fs::read(&back).unwrap(),
+                std::fs::read(&wals[winner]).unwrap(),
+                "{provider:?} attempt {attempt}: the archive does not hold the winner's bytes"
+            );
+        }
+    }
+}
+
 /// Two restore calls prefetching into the same spool at once: every file delivered is whole.
 #[test]
 fn concurrent_prefetching_restores_share_a_spool() {
