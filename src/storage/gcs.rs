@@ -125,6 +125,7 @@ impl GcsJson {
         &self,
         build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
+        let started = std::time::Instant::now();
         let mut delay = Duration::from_millis(100);
         let mut attempt = 0;
         loop {
@@ -139,7 +140,10 @@ impl GcsJson {
                 Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
                 Err(e) => !e.is_builder(),
             };
-            if !retryable || attempt > 4 {
+            // The same budget as object_store's retries: against a silent endpoint, each
+            // attempt waits out the read timeout, and five of them made five minutes.
+            let out_of_time = started.elapsed() + delay >= super::RETRY_BUDGET;
+            if !retryable || attempt > 4 || out_of_time {
                 let response = outcome.map_err(transport)?;
                 let status = response.status();
                 if status.is_success() || status.as_u16() == 308 {

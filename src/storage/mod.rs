@@ -11,6 +11,7 @@ pub mod blocking;
 mod gcs;
 mod http;
 mod location;
+mod low_speed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,6 +123,8 @@ pub struct Storage {
     location: Location,
     /// See [`Storage::destination`].
     destination: String,
+    /// `--read-timeout`, also the window of the downloads' speed floor (`low_speed.rs`).
+    read_timeout: Duration,
 }
 
 /// What [`Storage::create`] found.
@@ -187,12 +190,12 @@ impl Storage {
                 // Requests go to the JSON API (gcs.rs); object_store's store only provides
                 // the credentials, over the same HTTP client.
                 let base = gcs_base_url(options);
-                let read_timeout = options.read_timeout.unwrap_or(Duration::from_secs(60));
-                let http_client = gcs::client(&base, ca_bundle(options).as_deref(), read_timeout)
-                    .map_err(|message| Error::Config {
-                    provider: "GCS",
-                    message,
-                })?;
+                let http_client =
+                    gcs::client(&base, ca_bundle(options).as_deref(), read_timeout(options))
+                        .map_err(|message| Error::Config {
+                            provider: "GCS",
+                            message,
+                        })?;
                 let store = gcs_builder(bucket, options)
                     .with_client_options(client)
                     .with_http_connector(http::SharedClient(http_client.clone()))
@@ -228,6 +231,7 @@ impl Storage {
             gcs,
             location: location.clone(),
             destination: destination(location, options),
+            read_timeout: read_timeout(options),
         })
     }
 
@@ -338,10 +342,21 @@ impl Storage {
             .get(key)
             .await
             .map_err(|e| classify(e, "download", key, &self.location))?;
-        let (location, key) = (self.location.clone(), key.clone());
-        Ok(body_stream(result)
-            .map_err(move |e| classify(e, "download", &key, &location))
-            .boxed())
+        let (location, owned_key) = (self.location.clone(), key.clone());
+        let body = body_stream(result)
+            .map_err(move |e| classify(e, "download", &owned_key, &location))
+            .boxed();
+        Ok(self.speed_guarded(body, key))
+    }
+
+    /// `body` with the speed floor of `low_speed.rs`.
+    fn speed_guarded(
+        &self,
+        body: BoxStream<'static, Result<Bytes>>,
+        key: &Path,
+    ) -> BoxStream<'static, Result<Bytes>> {
+        let what = format!("{} (reading '{key}')", self.location.url_for_messages());
+        low_speed::guard(body, self.read_timeout, what)
     }
 
     /// Deletes one object (a missing one is not an error).
@@ -560,18 +575,18 @@ impl Storage {
             .await
             .map_err(|e| self.gcs_error(e, "download", key))?;
         let size = response.content_length().unwrap_or(0);
-        let (storage, key) = (self.clone(), key.clone());
+        let (storage, owned_key) = (self.clone(), key.clone());
         let stream = response
             .bytes_stream()
             .map_err(move |e| Error::Connection {
                 message: format!(
-                    "{} (reading '{key}': {})",
+                    "{} (reading '{owned_key}': {})",
                     storage.location.url_for_messages(),
                     e.without_url()
                 ),
             })
             .boxed();
-        Ok((size, stream))
+        Ok((size, self.speed_guarded(stream, key)))
     }
 
     fn gcs_error(&self, e: gcs::GcsError, action: &'static str, key: &Path) -> Error {
@@ -765,7 +780,8 @@ impl Storage {
                 }
             }
         });
-        Ok((size, stream.boxed()))
+        // Around the resumptions: a stalled server is not worth asking again.
+        Ok((size, self.speed_guarded(stream.boxed(), key)))
     }
 }
 
@@ -893,7 +909,12 @@ fn client_options(options: &StorageOptions) -> ClientOptions {
         // A whole-request limit would cut off large uploads on slow links; the read timeout
         // (botocore's meaning of --read-timeout) catches a stalled server instead.
         .with_timeout_disabled()
-        .with_read_timeout(options.read_timeout.unwrap_or(Duration::from_secs(60)))
+        .with_read_timeout(read_timeout(options))
+}
+
+/// `--read-timeout`, or botocore's default.
+fn read_timeout(options: &StorageOptions) -> Duration {
+    options.read_timeout.unwrap_or(Duration::from_secs(60))
 }
 
 /// `AWS_CA_BUNDLE` or `REQUESTS_CA_BUNDLE`: extra roots for TLS, as Barman's SDKs read them.
@@ -909,6 +930,10 @@ fn connector(options: &StorageOptions) -> http::LazyConnector {
     }
 }
 
+/// How long a request may keep being retried, on every provider: botocore's legacy mode gives
+/// up within about a minute, and so do we.
+const RETRY_BUDGET: Duration = Duration::from_secs(60);
+
 fn retry() -> RetryConfig {
     // Close to botocore's legacy mode (5 attempts): transient faults recover, a dead endpoint
     // fails within seconds instead of object_store's default three minutes.
@@ -919,7 +944,7 @@ fn retry() -> RetryConfig {
             base: 2.0,
         },
         max_retries: 4,
-        retry_timeout: Duration::from_secs(60),
+        retry_timeout: RETRY_BUDGET,
     }
 }
 
@@ -1386,6 +1411,7 @@ mod tests {
             gcs: None,
             location: Location::parse("file:///nonexistent", Provider::AwsS3).unwrap(),
             destination: String::new(),
+            read_timeout: Duration::from_secs(60),
         };
         let (size, stream) = storage.stream(&key).await.unwrap();
         assert_eq!(size, 100_000);

@@ -493,3 +493,165 @@ fn retention_while_wal_is_archived() {
         );
     }
 }
+
+/// Waits for `child` at most `limit`: its output, or `None` (and the child killed) when it
+/// was still running.
+fn wait_at_most(mut child: std::process::Child, limit: Duration) -> Option<Output> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A server that sends one byte every 2 s keeps no wal-restore waiting (issue #14): the
+/// speed floor ends the download within a read timeout's window, exit 2, nothing written,
+/// with and without prefetching.
+#[test]
+fn a_trickling_download_fails_within_its_window() {
+    let Some((store, proxy)) = behind_proxy() else {
+        return;
+    };
+    let dir = temp_dir();
+    let wal = segment(dir.path());
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-archive",
+        &[],
+        &[wal.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let dest_dir = dir.path().join("pg_wal");
+    std::fs::create_dir(&dest_dir).unwrap();
+    let dest = dest_dir.join("RECOVERYXLOG");
+    proxy.set(vec![
+        Rule::new(Fault::Trickle(Duration::from_secs(2)))
+            .method("GET")
+            .target(SEGMENT),
+    ]);
+    for parallel in ["0", "4"] {
+        let proxied = store.through(&proxy.url);
+        let child = proxied
+            .command(ours("barman-cloud-wal-restore"))
+            .args(["--read-timeout", "3", "--parallel", parallel])
+            .args([&proxied.url, "pg", SEGMENT, dest.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let out = wait_at_most(child, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("--parallel {parallel}: still downloading after 60 s"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--parallel {parallel}: {stderr}"
+        );
+        assert!(stderr.contains("the download stalled"), "{stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        let left: Vec<_> = std::fs::read_dir(&dest_dir).unwrap().collect();
+        assert!(left.is_empty(), "left files: {left:?}");
+    }
+}
+
+/// An endpoint that accepts connections and never answers stops every provider within the
+/// retry budget at the default read timeout, as botocore does (issue #14: GCS took 301 s).
+#[test]
+fn a_silent_endpoint_stops_every_provider_within_the_retry_budget() {
+    if crate::support::required("BCRS_S3_ENDPOINT").is_none() {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and holds every connection, never reading or writing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let silent = format!("http://127.0.0.1:{port}");
+    let dir = temp_dir();
+    let dest = dir.path().join("RECOVERYXLOG");
+    let key =
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    let cases = [
+        (
+            "s3",
+            vec![
+                "--endpoint-url".to_string(),
+                silent.clone(),
+                "s3://b/p".into(),
+            ],
+            vec![
+                ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+                ("AWS_SECRET_ACCESS_KEY", "testing-secret".to_string()),
+            ],
+        ),
+        (
+            "azure",
+            vec![
+                "--cloud-provider".into(),
+                "azure-blob-storage".into(),
+                format!("{silent}/devstoreaccount1/c/p"),
+            ],
+            vec![(
+                "AZURE_STORAGE_CONNECTION_STRING",
+                format!(
+                    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};\
+                     BlobEndpoint={silent}/devstoreaccount1;"
+                ),
+            )],
+        ),
+        (
+            "gcs",
+            vec![
+                "--cloud-provider".into(),
+                "google-cloud-storage".into(),
+                "gs://b/p".into(),
+            ],
+            vec![("STORAGE_EMULATOR_HOST", silent.clone())],
+        ),
+    ];
+    let started = std::time::Instant::now();
+    let children: Vec<_> = cases
+        .iter()
+        .map(|(name, args, env)| {
+            let child = std::process::Command::new(ours("barman-cloud-wal-restore"))
+                .args(args)
+                .args(["pg", SEGMENT, dest.to_str().unwrap()])
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (name, child)
+        })
+        .collect();
+    for (name, child) in children {
+        let remaining = Duration::from_secs(150).saturating_sub(started.elapsed());
+        let out = wait_at_most(child, remaining)
+            .unwrap_or_else(|| panic!("{name}: still waiting after 150 s"));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The first attempt waits out the 60 s read timeout, which spends the 60 s budget.
+        assert!(
+            started.elapsed() < Duration::from_secs(100),
+            "{name}: {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -21,6 +21,9 @@ pub enum Fault {
     Stall(Duration),
     /// Forward, but send only half of the response body, then close.
     Truncate,
+    /// Forward, but send the response body one byte per this interval, like a server or a
+    /// link that has all but stopped.
+    Trickle(Duration),
 }
 
 /// A rule: requests whose method and request line match get `fault`, `times` times (or
@@ -288,8 +291,19 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<Mutex<Sta
         } else {
             &response.body
         };
-        if client.write_all(&response.head).await.is_err() || client.write_all(body).await.is_err()
-        {
+        if client.write_all(&response.head).await.is_err() {
+            return;
+        }
+        if let Some(Fault::Trickle(interval)) = fault {
+            for byte in body {
+                tokio::time::sleep(interval).await;
+                if client.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+            }
+            continue;
+        }
+        if client.write_all(body).await.is_err() {
             return;
         }
         if fault == Some(Fault::Truncate) {
