@@ -258,6 +258,35 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+
+    /// A tarball part whose stream ends before its tar archive does (exit 4, as a corrupt
+    /// object): the object was cut, possibly at a member boundary.
+    #[error(
+        "cannot restore from '{key}': the tar archive {reason}, so the object is truncated or \
+         damaged: restore another backup, or put back a whole copy of the object"
+    )]
+    TruncatedArchive { key: String, reason: &'static str },
+
+    /// Every part was unpacked but what only a whole backup has is not there (exit 1, as a
+    /// missing tarball): `global/pg_control` stays under its temporary name.
+    #[error(
+        "Backup {backup_id} is incomplete: no archive of it holds {missing} (its last data \
+         part is missing or it never finished); global/pg_control was not put in place: \
+         restore another backup"
+    )]
+    IncompleteBackup { backup_id: String, missing: String },
+
+    /// A `backup.info` that ends before its last key: empty or cut (Barman exits 4 here).
+    #[error(
+        "cannot restore from '{key}': it is {reason}, so it does not describe a whole backup: \
+         put back a whole copy of it, or restore another backup"
+    )]
+    IncompleteBackupInfo { key: String, reason: &'static str },
+
+    /// A `backup.info` with a key Barman does not know, a byte-order mark included: Barman
+    /// stops every command that reads it with exit 1.
+    #[error("cannot read '{key}': {reason}")]
+    UnsupportedBackupInfo { key: String, reason: String },
 }
 
 impl Error {
@@ -286,7 +315,9 @@ impl Error {
             | Error::NoCandidateBackup { .. }
             | Error::DestinationNotEmpty { .. }
             | Error::MissingBackupFile { .. }
-            | Error::Interrupted(_) => ExitClass::Operation,
+            | Error::Interrupted(_)
+            | Error::IncompleteBackup { .. }
+            | Error::UnsupportedBackupInfo { .. } => ExitClass::Operation,
             Error::Connection { .. } | Error::Spool { .. } => ExitClass::Network,
             Error::InvalidUrl { .. }
             | Error::BucketNotFound { .. }
@@ -302,7 +333,9 @@ impl Error {
             | Error::InvalidTarget(_)
             | Error::UnsafeArchive { .. }
             | Error::Unsupported(_)
-            | Error::OptionValue { .. } => ExitClass::General,
+            | Error::OptionValue { .. }
+            | Error::TruncatedArchive { .. }
+            | Error::IncompleteBackupInfo { .. } => ExitClass::General,
         }
     }
 

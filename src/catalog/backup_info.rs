@@ -227,7 +227,13 @@ impl Default for BackupInfo {
 pub struct ParseError {
     pub line: usize,
     pub reason: String,
+    /// The key, when it is one Barman does not know. Barman treats that apart from a bad
+    /// value: it stops the whole command with exit 1 instead of skipping the backup.
+    pub unknown_key: Option<String>,
 }
+
+/// The key Barman (since 2.0, long before barman-cloud-backup) and we write last.
+const LAST_KEY: &str = "xlog_segment_size";
 
 fn number<T: FromStr>(value: &str) -> Result<T, String> {
     value
@@ -286,6 +292,7 @@ impl BackupInfo {
             let err = |reason: String| ParseError {
                 line: n + 1,
                 reason,
+                unknown_key: None,
             };
             if line.trim().is_empty() || line.trim_start().starts_with('#') {
                 continue;
@@ -295,13 +302,35 @@ impl BackupInfo {
                 .ok_or_else(|| err(format!("'{}' is not key=value", line.trim())))?;
             let (key, value) = (key.trim(), value.trim());
             let value = (value != "None").then_some(value);
-            info.set(key, value)
-                .map_err(|reason| err(format!("{key}: {reason}")))?;
+            info.set(key, value).map_err(|reason| ParseError {
+                unknown_key: reason.unknown.then(|| key.to_string()),
+                ..err(format!("{key}: {}", reason.text))
+            })?;
         }
         Ok(info)
     }
 
-    fn set(&mut self, key: &str, value: Option<&str>) -> Result<(), String> {
+    /// Why `text` cannot be a whole `backup.info`, if it cannot: every writer ends each line
+    /// with a newline and writes the keys in order, [`LAST_KEY`] last, so a file cut anywhere
+    /// lacks its final newline or that key. Older files lacking keys added since still pass.
+    pub fn incomplete(text: &str) -> Option<&'static str> {
+        let keys: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .map(|l| l.split_once('=').map_or(l, |(key, _)| key).trim())
+            .collect();
+        if keys.is_empty() {
+            Some("empty")
+        } else if !text.ends_with('\n') {
+            Some("cut inside its last line")
+        } else if !keys.contains(&LAST_KEY) {
+            Some("cut before its last key, xlog_segment_size")
+        } else {
+            None
+        }
+    }
+
+    fn set(&mut self, key: &str, value: Option<&str>) -> Result<(), SetError> {
         fn opt<T>(
             value: Option<&str>,
             f: impl FnOnce(&str) -> Result<T, String>,
@@ -349,7 +378,12 @@ impl BackupInfo {
             "xlog_segment_size" => {
                 self.xlog_segment_size = opt(value, number)?.unwrap_or(DEFAULT_SEGMENT_SIZE)
             }
-            _ => return Err("unsupported field (not a Barman 3.19 backup.info key)".into()),
+            _ => {
+                return Err(SetError {
+                    text: "unsupported field (not a Barman 3.19 backup.info key)".into(),
+                    unknown: true,
+                });
+            }
         }
         Ok(())
     }
@@ -475,6 +509,22 @@ impl BackupInfo {
                 .map(|(k, v)| (PyValue::Str(k), PyValue::Str(v))),
         );
         PyValue::Dict(items)
+    }
+}
+
+/// Why one key's value was refused.
+struct SetError {
+    text: String,
+    /// The key itself is unknown.
+    unknown: bool,
+}
+
+impl From<String> for SetError {
+    fn from(text: String) -> SetError {
+        SetError {
+            text,
+            unknown: false,
+        }
     }
 }
 

@@ -3,11 +3,13 @@
 //!
 //! Loading follows `CloudBackupCatalog.get_backup_list`: a directory without `backup.info` is
 //! not a backup, and one whose `backup.info` cannot be read is skipped with a warning and
-//! remembered as unreadable (delete and retention refuse to work around such holes). We part
-//! from Barman in two respects. One recursive listing of `base/` finds the backups, their
-//! objects and their annotations at once, where Barman lists directories, then annotations,
-//! then each backup's directory again before deleting it; and a lost connection or a missing
-//! bucket stops the load, where Barman would report every backup as unreadable.
+//! remembered as unreadable (delete and retention refuse to work around such holes), except
+//! that a key Barman does not know (a byte-order mark makes one of the first) stops the load,
+//! as it stops Barman. We part from Barman in two respects. One recursive listing of `base/`
+//! finds the backups, their objects and their annotations at once, where Barman lists
+//! directories, then annotations, then each backup's directory again before deleting it; and
+//! a lost connection or a missing bucket stops the load, where Barman would report every
+//! backup as unreadable.
 
 use std::collections::BTreeMap;
 
@@ -98,7 +100,12 @@ impl Catalog {
             match info {
                 Ok(Some(info)) => catalog.backups.push((id, info)),
                 Ok(None) => {}
-                Err(e @ (Error::Connection { .. } | Error::BucketNotFound { .. })) => {
+                // Barman stops on an unknown key rather than skip the backup, so do we.
+                Err(
+                    e @ (Error::Connection { .. }
+                    | Error::BucketNotFound { .. }
+                    | Error::UnsupportedBackupInfo { .. }),
+                ) => {
                     return Err(e);
                 }
                 Err(e) => {
@@ -202,12 +209,49 @@ pub async fn resolve_reference(
 /// Reads one backup's `backup.info`; `None` when there is none.
 ///
 /// # Errors
-/// Storage errors, and [`Error::Storage`] naming the line for a file that does not parse.
+/// Storage errors, [`Error::Storage`] naming the line for a file that does not parse, and
+/// [`Error::UnsupportedBackupInfo`] for a key Barman does not know (a byte-order mark too),
+/// which Barman stops on with exit 1 wherever it reads the file, listing included.
 pub async fn read_backup_info(
     storage: &Storage,
     layout: &Layout,
     id: &str,
 ) -> Result<Option<BackupInfo>> {
+    Ok(fetch_backup_info(storage, layout, id)
+        .await?
+        .map(|(_, _, info)| info))
+}
+
+/// Reads the `backup.info` of a backup about to be restored: as [`read_backup_info`], and the
+/// file must be whole. Barman fails an empty or cut one too (with exit 4, once it has
+/// unpacked everything and finds no `version` to name the WAL directory by); this refuses it
+/// before anything is downloaded.
+///
+/// # Errors
+/// As [`read_backup_info`], and [`Error::IncompleteBackupInfo`].
+pub async fn read_whole_backup_info(
+    storage: &Storage,
+    layout: &Layout,
+    id: &str,
+) -> Result<Option<BackupInfo>> {
+    let Some((key, text, info)) = fetch_backup_info(storage, layout, id).await? else {
+        return Ok(None);
+    };
+    match BackupInfo::incomplete(&text) {
+        Some(reason) => Err(Error::IncompleteBackupInfo {
+            key: key.to_string(),
+            reason,
+        }),
+        None => Ok(Some(info)),
+    }
+}
+
+/// One `backup.info`: its key, its text and what it says.
+async fn fetch_backup_info(
+    storage: &Storage,
+    layout: &Layout,
+    id: &str,
+) -> Result<Option<(Path, String, BackupInfo)>> {
     let key = layout.backup_info(id);
     let bytes = match storage.get(&key).await {
         Ok(bytes) => bytes,
@@ -220,9 +264,26 @@ pub async fn read_backup_info(
         message,
     };
     let text = std::str::from_utf8(&bytes).map_err(|e| unreadable(format!("not UTF-8: {e}")))?;
-    BackupInfo::parse(text)
-        .map(Some)
-        .map_err(|e| unreadable(e.to_string()))
+    match BackupInfo::parse(text) {
+        Ok(info) => Ok(Some((key.clone(), text.to_string(), info))),
+        Err(e) => Err(match &e.unknown_key {
+            Some(k) if k.starts_with('\u{feff}') => Error::UnsupportedBackupInfo {
+                key: key.to_string(),
+                reason: "it starts with a byte-order mark (U+FEFF), which Barman refuses \
+                         too: save it again as UTF-8 without one"
+                    .into(),
+            },
+            Some(k) => Error::UnsupportedBackupInfo {
+                key: key.to_string(),
+                reason: format!(
+                    "line {}: unsupported field '{k}', which Barman refuses too: the backup \
+                     was made by a newer Barman (upgrade this tool) or the file was edited",
+                    e.line
+                ),
+            },
+            None => unreadable(e.to_string()),
+        }),
+    }
 }
 
 /// The server's WAL archive as one recursive listing found it.

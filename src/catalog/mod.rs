@@ -11,5 +11,7 @@ pub use backup_info::{
     BackupInfo, DEFAULT_SEGMENT_SIZE, ParseError, Status, Tablespace, Timestamp,
 };
 pub use keep::{Keep, read_keep, release_keep, write_keep};
-pub use list::{Catalog, WalArchive, read_backup_info, resolve_reference, wal_names};
+pub use list::{
+    Catalog, WalArchive, read_backup_info, read_whole_backup_info, resolve_reference, wal_names,
+};
 pub use select::{RecoveryTargets, TargetTli, parse_target_time, select_for_recovery};

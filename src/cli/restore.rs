@@ -211,7 +211,7 @@ async fn choose_backup(
 ) -> Result<(String, Option<BackupInfo>)> {
     if args.backup_id != "auto" {
         let id = catalog::resolve_reference(storage, layout, &args.backup_id).await?;
-        let info = catalog::read_backup_info(storage, layout, &id).await?;
+        let info = catalog::read_whole_backup_info(storage, layout, &id).await?;
         return Ok((id, info));
     }
     let catalog = Catalog::load(storage, layout).await?;
@@ -248,7 +248,8 @@ async fn choose_backup(
             server: args.server_name.clone(),
         }
     })?;
-    let info = catalog.get(&id).cloned();
+    // Read again, whole, as Barman reads the chosen one again: the catalog takes what it can.
+    let info = catalog::read_whole_backup_info(storage, layout, &id).await?;
     Ok((id, info))
 }
 

@@ -44,6 +44,9 @@ pub(crate) enum ExtractError {
     },
     /// A member that would escape the target, or write through a link.
     Unsafe { entry: String, reason: String },
+    /// The stream ended cleanly but the archive did not: it lacks its end-of-archive marker,
+    /// or something other than zeros follows it (the reason completes "the archive ...").
+    Truncated(&'static str),
 }
 
 type Result<T, E = ExtractError> = std::result::Result<T, E>;
@@ -143,6 +146,8 @@ pub(crate) struct Extractor {
     owners: Option<Owners>,
     /// Members written under a temporary name until [`Extractor::release`].
     held_back: Vec<PathBuf>,
+    /// Regular files whose absence [`Extractor::missing`] reports.
+    required: Vec<PathBuf>,
     state: Mutex<State>,
 }
 
@@ -162,6 +167,8 @@ struct State {
     symlinks: Vec<PathBuf>,
     /// Held-back members written so far.
     held: Vec<PathBuf>,
+    /// Required members written so far.
+    found: Vec<PathBuf>,
 }
 
 impl Extractor {
@@ -177,6 +184,7 @@ impl Extractor {
             root,
             owners: take_owners.then(Owners::default),
             held_back: Vec::new(),
+            required: Vec::new(),
             state: Mutex::new(state),
         })
     }
@@ -186,6 +194,22 @@ impl Extractor {
     pub(crate) fn hold_back(mut self, rel: impl Into<PathBuf>) -> Extractor {
         self.held_back.push(rel.into());
         self
+    }
+
+    /// Notes whether an archive held the regular file `rel`; see [`Extractor::missing`].
+    pub(crate) fn require(mut self, rel: impl Into<PathBuf>) -> Extractor {
+        self.required.push(rel.into());
+        self
+    }
+
+    /// The required files that no archive unpacked so far held.
+    pub(crate) fn missing(&self) -> Vec<PathBuf> {
+        let state = self.state();
+        self.required
+            .iter()
+            .filter(|rel| !state.found.contains(rel))
+            .cloned()
+            .collect()
     }
 
     /// Moves the held-back files into place, durably. Call once everything else is on disk.
@@ -239,7 +263,7 @@ impl Extractor {
             let mut entry = entry.map_err(ExtractError::Read)?;
             self.member(&mut entry, &mut buf, &mut stats)?;
         }
-        io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(ExtractError::Read)?;
+        check_end(archive.into_inner())?;
         Ok(stats)
     }
 
@@ -284,6 +308,9 @@ impl Extractor {
                         io::ErrorKind::UnexpectedEof,
                         format!("the archive ends inside '{name}'"),
                     )));
+                }
+                if self.required.contains(&rel) {
+                    self.state().found.push(rel);
                 }
                 stats.bytes += written;
                 stats.files += 1;
@@ -559,6 +586,48 @@ impl Extractor {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// Reads what follows the last member: a whole archive has its end-of-archive marker there.
+///
+/// The `tar` crate ends the entries both at the marker's first zero block and, silently, at a
+/// clean end of the stream, and an uncompressed or snappy part cut at a member boundary ends
+/// cleanly. So at least one more 512-byte block must follow (the marker's second; Python's
+/// tarfile then pads to 10240 bytes), and nothing but zeros: a zero block followed by data is
+/// a damaged header, whose members would otherwise be skipped in silence. Reading to the end
+/// also lets a decoder check its own trailer.
+fn check_end(mut rest: impl Read) -> Result<()> {
+    let mut zeros = Zeros::default();
+    match io::copy(&mut rest, &mut zeros) {
+        Err(_) if zeros.other => Err(ExtractError::Truncated(
+            "has data after a zero block, where only its end-of-archive marker may be",
+        )),
+        Err(e) => Err(ExtractError::Read(e)),
+        Ok(n) if n < 512 => Err(ExtractError::Truncated(
+            "ends without its end-of-archive marker",
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// A sink that takes only zeros: the first other byte fails the write, and says so.
+#[derive(Default)]
+struct Zeros {
+    other: bool,
+}
+
+impl io::Write for Zeros {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.iter().any(|&b| b != 0) {
+            self.other = true;
+            return Err(io::Error::from(io::ErrorKind::InvalidData));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }

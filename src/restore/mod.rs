@@ -10,11 +10,15 @@
 //!    its own a few megabytes ahead ([`read_ahead`]), so memory stays flat whatever the part
 //!    size. Parts are started in Barman's order (PGDATA first, each base before its `_NNNN`
 //!    parts); each is an independent archive, so they may finish in any order.
-//! 3. Directory attributes are applied, `pg_tblspc/<oid>` links and a missing `pg_wal` are
+//! 3. [`check_complete`]: every archive ended with its end-of-archive marker (checked as each
+//!    is unpacked) and the parts were numbered without a gap (checked by [`plan`]); now the
+//!    data archives must have held `backup_label`, the last member Barman and we write, and
+//!    `global/pg_control`. A missing last part shows here.
+//! 4. Directory attributes are applied, `pg_tblspc/<oid>` links and a missing `pg_wal` are
 //!    created, the optional recovery settings are written ([`recovery_conf`]), and the whole
 //!    tree is flushed to disk. Only then does `global/pg_control`, unpacked under a temporary
 //!    name, take its place: PostgreSQL will not start on a directory whose restore stopped
-//!    half-way.
+//!    half-way, or whose backup was not whole.
 //!
 //! `backup_label` comes out of the data archive. Barman writes its tar header with uid 0, so
 //! a restore run as root leaves it owned by root; we give it to the owner of PGDATA instead,
@@ -87,7 +91,8 @@ pub struct Restored {
 /// Restores backup `backup_id` (described by `info`) into `recovery_dir`.
 ///
 /// # Errors
-/// [`Error::DestinationNotEmpty`], [`Error::MissingBackupFile`], [`Error::UnsafeArchive`],
+/// [`Error::DestinationNotEmpty`], [`Error::MissingBackupFile`] (also for a gap in the
+/// parts), [`Error::UnsafeArchive`], [`Error::TruncatedArchive`], [`Error::IncompleteBackup`],
 /// [`Error::Unsupported`] for snapshot backups, storage, decompression and I/O errors.
 pub async fn restore(
     storage: &Storage,
@@ -138,7 +143,12 @@ pub async fn restore(
     let as_root = running_as_root();
     // Without pg_control PostgreSQL refuses to start: a restore that stops half-way must not
     // leave a directory it would take for a complete one.
-    let data = Arc::new(new_extractor(recovery_dir, as_root)?.hold_back("global/pg_control"));
+    let data = Arc::new(
+        new_extractor(recovery_dir, as_root)?
+            .hold_back(PG_CONTROL)
+            .require(BACKUP_LABEL)
+            .require(PG_CONTROL),
+    );
     let mut jobs: Vec<(Part, Arc<Extractor>)> = plan
         .data
         .iter()
@@ -175,6 +185,7 @@ pub async fn restore(
         .iter()
         .map(|(t, target, _)| (t.oid, target.clone()))
         .collect();
+    check_complete(backup_id, &data)?;
     tokio::task::spawn_blocking(move || {
         finish(
             &data,
@@ -196,6 +207,32 @@ pub async fn restore(
             .map(|(t, target, _)| (t.name, target))
             .collect(),
     })
+}
+
+/// The member Barman and we write last into the data archive, after `pg_backup_stop`.
+const BACKUP_LABEL: &str = "backup_label";
+/// Held back until the restore is known to be whole.
+const PG_CONTROL: &str = "global/pg_control";
+
+/// Whether the unpacked backup is whole, the last check before `pg_control` is released.
+///
+/// Each archive's end marker and the part numbering say that no part was cut and none is
+/// missing in between; a missing *last* data part (or a backup that failed before its end)
+/// leaves no other trace than the absence of `backup_label`. A missing last part of a
+/// tablespace leaves none at all: that takes a list of every file, which the backup manifest
+/// (to be written by the backup side) will give. Its check belongs here, on the same
+/// extractors, before anything is released.
+///
+/// # Errors
+/// [`Error::IncompleteBackup`] naming the first required file no archive held.
+fn check_complete(backup_id: &str, data: &Extractor) -> Result<()> {
+    match data.missing().first() {
+        None => Ok(()),
+        Some(missing) => Err(Error::IncompleteBackup {
+            backup_id: backup_id.to_string(),
+            missing: missing.display().to_string(),
+        }),
+    }
 }
 
 /// An extractor for the fuzz targets (see `crate::fuzzing`).
@@ -318,6 +355,7 @@ fn extract_error(e: ExtractError, key: String) -> Error {
             source,
         },
         ExtractError::Unsafe { entry, reason } => Error::UnsafeArchive { key, entry, reason },
+        ExtractError::Truncated(reason) => Error::TruncatedArchive { key, reason },
     }
 }
 

@@ -34,8 +34,13 @@ pub(crate) struct Plan {
 /// has an extension the restore side cannot read is skipped with a warning, and when two
 /// objects name the same part the one listed last wins.
 ///
+/// Every base's parts must be numbered 0, 1, 2 ... without a gap: Barman and we number them
+/// so, and a part missing in between would restore with files missing, so it is refused
+/// here, before anything is downloaded (a missing last part is caught later, see
+/// `check_complete`).
+///
 /// # Errors
-/// [`Error::MissingBackupFile`] when PGDATA or a tablespace has no first part.
+/// [`Error::MissingBackupFile`] naming the first part missing from PGDATA or a tablespace.
 pub(crate) fn find_parts(
     backup_id: &str,
     backup_dir: &Path,
@@ -85,9 +90,23 @@ pub(crate) fn find_parts(
     }
     let mut take = |base: &str| -> Result<Vec<Part>> {
         let parts = bases.remove(base).unwrap_or_default();
-        if !parts.contains_key(&0) {
+        // Keys are in order, so the first index that differs from its position is missing.
+        let gap = (0u32..)
+            .zip(parts.keys())
+            .find(|(expected, index)| expected != *index)
+            .map(|(expected, _)| expected)
+            .or(parts.is_empty().then_some(0));
+        if let Some(index) = gap {
+            let name = Tarball {
+                base: base.to_string(),
+                index,
+                compression: None,
+            }
+            .file_name();
+            // The message adds `.*`: any extension would have done.
+            let stem = name.strip_suffix(".tar").unwrap_or(&name);
             return Err(Error::MissingBackupFile {
-                base: backup_dir.clone().join(base).to_string(),
+                base: backup_dir.clone().join(stem).to_string(),
                 server: server.to_string(),
             });
         }
@@ -203,18 +222,12 @@ mod tests {
             "data.tar.gz",
             "data_0001.tar.gz",
             "data_0002.tar.gz",
-            "data_10000.tar.gz",
         ]);
         let i = info(&[("tbs", 16384, "/t/tbs"), ("small", 1, "/t/small")]);
         let plan = find_parts("20261125T035049", &dir, &keys, &i, "pg").unwrap();
         assert_eq!(
             names(&plan.data),
-            [
-                "data.tar.gz",
-                "data_0001.tar.gz",
-                "data_0002.tar.gz",
-                "data_10000.tar.gz"
-            ]
+            ["data.tar.gz", "data_0001.tar.gz", "data_0002.tar.gz"]
         );
         assert_eq!(plan.data[0].compression, Some(Compression::Gzip));
         assert_eq!(plan.tablespaces[0].0.name, "tbs");
@@ -244,6 +257,35 @@ mod tests {
             err.to_string().contains("base/20261125T035049/16384.*"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_gap_in_the_parts_is_a_missing_file() {
+        let i = info(&[("tbs", 16384, "/t")]);
+        for (names, missing) in [
+            (
+                &["data.tar", "data_0002.tar", "16384.tar"][..],
+                "base/20261125T035049/data_0001.*",
+            ),
+            (
+                &[
+                    "data.tar",
+                    "16384.tar.gz",
+                    "16384_0002.tar.gz",
+                    "16384_0003.tar.gz",
+                ],
+                "base/20261125T035049/16384_0001.*",
+            ),
+            (
+                &["data_0001.tar", "16384.tar"],
+                "base/20261125T035049/data.*",
+            ),
+        ] {
+            let (dir, keys) = listing(names);
+            let err = find_parts("x", &dir, &keys, &i, "pg").unwrap_err();
+            assert!(matches!(err, Error::MissingBackupFile { .. }), "{err}");
+            assert!(err.to_string().contains(missing), "{names:?}: {err}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod conformance;
 mod corpus;
 mod docs;
 mod faults;
+mod integrity;
 mod restore;
 mod retention;
 mod secrets;

@@ -455,12 +455,13 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
 
 // Synthetic backups in a file:// store, for the refusals and the choice of `auto`.
 
-/// A minimal DONE backup.info.
+/// A minimal DONE backup.info (whole: it ends with the key every writer puts last).
 fn backup_info(end_time: &str, end_xlog: &str) -> String {
     format!(
         "backup_label=None\nbegin_offset=40\nbegin_time={end_time}\n\
          begin_wal=000000010000000000000002\nbegin_xlog=0/2000028\nend_time={end_time}\n\
-         end_xlog={end_xlog}\nstatus=DONE\ntablespaces=None\ntimeline=1\nversion=150018\n"
+         end_xlog={end_xlog}\nstatus=DONE\ntablespaces=None\ntimeline=1\nversion=150018\n\
+         xlog_segment_size=16777216\n"
     )
 }
 
@@ -506,7 +507,12 @@ fn two_backups() -> Store {
         ("20261101T000000", "2026-11-01 00:10:00+00:00", "0/9000100"),
         ("20261102T000000", "2026-11-02 00:10:00+00:00", "0/A000100"),
     ] {
-        let data = gzip(&tar(&[("./PG_VERSION", "15\n"), ("marker", id)]));
+        let data = gzip(&tar(&[
+            ("./PG_VERSION", "15\n"),
+            ("marker", id),
+            ("global/pg_control", "control"),
+            ("backup_label", "START WAL LOCATION"),
+        ]));
         put_backup(&store, id, &backup_info(end, lsn), &[("data.tar.gz", data)]);
     }
     store

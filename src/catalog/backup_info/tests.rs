@@ -128,3 +128,42 @@ fn timestamps_print_as_python_str_datetime() {
     let utc: Timestamp = "2026-11-25T04:50:49Z".parse().unwrap();
     assert_eq!(utc.to_string(), "2026-11-25 04:50:49+00:00");
 }
+
+#[test]
+fn a_whole_file_ends_with_its_last_key_and_a_newline() {
+    let whole = fixture("done-tablespace-named.info");
+    assert_eq!(BackupInfo::incomplete(&whole), None);
+    assert_eq!(
+        BackupInfo::incomplete(&BackupInfo::default().to_string()),
+        None
+    );
+    assert_eq!(BackupInfo::incomplete(""), Some("empty"));
+    assert_eq!(BackupInfo::incomplete("\n# nothing\n"), Some("empty"));
+    let cut_line = &whole[..whole.len() - 1];
+    assert_eq!(
+        BackupInfo::incomplete(cut_line),
+        Some("cut inside its last line")
+    );
+    let before_last = &whole[..whole.find("xlog_segment_size=").unwrap()];
+    assert_eq!(
+        BackupInfo::incomplete(before_last),
+        Some("cut before its last key, xlog_segment_size")
+    );
+    // Every prefix that ends at a line break but loses a key is caught.
+    for (i, _) in whole.match_indices('\n') {
+        let prefix = &whole[..=i];
+        assert_eq!(
+            BackupInfo::incomplete(prefix).is_none(),
+            prefix.len() == whole.len()
+        );
+    }
+}
+
+#[test]
+fn an_unknown_key_is_told_apart_from_a_bad_value() {
+    let bom = BackupInfo::parse("\u{feff}backup_label=None\nstatus=DONE\n").unwrap_err();
+    assert_eq!(bom.unknown_key.as_deref(), Some("\u{feff}backup_label"));
+    assert_eq!(bom.line, 1);
+    let bad = BackupInfo::parse("timeline=one\n").unwrap_err();
+    assert_eq!(bad.unknown_key, None);
+}

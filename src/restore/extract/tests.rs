@@ -391,3 +391,63 @@ fn pax_times() {
     assert_eq!(parse_pax_time("x"), None);
     assert_eq!(parse_pax_time("1.x"), None);
 }
+
+#[test]
+fn an_archive_needs_its_end_of_archive_marker() {
+    let members = Tar::default().file("a", &[1; 700]).file("b", b"x");
+    let whole = members.0.clone();
+    let python = members.end();
+    // The tar crate's own builder writes the two zero blocks and no padding.
+    let mut tar_crate = whole.clone();
+    tar_crate.extend_from_slice(&[0; 1024]);
+    for ok in [&python, &tar_crate] {
+        let sb = Sandbox::new();
+        assert_eq!(sb.unpack(ok.clone()).unwrap().files, 2);
+    }
+    // Cut at a member boundary (after "a"), after the last member, in the first zero block,
+    // after it, inside the second one.
+    let after_a = 512 + 1024;
+    for len in [
+        after_a,
+        whole.len(),
+        whole.len() + 100,
+        whole.len() + 512,
+        whole.len() + 1023,
+    ] {
+        let sb = Sandbox::new();
+        let err = sb.extractor().extract(&python[..len]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ExtractError::Truncated("ends without its end-of-archive marker")
+            ) || (len == whole.len() + 100 && matches!(err, ExtractError::Read(_))),
+            "cut at {len}: {err:?}"
+        );
+    }
+    // A zeroed header hides the members after it: refused, not skipped.
+    let mut zeroed = python.clone();
+    zeroed[after_a..after_a + 512].fill(0);
+    let sb = Sandbox::new();
+    assert!(matches!(
+        sb.extractor().extract(zeroed.as_slice()),
+        Err(ExtractError::Truncated(reason)) if reason.contains("data after a zero block")
+    ));
+}
+
+#[test]
+fn required_members_are_reported_until_unpacked() {
+    let sb = Sandbox::new();
+    let e = sb
+        .extractor()
+        .require("backup_label")
+        .require("global/pg_control");
+    let first = Tar::default()
+        .dir("global", 0o700)
+        .file("global/pg_control", b"c")
+        .end();
+    e.extract(first.as_slice()).unwrap();
+    assert_eq!(e.missing(), [PathBuf::from("backup_label")]);
+    e.extract(Tar::default().file("./backup_label", b"l").end().as_slice())
+        .unwrap();
+    assert!(e.missing().is_empty());
+}
