@@ -15,10 +15,10 @@ mod walk;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub use rules::Rules;
 pub use upload::PartStats;
@@ -135,12 +135,27 @@ pub async fn backup(
         status: Status::Started,
         ..Default::default()
     };
-    let outcome = tokio::select! {
-        outcome = copy(storage, layout, pg, options, &backup_id, &mut info, started) => outcome,
-        () = interrupt => Err(Failure {
-            phase: "uploading data",
-            error: Error::Interrupted("barman-cloud-backup"),
-        }),
+    // Parts of earlier backups killed mid-write (file:// only).
+    storage.sweep_staging(&layout.base_dir()).await;
+    let (stop, stopped) = watch::channel(false);
+    let outcome = {
+        let copying = copy(
+            storage, layout, pg, options, &backup_id, &mut info, started, stopped,
+        );
+        tokio::pin!(copying);
+        tokio::select! {
+            outcome = &mut copying => outcome,
+            () = interrupt => {
+                // Let the uploader abort the parts in flight: an S3 multipart upload left
+                // open is billed until a lifecycle rule removes it.
+                let _ = stop.send(true);
+                let _ = tokio::time::timeout(ABORT_GRACE, &mut copying).await;
+                Err(Failure {
+                    phase: "uploading data",
+                    error: Error::Interrupted("barman-cloud-backup"),
+                })
+            }
+        }
     };
     info.backup_name = options.name.clone();
     match outcome {
@@ -187,6 +202,10 @@ async fn store_info(
         .await
 }
 
+/// How long an interrupted backup waits for its uploads to be aborted.
+const ABORT_GRACE: Duration = Duration::from_secs(10);
+
+#[allow(clippy::too_many_arguments)]
 async fn copy(
     storage: &Storage,
     layout: &Layout,
@@ -195,6 +214,7 @@ async fn copy(
     backup_id: &str,
     info: &mut BackupInfo,
     started: Instant,
+    stopped: watch::Receiver<bool>,
 ) -> std::result::Result<(), Failure> {
     let facts = pg.facts().await.during("reading the server settings")?;
     record_facts(info, &facts);
@@ -233,7 +253,7 @@ async fn copy(
         },
     };
     let (tx, rx) = mpsc::channel(4 * settings.jobs);
-    let uploader = upload::upload_parts(storage, layout, backup_id, rx, &settings);
+    let uploader = upload::upload_parts(storage, layout, backup_id, rx, &settings, stopped);
     options.progress.start(facts.cluster_size);
     let tree = Tree {
         progress: options.progress.clone(),

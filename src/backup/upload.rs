@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::tarball::Message;
 use crate::error::{Error, Result};
@@ -47,17 +47,20 @@ impl Throttle {
     }
 }
 
-/// Receives parts until the tar side hangs up. A part counts only once its upload is
-/// committed; an upload still open when the messages stop is aborted.
+/// Receives parts until the tar side hangs up, or `stop` turns true (a signal). A part
+/// counts only once its upload is committed; an upload still open when the messages stop is
+/// aborted.
 ///
 /// # Errors
-/// The first storage error (the channel is then closed, which stops the tar side).
+/// The first storage error, or [`Error::Interrupted`] (the channel is then closed, which stops
+/// the tar side).
 pub async fn upload_parts(
     storage: &Storage,
     layout: &Layout,
     backup_id: &str,
     mut rx: mpsc::Receiver<Message>,
     settings: &UploadSettings,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<Vec<PartStats>> {
     let mut done = Vec::new();
     let mut current: Option<(Upload, PartStats, Instant)> = None;
@@ -66,7 +69,7 @@ pub async fn upload_parts(
         start: Instant::now(),
         bytes: 0,
     };
-    let outcome: Result<()> = async {
+    let work = async {
         while let Some(message) = rx.recv().await {
             match message {
                 Message::Start(tarball) => {
@@ -103,8 +106,13 @@ pub async fn upload_parts(
             }
         }
         Ok(())
-    }
-    .await;
+    };
+    // Wherever the work is (waiting for a part slot, for the bandwidth cap), a stop ends it
+    // here, so the part in flight is aborted below.
+    let outcome: Result<()> = tokio::select! {
+        outcome = work => outcome,
+        _ = stop.wait_for(|stop| *stop) => Err(Error::Interrupted("barman-cloud-backup")),
+    };
     if let Some((upload, stats, _)) = current.take() {
         tracing::warn!("aborting the upload of '{}'", stats.tarball.file_name());
         upload.abort().await;

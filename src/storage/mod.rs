@@ -650,6 +650,27 @@ impl Storage {
         self.list_level(&root).await.map(drop)
     }
 
+    /// Removes what writers killed mid-write left below `dir` of a `file://` store (and
+    /// nothing elsewhere): each upload is staged as `<name>#<n>` and renamed into place, so a
+    /// SIGKILL leaves the staged file behind, unseen by listings, for good. One untouched for
+    /// [`STALE_STAGING`] belongs to no live writer, which touches its file with every chunk.
+    /// Best effort: what cannot be removed now is left for a later run.
+    pub async fn sweep_staging(&self, dir: &Path) {
+        let Target::File { root } = &self.location.target else {
+            return;
+        };
+        let dir = root.join(dir.as_ref());
+        let swept = tokio::task::spawn_blocking(move || sweep_staged_files(&dir, STALE_STAGING));
+        if let Ok(removed) = swept.await {
+            for path in removed {
+                tracing::info!(
+                    "removed '{}', left by a writer that was killed",
+                    path.display()
+                );
+            }
+        }
+    }
+
     fn is_gcs(&self) -> bool {
         matches!(self.location.target, Target::Gcs { .. })
     }
@@ -726,6 +747,45 @@ impl Upload {
             Sink::Gcs { upload, .. } => upload.abort().await,
         }
     }
+}
+
+/// See [`Storage::sweep_staging`].
+const STALE_STAGING: Duration = Duration::from_secs(15 * 60);
+
+/// Removes the staged files (`<name>#<digits>`) in `dir` and below that have not been
+/// modified for `age`; returns their paths.
+fn sweep_staged_files(dir: &std::path::Path, age: Duration) -> Vec<std::path::PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return removed;
+    };
+    // Names first, from the directory entry alone: a WAL directory holds hundreds of files
+    // and this runs in archive_command.
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            removed.extend(sweep_staged_files(&path, age));
+            continue;
+        }
+        let name = entry.file_name();
+        let staged = name
+            .to_str()
+            .and_then(|n| n.rsplit_once('#'))
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !staged {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|elapsed| elapsed >= age);
+        if old && std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
 }
 
 /// How often a download that breaks off mid-body is resumed from where it stopped.
@@ -1392,6 +1452,43 @@ mod tests {
             options: object_store::CopyOptions,
         ) -> object_store::Result<()> {
             self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[test]
+    fn only_stale_staged_files_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("base/20261126T000000");
+        std::fs::create_dir_all(&nested).unwrap();
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        let mut stale = Vec::new();
+        for (path, old) in [
+            (nested.join("data.tar#1"), true),
+            (dir.path().join("000000010000000000000001#17"), true),
+            (dir.path().join("000000010000000000000002#3"), false),
+            (dir.path().join("000000010000000000000003"), true),
+            (dir.path().join("notes#draft"), true),
+        ] {
+            let file = std::fs::File::create(&path).unwrap();
+            if old {
+                file.set_modified(hour_ago).unwrap();
+            }
+            if old && path.to_string_lossy().contains("tar#1")
+                || path.to_string_lossy().ends_with("#17")
+            {
+                stale.push(path);
+            }
+        }
+        let mut removed = sweep_staged_files(dir.path(), STALE_STAGING);
+        removed.sort();
+        stale.sort();
+        assert_eq!(removed, stale);
+        for kept in [
+            "000000010000000000000002#3",
+            "000000010000000000000003",
+            "notes#draft",
+        ] {
+            assert!(dir.path().join(kept).exists(), "{kept} was removed");
         }
     }
 

@@ -79,7 +79,13 @@ pub async fn archive(
             None => std::fs::read(&path).map(Bytes::from),
         })
     };
-    let (stored, encoded) = tokio::join!(stored_copies(storage, layout, &wal), encode);
+    let wal_dir = layout.wal_dir(&wal);
+    let (stored, encoded, ()) = tokio::join!(
+        stored_copies(storage, layout, &wal),
+        encode,
+        // Uploads of this directory killed mid-write (file:// only).
+        storage.sweep_staging(&wal_dir)
+    );
     let encoded = encoded
         .expect("compression task panicked")
         .map_err(Error::io("read and compress WAL file", wal_path))?;

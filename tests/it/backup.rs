@@ -362,14 +362,32 @@ fn backup_from_a_standby_azure_bzip2() {
     assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
 }
 
-/// A backup killed mid-upload stays STARTED; one stopped by a signal is stored FAILED; neither
-/// is ever DONE, for us or for Barman.
+/// The multipart uploads open in `store`'s bucket (S3), from ListMultipartUploads.
+fn open_multipart_uploads(store: &Store) -> usize {
+    let bucket = store
+        .url
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap();
+    let out =
+        run(Command::new("curl").args(["-sf", &format!("{}/{bucket}?uploads", store.endpoint())]));
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .matches("<UploadId>")
+        .count()
+}
+
+/// A backup killed mid-upload stays STARTED; one stopped by a signal is stored FAILED and
+/// aborts its multipart uploads (issue #14: a SIGKILL cannot, and a lifecycle rule must);
+/// neither is ever DONE, for us or for Barman.
 #[test]
 fn interrupted_backups_are_never_done() {
     let Some(source) = Source::new(Provider::S3, "") else {
         return;
     };
-    for signal in ["KILL", "TERM"] {
+    for (signal, left_open) in [("KILL", 1), ("TERM", 0)] {
+        let uploads = open_multipart_uploads(&source.store);
         let before = source.backup_ids().len();
         // A 200 kB/s cap makes the copy last long enough to be interrupted mid-upload.
         let mut child = source
@@ -390,6 +408,11 @@ fn interrupted_backups_are_never_done() {
             .unwrap();
         assert!(kill.success());
         assert!(!child.wait().unwrap().success());
+        assert_eq!(
+            open_multipart_uploads(&source.store) - uploads,
+            left_open,
+            "multipart uploads left open by SIG{signal}"
+        );
         // Backup IDs have a one-second resolution.
         std::thread::sleep(Duration::from_millis(1100));
     }

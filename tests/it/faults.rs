@@ -385,7 +385,8 @@ fn bad_objects_give_one_clear_line() {
         &["00000001000000000000000", dest.to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(3));
-    // Malformed and truncated backup.info: the restore names the problem, exit 4 (as Barman).
+    // Malformed, unknown-keyed and truncated backup.info: the restore names the problem and
+    // fails (exit 1 for the unknown key, 4 for the others, as Barman).
     for (id, text) in [
         ("20261126T010101", "status=DONE\nno_such_field=1\n"),
         ("20261126T020202", "backup_label='START WAL"),
@@ -654,4 +655,37 @@ fn a_silent_endpoint_stops_every_provider_within_the_retry_budget() {
             started.elapsed()
         );
     }
+}
+
+/// A `file://` upload killed mid-write leaves its staged `<name>#<n>` file; the next archive
+/// call into that directory removes it once stale, and leaves a live writer's alone (#14).
+#[test]
+fn stale_staged_files_of_killed_writers_are_swept() {
+    let store = Store::new(Provider::File).unwrap();
+    let root = store.file_root().unwrap();
+    let wal_dir = root.join("pg/wals/0000000100000000");
+    std::fs::create_dir_all(&wal_dir).unwrap();
+    let stale = wal_dir.join("000000010000000000000001.gz#4");
+    let live = wal_dir.join("000000010000000000000002#9");
+    for path in [&stale, &live] {
+        std::fs::write(path, b"half a segment").unwrap();
+    }
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let dir = temp_dir();
+    let wal = dir.path().join("000000010000000000000003");
+    std::fs::write(&wal, wal_like_bytes(1 << 20, 3)).unwrap();
+    let out = run(store.command(ours("barman-cloud-wal-archive")).args([
+        &store.url,
+        "pg",
+        wal.to_str().unwrap(),
+    ]));
+    assert!(out.status.success());
+    assert!(!stale.exists(), "the stale staged file is still there");
+    assert!(live.exists(), "a live writer's staged file was removed");
 }
