@@ -413,7 +413,7 @@ struct Lz4Frames<R: Read>(lz4_flex::frame::FrameDecoder<Lz4Framing<io::BufReader
 impl<R: Read> Read for Lz4Frames<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            let n = self.0.read(buf)?;
+            let n = self.0.read(buf).map_err(lz4_error)?;
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
@@ -423,6 +423,22 @@ impl<R: Read> Read for Lz4Frames<R> {
             }
         }
     }
+}
+
+/// lz4_flex's errors display as their variant names: say what they mean.
+fn lz4_error(e: io::Error) -> io::Error {
+    use lz4_flex::frame::Error as E;
+    let meaning = match e.get_ref().and_then(|inner| inner.downcast_ref::<E>()) {
+        Some(E::BlockChecksumError) => "an LZ4 block does not match its checksum".to_string(),
+        Some(E::ContentChecksumError) => "the LZ4 content does not match its checksum".into(),
+        Some(E::HeaderChecksumError) => "the LZ4 frame header does not match its checksum".into(),
+        Some(E::ContentLengthError { expected, actual }) => {
+            format!("the LZ4 frame holds {actual} bytes where its header states {expected}")
+        }
+        Some(other) => format!("invalid LZ4 data ({other})"),
+        None => return e,
+    };
+    io::Error::new(e.kind(), meaning)
 }
 
 /// Follows the frame structure (header, block sizes, end mark, checksums) in the bytes the

@@ -352,6 +352,15 @@ fn python_lz4_cut_between_blocks_is_an_error() {
 }
 
 #[test]
+fn lz4_errors_say_what_failed() {
+    let mut packed = compress(Compression::Lz4, None, &sample()).unwrap();
+    let middle = packed.len() / 2;
+    packed[middle] ^= 1;
+    let e = decompress(Compression::Lz4, &packed).unwrap_err();
+    assert!(e.to_string().contains("checksum"), "{e}");
+}
+
+#[test]
 fn an_empty_object_is_not_a_stream() {
     for c in Compression::ALL {
         if c != Compression::Snappy {

@@ -348,6 +348,28 @@ mod tests {
     }
 
     #[test]
+    fn each_source_and_server_has_its_own_spool() {
+        use crate::storage::{Location, Provider, StorageOptions};
+        let stores = tempfile::tempdir().unwrap();
+        let open = |name: &str| {
+            let dir = stores.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("file://{}", dir.display());
+            let location = Location::parse(&url, Provider::AwsS3).unwrap();
+            Storage::open(&location, &StorageOptions::default()).unwrap()
+        };
+        let root = FsPath::new("/var/tmp/walrestore");
+        let dir = |storage: &Storage, server: &str| {
+            Spool::of(root, storage, &Layout::new("p", server)).dir
+        };
+        let (a, b) = (open("a"), open("b"));
+        assert_eq!(dir(&a, "pg"), dir(&open("a"), "pg"));
+        assert_ne!(dir(&a, "pg"), dir(&b, "pg"));
+        assert_ne!(dir(&a, "pg"), dir(&a, "pg2"));
+        assert_eq!(dir(&a, "pg").parent(), Some(root));
+    }
+
+    #[test]
     fn backup_labels_are_never_restored() {
         let wal = WalName::parse("000000010000000000000004.00000028.backup").unwrap();
         let k = keys(&["000000010000000000000004.00000028.backup"]);
