@@ -8,14 +8,22 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The temporary sibling of `dest`: hidden, and clearly ours.
+/// The temporary sibling of `dest`: hidden, clearly ours, and unique to this call, so that
+/// processes sharing a directory (two standbys' wal-restore on one spool) and tasks of one
+/// process writing the same name never write one temporary file together.
 fn temp_path(dest: &Path) -> PathBuf {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    dest.with_file_name(format!(".{name}.barman-cloud-{}.tmp", std::process::id()))
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    dest.with_file_name(format!(
+        ".{name}.barman-cloud-{}-{call}.tmp",
+        std::process::id()
+    ))
 }
 
 /// Writes `dest` through `fill`, atomically and durably. On any error the temporary file is
@@ -109,14 +117,20 @@ fn start_writeback(file: &File, start: u64, end: u64) {
 /// copy written atomically, then the source removed.
 ///
 /// # Errors
-/// File-system errors.
+/// File-system errors; [`io::ErrorKind::NotFound`] when `from` is not there (or another
+/// process moved it first), with `dest` untouched.
 pub fn move_file(from: &Path, dest: &Path) -> io::Result<()> {
     match fs::rename(from, dest) {
         Ok(()) => sync_dir(dest),
         Err(e) if e.raw_os_error() == Some(18) => {
-            // EXDEV: the spool and pg_wal are on different file systems.
-            write_atomically(dest, |out| io::copy(&mut File::open(from)?, out).map(drop))?;
-            fs::remove_file(from)
+            // EXDEV: the spool and pg_wal are on different file systems. The file is opened
+            // first, so one that another process takes now is still copied whole.
+            let mut source = File::open(from)?;
+            write_atomically(dest, |out| io::copy(&mut source, out).map(drop))?;
+            match fs::remove_file(from) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
         }
         Err(e) => Err(e),
     }
@@ -167,6 +181,21 @@ mod tests {
         fs::write(root.join("base/1/1259"), b"page").unwrap();
         std::os::unix::fs::symlink("/nonexistent", root.join("pg_wal")).unwrap();
         sync_tree(&root).unwrap();
+    }
+
+    #[test]
+    fn temporary_names_differ_between_calls() {
+        let dest = Path::new("/spool/000000010000000000000001");
+        assert_ne!(temp_path(dest), temp_path(dest));
+    }
+
+    #[test]
+    fn moving_a_file_already_taken_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("RECOVERYXLOG");
+        let err = move_file(&dir.path().join("gone"), &dest).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(!dest.exists());
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub enum ExitClass {
     Input = 3,
     /// 4: anything else.
     General = 4,
+    /// 255 (ours): wal-restore found the WAL file damaged in the archive. PostgreSQL takes
+    /// 1 to 125 as "not in the archive", the end of recovery: a PITR would promote at the
+    /// damaged segment and lose every later transaction without a word. Above 125 it takes
+    /// the command as broken and stops recovery (FATAL), as its own "wrong size" check does
+    /// for the same reason; recovery resumes once the object is repaired.
+    StopRecovery = 255,
 }
 
 /// The library's error type.
@@ -287,6 +293,14 @@ pub enum Error {
     /// stops every command that reads it with exit 1.
     #[error("cannot read '{key}': {reason}")]
     UnsupportedBackupInfo { key: String, reason: String },
+
+    /// An archived WAL file that must not reach PostgreSQL: it fails its checksum, ends
+    /// inside its stream, or decodes to the wrong size.
+    #[error(
+        "refusing to restore '{key}': {reason}; the archived copy is corrupt or truncated: \
+         archive the WAL file again from its server, or put a good copy at that key"
+    )]
+    WalDamaged { key: String, reason: String },
 }
 
 impl Error {
@@ -336,6 +350,7 @@ impl Error {
             | Error::OptionValue { .. }
             | Error::TruncatedArchive { .. }
             | Error::IncompleteBackupInfo { .. } => ExitClass::General,
+            Error::WalDamaged { .. } => ExitClass::StopRecovery,
         }
     }
 

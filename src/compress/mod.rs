@@ -157,6 +157,7 @@ enum Inner<W: Write> {
     Gzip(flate2::write::GzEncoder<W>),
     ParallelGzip(ParallelGzip<W>),
     Parallel(parallel::Blocks<W>),
+    ParallelLz4(parallel::Summed<W, parallel::Lz4Content>),
     Bzip2(bzip2::write::BzEncoder<W>),
     Xz(xz2::write::XzEncoder<W>),
     // Boxed: its inline buffers are ten times the size of the other encoders.
@@ -231,6 +232,9 @@ pub fn encoder<W: Write>(
         Compression::Snappy => Inner::Snappy(Box::new(snap::write::FrameEncoder::new(w))),
         Compression::Zstd => {
             let mut e = zstd::stream::write::Encoder::new(w, n)?;
+            // Without the checksum a flipped byte can decode to other bytes with no error;
+            // zstandard (Barman's reader) checks it too.
+            e.include_checksum(true)?;
             if options.threads > 1 {
                 // libzstd's own workers: still one frame, which zstandard's stream_reader
                 // (Barman's reader, one frame only) decodes.
@@ -239,14 +243,17 @@ pub fn encoder<W: Write>(
             Inner::Zstd(e)
         }
         Compression::Lz4 if options.threads > 1 => {
-            Inner::Parallel(parallel::lz4(w, options.threads, options.content_size)?)
+            Inner::ParallelLz4(parallel::lz4(w, options.threads, options.content_size)?)
         }
         Compression::Lz4 => {
             // lz4_flex has no high-compression mode, so the level only sets the format;
-            // any LZ4 frame decodes the same in Python.
+            // any LZ4 frame decodes the same in Python. Both checksums, for the reason
+            // given at `parallel::lz4`.
             let mut info = lz4_flex::frame::FrameInfo::new()
                 .block_size(lz4_flex::frame::BlockSize::Max64KB)
-                .block_mode(lz4_flex::frame::BlockMode::Linked);
+                .block_mode(lz4_flex::frame::BlockMode::Linked)
+                .block_checksums(true)
+                .content_checksum(true);
             info.content_size = options.content_size;
             Inner::Lz4(lz4_flex::frame::FrameEncoder::with_frame_info(info, w))
         }
@@ -279,6 +286,7 @@ impl<W: Write> Encoder<W> {
             Inner::Gzip(e) => e.finish(),
             Inner::ParallelGzip(e) => e.finish(),
             Inner::Parallel(e) => e.finish(),
+            Inner::ParallelLz4(e) => e.finish(),
             Inner::Bzip2(e) => e.finish(),
             Inner::Xz(e) => e.finish(),
             Inner::Snappy(e) => (*e).into_inner().map_err(|e| e.into_error()),
@@ -293,6 +301,7 @@ impl<W: Write> Encoder<W> {
             Inner::Gzip(e) => e,
             Inner::ParallelGzip(e) => e,
             Inner::Parallel(e) => e,
+            Inner::ParallelLz4(e) => e,
             Inner::Bzip2(e) => e,
             Inner::Xz(e) => e,
             Inner::Snappy(e) => e,
@@ -376,7 +385,13 @@ fn compress_reader(
 }
 
 /// A decompressing reader. Every decoder accepts concatenated streams (several gzip members,
-/// bzip2 streams, xz streams, zstd or LZ4 frames), as the Python readers do.
+/// bzip2 streams, xz streams, zstd or LZ4 frames), as the Python readers do, checks every
+/// checksum its format carries, and fails on input that ends inside a stream (or holds no
+/// stream at all).
+///
+/// Two cuts still read as a whole, shorter, stream: bzip2 between two concatenated streams
+/// and snappy's framing format (which has no end marker) between two chunks; only the length
+/// of what they decode to can tell.
 pub fn decoder<'a, R: Read + 'a>(compression: Compression, r: R) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match compression {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
@@ -385,25 +400,152 @@ pub fn decoder<'a, R: Read + 'a>(compression: Compression, r: R) -> io::Result<B
         Compression::Snappy => Box::new(snap::read::FrameDecoder::new(r)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
         Compression::Lz4 => Box::new(Lz4Frames(lz4_flex::frame::FrameDecoder::new(
-            io::BufReader::new(r),
+            Lz4Framing::new(io::BufReader::new(r)),
         ))),
     })
 }
 
-/// lz4_flex's decoder reports the end of each frame as end of stream; go on while input is left.
-struct Lz4Frames<R: Read>(lz4_flex::frame::FrameDecoder<io::BufReader<R>>);
+/// lz4_flex's decoder reports the end of each frame as end of stream, and also (with no
+/// error) input that stops between two blocks of a frame: go on while input is left, and
+/// at its end require that the last frame was closed by its end mark.
+struct Lz4Frames<R: Read>(lz4_flex::frame::FrameDecoder<Lz4Framing<io::BufReader<R>>>);
 
 impl<R: Read> Read for Lz4Frames<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            let n = self.0.read(buf)?;
+            let n = self.0.read(buf).map_err(lz4_error)?;
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
-            if io::BufRead::fill_buf(self.0.get_mut())?.is_empty() {
-                return Ok(0);
+            let framing = self.0.get_mut();
+            if io::BufRead::fill_buf(&mut framing.inner)?.is_empty() {
+                return framing.check_end().map(|()| 0);
             }
         }
+    }
+}
+
+/// lz4_flex's errors display as their variant names: say what they mean.
+fn lz4_error(e: io::Error) -> io::Error {
+    use lz4_flex::frame::Error as E;
+    let meaning = match e.get_ref().and_then(|inner| inner.downcast_ref::<E>()) {
+        Some(E::BlockChecksumError) => "an LZ4 block does not match its checksum".to_string(),
+        Some(E::ContentChecksumError) => "the LZ4 content does not match its checksum".into(),
+        Some(E::HeaderChecksumError) => "the LZ4 frame header does not match its checksum".into(),
+        Some(E::ContentLengthError { expected, actual }) => {
+            format!("the LZ4 frame holds {actual} bytes where its header states {expected}")
+        }
+        Some(other) => format!("invalid LZ4 data ({other})"),
+        None => return e,
+    };
+    io::Error::new(e.kind(), meaning)
+}
+
+/// Follows the frame structure (header, block sizes, end mark, checksums) in the bytes the
+/// decoder takes, only to know where the input ended: lz4_flex checks everything else.
+struct Lz4Framing<R> {
+    inner: R,
+    /// The field being collected, and how much of it has arrived.
+    field: Lz4Field,
+    bytes: [u8; 4],
+    have: usize,
+    /// Bytes to pass over before the next field.
+    skip: u64,
+    flags: u8,
+    frames: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lz4Field {
+    Magic,
+    Descriptor,
+    BlockSize,
+}
+
+impl<R> Lz4Framing<R> {
+    fn new(inner: R) -> Self {
+        Lz4Framing {
+            inner,
+            field: Lz4Field::Magic,
+            bytes: [0; 4],
+            have: 0,
+            skip: 0,
+            flags: 0,
+            frames: 0,
+        }
+    }
+
+    fn follow(&mut self, mut data: &[u8]) -> io::Result<()> {
+        const MAGIC: u32 = 0x184D_2204;
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len() as u64);
+                self.skip -= n;
+                data = &data[n as usize..];
+                continue;
+            }
+            let want = if self.field == Lz4Field::Descriptor {
+                2
+            } else {
+                4
+            };
+            let n = (want - self.have).min(data.len());
+            self.bytes[self.have..self.have + n].copy_from_slice(&data[..n]);
+            (self.have, data) = (self.have + n, &data[n..]);
+            if self.have < want {
+                break;
+            }
+            self.have = 0;
+            let word = u32::from_le_bytes(self.bytes);
+            match self.field {
+                Lz4Field::Magic if word != MAGIC => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "not an LZ4 frame (wrong magic number)",
+                    ));
+                }
+                Lz4Field::Magic => self.field = Lz4Field::Descriptor,
+                Lz4Field::Descriptor => {
+                    self.flags = self.bytes[0];
+                    // Content size, dictionary ID, then the header checksum byte.
+                    self.skip = self.flag(0x08, 8) + self.flag(0x01, 4) + 1;
+                    self.field = Lz4Field::BlockSize;
+                }
+                Lz4Field::BlockSize if word == 0 => {
+                    self.skip = self.flag(0x04, 4);
+                    self.field = Lz4Field::Magic;
+                    self.frames += 1;
+                }
+                Lz4Field::BlockSize => {
+                    self.skip = u64::from(word & 0x7FFF_FFFF) + self.flag(0x10, 4);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flag(&self, bit: u8, len: u64) -> u64 {
+        if self.flags & bit != 0 { len } else { 0 }
+    }
+
+    /// At the end of the input: it must be the end of a frame, after at least one.
+    fn check_end(&self) -> io::Result<()> {
+        let between_frames = self.field == Lz4Field::Magic && self.have == 0 && self.skip == 0;
+        if between_frames && self.frames > 0 {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the LZ4 stream ends before the end mark of its frame (truncated)",
+        ))
+    }
+}
+
+impl<R: Read> Read for Lz4Framing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.follow(&buf[..n])?;
+        Ok(n)
     }
 }
 

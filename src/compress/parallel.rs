@@ -10,7 +10,8 @@
 //!   under 1% of size at 1 MiB per block.
 //! - snappy's framing format is already a series of independent 64 KiB chunks: blocks that
 //!   are whole multiples of it give byte for byte the single-threaded output.
-//! - LZ4 as one frame of independent 1 MiB blocks (a standard frame option).
+//! - LZ4 as one frame of independent 1 MiB blocks (a standard frame option), each with its
+//!   checksum, and the whole input's checksum after the end mark.
 //! - bzip2 as concatenated streams, only where the reader takes them (see
 //!   [`super::EncoderOptions::concatenated_streams`]).
 
@@ -33,13 +34,12 @@ struct Job {
     reply: SyncSender<io::Result<Vec<u8>>>,
 }
 
-/// A writer that compresses fixed-size blocks on `threads` threads, between a header and a
-/// trailer; call [`Blocks::finish`].
+/// A writer that compresses fixed-size blocks on `threads` threads after a header; call
+/// [`Blocks::finish`].
 pub struct Blocks<W: Write> {
     inner: W,
     block: Vec<u8>,
     block_size: usize,
-    trailer: Vec<u8>,
     pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
     max_pending: usize,
     jobs: Option<Sender<Job>>,
@@ -50,7 +50,6 @@ impl<W: Write> Blocks<W> {
     fn new(
         mut inner: W,
         header: &[u8],
-        trailer: Vec<u8>,
         threads: usize,
         block_size: usize,
         compress: BlockFn,
@@ -78,7 +77,6 @@ impl<W: Write> Blocks<W> {
             inner,
             block: Vec::with_capacity(block_size),
             block_size,
-            trailer,
             pending: VecDeque::new(),
             max_pending: threads * 2,
             jobs: Some(tx),
@@ -120,13 +118,12 @@ impl<W: Write> Blocks<W> {
         Ok(())
     }
 
-    /// Compresses what is left, writes the trailer and returns the writer.
+    /// Compresses what is left and returns the writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.dispatch(true)?;
         while !self.pending.is_empty() {
             self.write_oldest()?;
         }
-        self.inner.write_all(&self.trailer)?;
         self.jobs = None;
         for worker in self.workers.drain(..) {
             let _ = worker.join();
@@ -151,10 +148,52 @@ impl<W: Write> Write for Blocks<W> {
     }
 }
 
-/// A gzip writer that compresses on `threads` threads; call [`ParallelGzip::finish`].
-pub struct ParallelGzip<W: Write> {
+/// What a format's trailer says of the whole input, summed on the writing thread as the
+/// input goes by (the blocks themselves are compressed on the workers).
+pub trait InputSum {
+    fn update(&mut self, data: &[u8]);
+    /// The bytes that end the stream, after the last block.
+    fn trailer(&self) -> Vec<u8>;
+}
+
+/// A block writer whose trailer checks the whole input; call [`Summed::finish`].
+pub struct Summed<W: Write, S: InputSum> {
     blocks: Blocks<W>,
-    crc: flate2::Crc,
+    sum: S,
+}
+
+impl<W: Write, S: InputSum> Summed<W, S> {
+    /// Compresses what is left, writes the trailer and returns the writer.
+    pub fn finish(self) -> io::Result<W> {
+        let mut inner = self.blocks.finish()?;
+        inner.write_all(&self.sum.trailer())?;
+        Ok(inner)
+    }
+}
+
+impl<W: Write, S: InputSum> Write for Summed<W, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.blocks.write(buf)?;
+        self.sum.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A gzip writer that compresses on `threads` threads; call [`Summed::finish`].
+pub type ParallelGzip<W> = Summed<W, flate2::Crc>;
+
+impl InputSum for flate2::Crc {
+    fn update(&mut self, data: &[u8]) {
+        flate2::Crc::update(self, data);
+    }
+
+    fn trailer(&self) -> Vec<u8> {
+        [self.sum().to_le_bytes(), self.amount().to_le_bytes()].concat()
+    }
 }
 
 impl<W: Write> ParallelGzip<W> {
@@ -179,30 +218,10 @@ impl<W: Write> ParallelGzip<W> {
             header.push(0);
         }
         let deflate = Arc::new(move |data: &[u8], last| deflate_block(data, level, last));
-        Ok(ParallelGzip {
-            blocks: Blocks::new(inner, &header, Vec::new(), threads, BLOCK, deflate)?,
-            crc: flate2::Crc::new(),
+        Ok(Summed {
+            blocks: Blocks::new(inner, &header, threads, BLOCK, deflate)?,
+            sum: flate2::Crc::new(),
         })
-    }
-
-    /// Compresses what is left, writes the trailer and returns the writer.
-    pub fn finish(self) -> io::Result<W> {
-        let mut inner = self.blocks.finish()?;
-        inner.write_all(&self.crc.sum().to_le_bytes())?;
-        inner.write_all(&self.crc.amount().to_le_bytes())?;
-        Ok(inner)
-    }
-}
-
-impl<W: Write> Write for ParallelGzip<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.blocks.write(buf)?;
-        self.crc.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -220,17 +239,37 @@ pub fn snappy<W: Write>(inner: W, threads: usize) -> io::Result<Blocks<W>> {
         // Each encoder starts its output with the stream identifier: keep only the first.
         Ok(framed[STREAM_IDENTIFIER.len()..].to_vec())
     });
-    Blocks::new(inner, STREAM_IDENTIFIER, Vec::new(), threads, BLOCK, chunks)
+    Blocks::new(inner, STREAM_IDENTIFIER, threads, BLOCK, chunks)
+}
+
+/// LZ4's content checksum: the xxHash32 of the whole input.
+pub struct Lz4Content(twox_hash::XxHash32);
+
+impl InputSum for Lz4Content {
+    fn update(&mut self, data: &[u8]) {
+        std::hash::Hasher::write(&mut self.0, data);
+    }
+
+    fn trailer(&self) -> Vec<u8> {
+        // The end mark (an empty block), then the checksum.
+        [[0; 4], self.0.finish_32().to_le_bytes()].concat()
+    }
 }
 
 /// One LZ4 frame of independent 1 MiB blocks on `threads` threads, with the content size in
 /// its header when known (as Python's `lz4.frame` writes it).
-pub fn lz4<W: Write>(inner: W, threads: usize, content_size: Option<u64>) -> io::Result<Blocks<W>> {
-    Blocks::new(
+///
+/// LZ4 blocks carry no check of their own: without the frame's checksums a flipped byte
+/// decodes, with no error, to other bytes. So every block carries its xxHash32 (computed on
+/// the workers) and the frame the xxHash32 of the whole input; `lz4.frame` checks both.
+pub fn lz4<W: Write>(
+    inner: W,
+    threads: usize,
+    content_size: Option<u64>,
+) -> io::Result<Summed<W, Lz4Content>> {
+    let blocks = Blocks::new(
         inner,
         &lz4_frame_header(content_size),
-        // The end mark: an empty block.
-        vec![0; 4],
         threads,
         BLOCK,
         Arc::new(|data: &[u8], _last| {
@@ -238,26 +277,32 @@ pub fn lz4<W: Write>(inner: W, threads: usize, content_size: Option<u64>) -> io:
                 return Ok(Vec::new());
             }
             let packed = lz4_flex::block::compress(data);
-            let mut out = Vec::with_capacity(packed.len().min(data.len()) + 4);
-            if packed.len() < data.len() {
-                out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
-                out.extend_from_slice(&packed);
+            let (size, stored) = if packed.len() < data.len() {
+                (packed.len() as u32, &packed[..])
             } else {
                 // Stored as is: the high bit of the size says "uncompressed".
-                out.extend_from_slice(&(data.len() as u32 | 1 << 31).to_le_bytes());
-                out.extend_from_slice(data);
-            }
+                (data.len() as u32 | 1 << 31, data)
+            };
+            let mut out = Vec::with_capacity(stored.len() + 8);
+            out.extend_from_slice(&size.to_le_bytes());
+            out.extend_from_slice(stored);
+            out.extend_from_slice(&twox_hash::XxHash32::oneshot(0, stored).to_le_bytes());
             Ok(out)
         }),
-    )
+    )?;
+    Ok(Summed {
+        blocks,
+        sum: Lz4Content(twox_hash::XxHash32::with_seed(0)),
+    })
 }
 
-/// The LZ4 frame descriptor: version 1, independent blocks of at most 1 MiB, no checksums,
-/// optional content size, and the header checksum (second byte of its xxHash32).
+/// The LZ4 frame descriptor: version 1, independent blocks of at most 1 MiB, block and
+/// content checksums, optional content size, and the header checksum (second byte of its
+/// xxHash32).
 fn lz4_frame_header(content_size: Option<u64>) -> Vec<u8> {
     const MAGIC: u32 = 0x184D_2204;
     let mut header = MAGIC.to_le_bytes().to_vec();
-    let flags = 0x40 | 0x20 | if content_size.is_some() { 0x08 } else { 0 };
+    let flags = 0x40 | 0x20 | 0x10 | 0x04 | if content_size.is_some() { 0x08 } else { 0 };
     header.extend_from_slice(&[flags, 6 << 4]);
     if let Some(size) = content_size {
         header.extend_from_slice(&size.to_le_bytes());
@@ -281,7 +326,7 @@ pub fn bzip2<W: Write>(inner: W, threads: usize, level: u32) -> io::Result<Block
         e.write_all(data)?;
         e.finish()
     });
-    Blocks::new(inner, &[], Vec::new(), threads, 2 * BLOCK, streams)
+    Blocks::new(inner, &[], threads, 2 * BLOCK, streams)
 }
 
 /// Raw deflate of one block: sync-flushed, or finished when it is the last one.

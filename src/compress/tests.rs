@@ -83,11 +83,12 @@ fn stream_headers_match_what_python_writes() {
     assert_eq!(&sn[..10], b"\xff\x06\x00\x00sNaPpY");
     let zs = compress(Compression::Zstd, None, &data).unwrap();
     assert_eq!(&zs[..4], b"\x28\xb5\x2f\xfd");
-    assert_eq!(zs[4] & 0x04, 0, "zstd: no checksum");
+    assert_eq!(zs[4] & 0x04, 0x04, "zstd: content checksum");
     let lz = compress(Compression::Lz4, None, &data).unwrap();
     assert_eq!(&lz[..4], b"\x04\x22\x4d\x18");
     assert_eq!(lz[4] & 0x08, 0x08, "lz4: content size stored");
     assert_eq!(lz[4] & 0x20, 0, "lz4: linked blocks");
+    assert_eq!(lz[4] & 0x14, 0x14, "lz4: block and content checksums");
     assert_eq!(lz[5] >> 4, 4, "lz4: 64 KiB blocks");
 }
 
@@ -223,6 +224,8 @@ fn threaded_lz4_is_one_frame_with_lz4_flex_header() {
     let info = lz4_flex::frame::FrameInfo::new()
         .block_size(lz4_flex::frame::BlockSize::Max1MB)
         .block_mode(lz4_flex::frame::BlockMode::Independent)
+        .block_checksums(true)
+        .content_checksum(true)
         .content_size(Some(data.len() as u64));
     let mut reference = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
     reference.write_all(&data).unwrap();
@@ -255,4 +258,113 @@ fn threaded_bzip2_is_one_stream_unless_the_reader_takes_several() {
         1
     );
     assert!(streams(&encode(Compression::Bzip2, options(true), &data, 1 << 20)) > 1);
+}
+
+/// Every way the WAL path writes: one thread (small files) and several (16 MiB segments).
+fn wal_streams(data: &[u8]) -> Vec<(Compression, usize, Vec<u8>)> {
+    let mut out = Vec::new();
+    for c in Compression::ALL {
+        for threads in [1, 3] {
+            let options = EncoderOptions {
+                threads,
+                content_size: Some(data.len() as u64),
+                concatenated_streams: true,
+                ..Default::default()
+            };
+            out.push((c, threads, encode(c, options, data, 1 << 20)));
+        }
+    }
+    out
+}
+
+/// A flipped byte anywhere fails the decoding, or (in a field no check covers, such as the
+/// gzip header's time) changes nothing: it never decodes to other bytes.
+#[test]
+fn a_flipped_byte_never_decodes_to_other_bytes() {
+    let data = sample_of(1_200_000);
+    for (c, threads, packed) in wal_streams(&data) {
+        for i in 0..33 {
+            let mut bad = packed.clone();
+            let at = i * (bad.len() - 1) / 32;
+            bad[at] ^= 0x10;
+            if let Ok(out) = decompress(c, &bad) {
+                assert_eq!(out, data, "{c:?} x{threads}: byte {at} of {}", bad.len());
+            }
+        }
+    }
+}
+
+/// A cut anywhere fails the decoding, except where a format cannot tell (bzip2 between
+/// concatenated streams, snappy between chunks), and then what decodes is a prefix.
+#[test]
+fn a_cut_stream_is_an_error_or_a_visible_prefix() {
+    let data = sample_of(1_200_000);
+    for (c, threads, packed) in wal_streams(&data) {
+        let mut cuts: Vec<usize> = (0..33).map(|i| i * (packed.len() - 1) / 32).collect();
+        if c == Compression::Lz4 {
+            cuts.extend(lz4_block_ends(&packed));
+        }
+        for at in cuts {
+            match decompress(c, &packed[..at]) {
+                Err(_) => {}
+                Ok(out) if matches!(c, Compression::Bzip2 | Compression::Snappy) => {
+                    assert!(out.len() < data.len() && data.starts_with(&out), "{c:?}");
+                }
+                Ok(out) => panic!(
+                    "{c:?} x{threads} cut at {at} of {} decoded {} bytes",
+                    packed.len(),
+                    out.len()
+                ),
+            }
+        }
+    }
+}
+
+/// Where each block of a (single) LZ4 frame ends, end mark excluded.
+fn lz4_block_ends(frame: &[u8]) -> Vec<usize> {
+    let flags = frame[4];
+    let mut at = 7 + if flags & 0x08 != 0 { 8 } else { 0 };
+    let mut ends = Vec::new();
+    loop {
+        let size = u32::from_le_bytes(frame[at..at + 4].try_into().unwrap());
+        if size == 0 {
+            return ends;
+        }
+        at += 4 + (size & 0x7FFF_FFFF) as usize + if flags & 0x10 != 0 { 4 } else { 0 };
+        ends.push(at);
+    }
+}
+
+/// Python's `lz4.frame` writes no checksums: a cut between its blocks is caught by the end
+/// mark alone.
+#[test]
+fn python_lz4_cut_between_blocks_is_an_error() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compress");
+    let packed = std::fs::read(dir.join("input.lz4")).unwrap();
+    let ends = lz4_block_ends(&packed);
+    assert!(ends.len() > 1, "the fixture has one block");
+    for at in ends {
+        assert!(
+            decompress(Compression::Lz4, &packed[..at]).is_err(),
+            "cut at {at}"
+        );
+    }
+}
+
+#[test]
+fn lz4_errors_say_what_failed() {
+    let mut packed = compress(Compression::Lz4, None, &sample()).unwrap();
+    let middle = packed.len() / 2;
+    packed[middle] ^= 1;
+    let e = decompress(Compression::Lz4, &packed).unwrap_err();
+    assert!(e.to_string().contains("checksum"), "{e}");
+}
+
+#[test]
+fn an_empty_object_is_not_a_stream() {
+    for c in Compression::ALL {
+        if c != Compression::Snappy {
+            assert!(decompress(c, b"").is_err(), "{c:?}");
+        }
+    }
 }

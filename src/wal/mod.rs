@@ -6,6 +6,7 @@ mod lsn;
 mod name;
 pub mod prearchive;
 pub mod restore;
+mod segment;
 
 pub use archive::{ArchiveOptions, Archived, archive};
 pub use check::check_archive;

@@ -3,7 +3,9 @@
 //!
 //! The requested file is found with one listing of its directory, which also names the
 //! candidates to prefetch. Every file lands through [`crate::durable`], so neither PostgreSQL
-//! nor a later call that takes a file from the spool can read one still being written.
+//! nor a later call that takes a file from the spool can read one still being written, and
+//! only once decoded without error and, for a segment, of a segment's size: a damaged
+//! object fails the call with an exit status that stops recovery.
 
 use std::io::{self, Read};
 use std::path::{Path as FsPath, PathBuf};
@@ -15,7 +17,7 @@ use crate::durable;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, parse_wal_object};
 use crate::storage::{Storage, blocking};
-use crate::wal::{WalKind, WalName};
+use crate::wal::{WalKind, WalName, segment};
 
 /// How to restore.
 #[derive(Debug, Clone)]
@@ -51,7 +53,8 @@ pub enum Restored {
 ///
 /// # Errors
 /// [`Error::InvalidWalName`], [`Error::WalNotFound`] (PostgreSQL's end of archive),
-/// [`Error::Spool`] for spool-directory problems, storage and I/O errors otherwise.
+/// [`Error::WalDamaged`] for an object that must not be replayed, storage and I/O errors
+/// otherwise. The spool never fails a call: at worst the file is downloaded.
 pub async fn restore(
     storage: &Storage,
     layout: &Layout,
@@ -60,16 +63,8 @@ pub async fn restore(
     options: &RestoreOptions,
 ) -> Result<Restored> {
     let wal = WalName::parse(wal_name)?;
-    let spooled = options.spool_dir.join(wal.as_str());
-    if spooled.exists() {
-        let (from, to) = (spooled.clone(), dest.to_path_buf());
-        tokio::task::spawn_blocking(move || durable::move_file(&from, &to))
-            .await
-            .expect("spool task panicked")
-            .map_err(|source| Error::Spool {
-                path: spooled,
-                source,
-            })?;
+    let spool = Spool::of(&options.spool_dir, storage, layout);
+    if spool.take(&wal, dest).await {
         return Ok(Restored::FromSpool);
     }
 
@@ -81,7 +76,7 @@ pub async fn restore(
         .collect();
     // Barman takes the first match in byte order of the keys; so do we.
     keys.sort();
-    let (requested, extra) = choose(&wal, &keys, options);
+    let (requested, mut extra) = choose(&wal, &keys, options);
     let Some((key, compression)) = requested else {
         let server = layout.server_name();
         return Err(Error::WalNotFound {
@@ -90,14 +85,14 @@ pub async fn restore(
         });
     };
 
-    if !extra.is_empty() {
-        std::fs::create_dir_all(&options.spool_dir).map_err(|source| Error::Spool {
-            path: options.spool_dir.clone(),
-            source,
-        })?;
+    // What another call (of this or another standby on the same source) has spooled
+    // already is not fetched again.
+    extra.retain(|(name, _, _)| !spool.entry(name).exists());
+    if !extra.is_empty() && !spool.create() {
+        extra.clear();
     }
     let prefetches = extra.into_iter().map(|(name, key, compression)| {
-        let dest = options.spool_dir.join(name.as_str());
+        let dest = spool.entry(&name);
         async move {
             if let Err(e) = fetch(storage, &key, compression, &dest).await {
                 // A failed prefetch only costs a later download; the requested file matters.
@@ -116,6 +111,65 @@ pub async fn restore(
         key: key.to_string(),
         prefetched: prefetched.into_iter().filter(|ok| *ok).count(),
     })
+}
+
+/// The part of the spool directory that belongs to one source: a subdirectory named after
+/// the source URL, its endpoint and the server name. The default spool directory is shared
+/// by every standby of a host, and a segment name says nothing of the cluster it belongs
+/// to: only an entry prefetched from the same source may answer a call.
+///
+/// Entries appear by rename once whole and checked, and leave by rename, so processes and
+/// tasks sharing the directory each either get a whole file or none (and then download it).
+struct Spool {
+    dir: PathBuf,
+}
+
+impl Spool {
+    fn of(root: &FsPath, storage: &Storage, layout: &Layout) -> Spool {
+        let source = format!("{}\n{}", storage.destination(), layout.server_name());
+        let id = twox_hash::XxHash3_128::oneshot(source.as_bytes());
+        Spool {
+            dir: root.join(format!("{id:032x}")),
+        }
+    }
+
+    fn entry(&self, name: &WalName) -> PathBuf {
+        self.dir.join(name.as_str())
+    }
+
+    /// Creates the directory (concurrent creators all succeed); `false`, with a warning,
+    /// when it cannot be used.
+    fn create(&self) -> bool {
+        match std::fs::create_dir_all(&self.dir) {
+            Ok(()) => true,
+            Err(e) => {
+                let dir = self.dir.display();
+                tracing::warn!("not prefetching: cannot create spool directory '{dir}': {e}");
+                false
+            }
+        }
+    }
+
+    /// Moves the spooled `name` to `dest`; `false` when there is none, or another process
+    /// took it first.
+    async fn take(&self, name: &WalName, dest: &FsPath) -> bool {
+        let (from, to) = (self.entry(name), dest.to_path_buf());
+        let moved = tokio::task::spawn_blocking(move || durable::move_file(&from, &to))
+            .await
+            .expect("spool task panicked");
+        match moved {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => {
+                let entry = self.entry(name);
+                tracing::warn!(
+                    "cannot take '{}' from the spool: {e}; downloading it",
+                    entry.display()
+                );
+                false
+            }
+        }
+    }
 }
 
 type Candidate = (Path, Option<Compression>);
@@ -164,19 +218,21 @@ fn choose(
 }
 
 /// Downloads one object and writes it, decompressed, to `dest` atomically, as it arrives:
-/// a segment is never held whole in memory. The file appears only once complete, decoded
-/// and synced; a corrupt or broken-off object leaves nothing behind.
+/// a segment is never held whole in memory. The file appears only once complete, decoded,
+/// checked and synced; a corrupt, short or broken-off object leaves nothing behind.
 async fn fetch(
     storage: &Storage,
     key: &Path,
     compression: Option<Compression>,
     dest: &FsPath,
 ) -> Result<()> {
+    let segment = parse_wal_object(key).is_some_and(|(name, _)| name.kind() == WalKind::Segment);
     let (_, body) = storage.stream(key).await?;
     let (feeder, reader) = blocking::channel(FETCH_CHUNKS);
     let (key, dest) = (key.to_string(), dest.to_path_buf());
-    let write =
-        tokio::task::spawn_blocking(move || write_decoded(reader, compression, &key, &dest));
+    let write = tokio::task::spawn_blocking(move || {
+        write_decoded(reader, compression, segment, &key, &dest)
+    });
     let downloaded = feeder.feed(body, |_| {}).await;
     let written = write.await.expect("restore task panicked");
     // A broken download also fails the decoding: report the download.
@@ -187,38 +243,60 @@ async fn fetch(
 /// Chunks of a WAL download held between the network and the writing thread.
 const FETCH_CHUNKS: usize = 8;
 
+/// Decodes `reader` into `dest`; a `segment` must also have a segment's size.
 fn write_decoded(
     reader: blocking::BlockingReader,
     compression: Option<Compression>,
+    segment: bool,
     key: &str,
     dest: &FsPath,
 ) -> Result<()> {
-    let corrupt = |source| Error::Corrupt {
-        key: key.to_string(),
-        source,
-    };
-    let mut input: Box<dyn Read> = match compression {
-        Some(c) => crate::compress::decoder(c, reader).map_err(corrupt)?,
+    let input: Box<dyn Read> = match compression {
+        Some(c) => crate::compress::decoder(c, reader)
+            .map_err(Error::io("start decompressing WAL file", dest))?,
         None => Box::new(reader),
     };
-    // Reading (decoding) and writing fail differently: remember which one did.
-    let mut decode_error = None;
+    let mut input = Head {
+        inner: input,
+        head: Vec::with_capacity(segment::HEADER_LEN),
+    };
+    // Why the object was refused, as against a failed write.
+    let mut refused = None;
     let written = durable::write_atomically(dest, |file| {
         let mut buf = vec![0u8; 1 << 20];
-        match durable::copy_into(&mut input, file, &mut buf) {
+        let checked = match durable::copy_into(&mut input, file, &mut buf) {
+            Ok(size) if segment => segment::check_size(&input.head, size),
             Ok(_) => Ok(()),
-            Err(durable::CopyError::Write(e)) => Err(e),
-            Err(durable::CopyError::Read(e)) => {
-                let failed = io::Error::new(e.kind(), e.to_string());
-                decode_error = Some(e);
-                Err(failed)
-            }
-        }
+            Err(durable::CopyError::Write(e)) => return Err(e),
+            Err(durable::CopyError::Read(e)) => Err(format!("cannot decompress it: {e}")),
+        };
+        checked.map_err(|reason| {
+            refused = Some(reason);
+            io::Error::other("refused")
+        })
     });
-    match (written, decode_error) {
+    match (written, refused) {
         (Ok(()), _) => Ok(()),
-        (Err(_), Some(e)) => Err(corrupt(e)),
+        (Err(_), Some(reason)) => Err(Error::WalDamaged {
+            key: key.to_string(),
+            reason,
+        }),
         (Err(e), None) => Err(Error::io("write WAL file", dest)(e)),
+    }
+}
+
+/// A reader that keeps the first bytes it passes on: a segment's page header.
+struct Head<R> {
+    inner: R,
+    head: Vec<u8>,
+}
+
+impl<R: Read> Read for Head<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let room = segment::HEADER_LEN - self.head.len();
+        self.head.extend_from_slice(&buf[..n.min(room)]);
+        Ok(n)
     }
 }
 
@@ -267,6 +345,28 @@ mod tests {
             ..Default::default()
         };
         assert!(choose(&wal, &k, &no_partial).0.is_none());
+    }
+
+    #[test]
+    fn each_source_and_server_has_its_own_spool() {
+        use crate::storage::{Location, Provider, StorageOptions};
+        let stores = tempfile::tempdir().unwrap();
+        let open = |name: &str| {
+            let dir = stores.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("file://{}", dir.display());
+            let location = Location::parse(&url, Provider::AwsS3).unwrap();
+            Storage::open(&location, &StorageOptions::default()).unwrap()
+        };
+        let root = FsPath::new("/var/tmp/walrestore");
+        let dir = |storage: &Storage, server: &str| {
+            Spool::of(root, storage, &Layout::new("p", server)).dir
+        };
+        let (a, b) = (open("a"), open("b"));
+        assert_eq!(dir(&a, "pg"), dir(&open("a"), "pg"));
+        assert_ne!(dir(&a, "pg"), dir(&b, "pg"));
+        assert_ne!(dir(&a, "pg"), dir(&a, "pg2"));
+        assert_eq!(dir(&a, "pg").parent(), Some(root));
     }
 
     #[test]

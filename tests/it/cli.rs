@@ -40,7 +40,7 @@ fn cloudnative_pg_argument_vectors() {
     let store = Store::new(Provider::File).unwrap();
     let dir = temp_dir();
     let wal = dir.path().join("000000010000000000000001");
-    std::fs::write(&wal, wal_like_bytes(65536, 1)).unwrap();
+    std::fs::write(&wal, wal_like_bytes(1 << 20, 1)).unwrap();
     let out = run(Command::new(ours("barman-cloud-wal-archive")).args([
         "--gzip",
         "--tags",
@@ -66,7 +66,7 @@ fn cloudnative_pg_argument_vectors() {
         dest.to_str().unwrap(),
     ]));
     assert!(out.status.success());
-    assert_eq!(std::fs::read(dest).unwrap(), wal_like_bytes(65536, 1));
+    assert_eq!(std::fs::read(dest).unwrap(), wal_like_bytes(1 << 20, 1));
     let out = run(Command::new(ours("barman-cloud-check-wal-archive")).args([
         "--cloud-provider",
         "aws-s3",

@@ -16,3 +16,4 @@ mod retention;
 mod secrets;
 mod tls;
 mod wal;
+mod wal_integrity;

@@ -210,7 +210,7 @@ fn wal_file(dir: &Path, name: &str, len: usize, seed: u64) -> std::path::PathBuf
 
 /// Runs `program URL pg ...`. Leading options in `rest` go before the positionals: Barman's
 /// argparse rejects an option between `server_name` and the optional `wal_path`.
-fn tool(
+pub fn tool(
     store: &Store,
     program: std::path::PathBuf,
     url: &str,
@@ -606,7 +606,7 @@ fn restore_prefetches_into_the_spool() {
         "000000010000000000000006",
     ];
     for (i, name) in names.iter().enumerate() {
-        let wal = wal_file(dir.path(), name, 4096, i as u64);
+        let wal = wal_file(dir.path(), name, 1 << 20, i as u64);
         assert!(
             tool(
                 &store,
@@ -631,17 +631,18 @@ fn restore_prefetches_into_the_spool() {
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     assert!(restore(names[0], &out.join("a")).status.success());
-    assert!(spool.join(names[1]).exists() && spool.join(names[2]).exists());
+    assert_eq!(spooled(&spool), [names[1], names[2]]);
     // Remove the archive: the next two must come from the spool.
     std::fs::remove_dir_all(store.file_root().unwrap().join("pg")).unwrap();
     std::fs::create_dir_all(store.file_root().unwrap()).unwrap();
     assert!(restore(names[1], &out.join("b")).status.success());
     assert_eq!(
         std::fs::read(out.join("b")).unwrap(),
-        wal_like_bytes(4096, 1)
+        wal_like_bytes(1 << 20, 1)
     );
-    assert!(
-        !spool.join(names[1]).exists(),
+    assert_eq!(
+        spooled(&spool),
+        [names[2]],
         "a spooled file is handed over, not copied"
     );
     let leftovers: Vec<_> = std::fs::read_dir(&out)
@@ -653,4 +654,15 @@ fn restore_prefetches_into_the_spool() {
         2,
         "temporary files left behind: {leftovers:?}"
     );
+}
+
+/// The WAL files waiting in a spool directory (in its per-source subdirectories), sorted.
+pub fn spooled(spool: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(spool)
+        .unwrap()
+        .flat_map(|source| std::fs::read_dir(source.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }

@@ -156,11 +156,14 @@ pub fn temp_dir() -> tempfile::TempDir {
 }
 
 /// Deterministic, partly compressible bytes shaped like WAL (pages with headers and noise).
+/// From 40 bytes on they start with a long page header stating `len` as the segment size, as
+/// every real segment does: wal-restore checks a segment's size against it.
 pub fn wal_like_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
     let mut out = Vec::with_capacity(len);
+    out.extend(long_page_header(len as u32, state));
     while out.len() < len {
         state = state
             .wrapping_mul(6364136223846793005)
@@ -177,4 +180,19 @@ pub fn wal_like_bytes(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// PostgreSQL 15's `XLogLongPageHeaderData` (little-endian) for a segment of `seg_size`
+/// bytes of the system `sysid`.
+fn long_page_header(seg_size: u32, sysid: u64) -> Vec<u8> {
+    let mut h = Vec::with_capacity(40);
+    h.extend(0xD110u16.to_le_bytes()); // xlp_magic
+    h.extend(0x0002u16.to_le_bytes()); // xlp_info: XLP_LONG_HEADER
+    h.extend(1u32.to_le_bytes()); // xlp_tli
+    h.extend(0u64.to_le_bytes()); // xlp_pageaddr
+    h.extend([0; 8]); // xlp_rem_len, padding
+    h.extend(sysid.to_le_bytes());
+    h.extend(seg_size.to_le_bytes());
+    h.extend(8192u32.to_le_bytes()); // xlp_xlog_blcksz
+    h
 }
