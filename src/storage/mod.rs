@@ -464,23 +464,7 @@ impl Storage {
     /// # Errors
     /// Storage errors, classified.
     pub async fn put(&self, key: &Path, data: Bytes, options: &WriteOptions) -> Result<()> {
-        if let Some(gcs) = &self.gcs {
-            return gcs
-                .put(key, data, &options.tags, false)
-                .await
-                .map_err(|e| self.gcs_error(e, "upload", key));
-        }
-        let (tags, attributes) = self.object_attributes(options);
-        let put = PutOptions {
-            tags,
-            attributes,
-            ..Default::default()
-        };
-        self.writer
-            .put_opts(key, data.into(), put)
-            .await
-            .map_err(|e| classify(e, "upload", key, &self.location))?;
-        Ok(())
+        self.put_whole(key, data, options, false).await.map(drop)
     }
 
     /// Stores a whole object only if nothing is stored under `key` yet, in one step the store
@@ -492,17 +476,37 @@ impl Storage {
     /// # Errors
     /// Storage errors, classified.
     pub async fn create(&self, key: &Path, data: Bytes, options: &WriteOptions) -> Result<Created> {
+        let stored = self.put_whole(key, data, options, true).await?;
+        Ok(if stored {
+            Created::Stored
+        } else {
+            Created::Exists
+        })
+    }
+
+    /// One whole-object upload; `Ok(false)` when `create_only` found the key taken.
+    async fn put_whole(
+        &self,
+        key: &Path,
+        data: Bytes,
+        options: &WriteOptions,
+        create_only: bool,
+    ) -> Result<bool> {
         let outcome = if let Some(gcs) = &self.gcs {
-            gcs.put(key, data, &options.tags, true)
+            gcs.put(key, data, &options.tags, create_only)
                 .await
                 .map_err(|e| match e.status {
-                    Some(412) => None,
+                    Some(412) if create_only => None,
                     _ => Some(self.gcs_error(e, "upload", key)),
                 })
         } else {
             let (tags, attributes) = self.object_attributes(options);
             let put = PutOptions {
-                mode: PutMode::Create,
+                mode: if create_only {
+                    PutMode::Create
+                } else {
+                    PutMode::Overwrite
+                },
                 tags,
                 attributes,
                 ..Default::default()
@@ -513,13 +517,17 @@ impl Storage {
                 .map(drop)
                 .map_err(|e| match e {
                     object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Precondition { .. } => None,
+                    | object_store::Error::Precondition { .. }
+                        if create_only =>
+                    {
+                        None
+                    }
                     e => Some(classify(e, "upload", key, &self.location)),
                 })
         };
         match outcome {
-            Ok(()) => Ok(Created::Stored),
-            Err(None) => Ok(Created::Exists),
+            Ok(()) => Ok(true),
+            Err(None) => Ok(false),
             Err(Some(e)) => Err(e),
         }
     }

@@ -230,7 +230,7 @@ fn numbers_barman_accepts_parse_the_same() {
     };
     let dir = temp_dir();
     let wal = dir.path().join("000000010000000000000001");
-    std::fs::write(&wal, wal_like_bytes(65536, 3)).unwrap();
+    std::fs::write(&wal, wal_like_bytes(1 << 20, 3)).unwrap();
     let ours_with = |program: &str, flags: &[&str], rest: &[&str]| {
         run(store
             .command(ours(program))
@@ -251,7 +251,7 @@ fn numbers_barman_accepts_parse_the_same() {
         &["000000010000000000000001", dest.to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(0), "--parallel -1");
-    assert_eq!(std::fs::read(&dest).unwrap(), wal_like_bytes(65536, 3));
+    assert_eq!(std::fs::read(&dest).unwrap(), wal_like_bytes(1 << 20, 3));
     for timeout in ["-5", "0"] {
         let out = ours_with(
             "barman-cloud-wal-restore",

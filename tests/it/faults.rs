@@ -127,11 +127,18 @@ fn never_reports_a_failed_upload(provider: Provider) {
     }
 }
 
-#[test]
-fn wal_restore_never_leaves_a_partial_file() {
-    let Some((store, proxy)) = behind_proxy() else {
-        return;
-    };
+/// A segment archived through a proxy on S3, and an empty `pg_wal` to restore it into.
+struct ArchivedSegment {
+    store: Store,
+    proxy: FaultProxy,
+    _dir: tempfile::TempDir,
+    wal: std::path::PathBuf,
+    dest_dir: std::path::PathBuf,
+    dest: std::path::PathBuf,
+}
+
+fn archived_segment_behind_proxy() -> Option<ArchivedSegment> {
+    let (store, proxy) = behind_proxy()?;
     let dir = temp_dir();
     let wal = segment(dir.path());
     let out = via(
@@ -145,6 +152,29 @@ fn wal_restore_never_leaves_a_partial_file() {
     let dest_dir = dir.path().join("pg_wal");
     std::fs::create_dir(&dest_dir).unwrap();
     let dest = dest_dir.join("RECOVERYXLOG");
+    Some(ArchivedSegment {
+        store,
+        proxy,
+        _dir: dir,
+        wal,
+        dest_dir,
+        dest,
+    })
+}
+
+#[test]
+fn wal_restore_never_leaves_a_partial_file() {
+    let Some(ArchivedSegment {
+        store,
+        proxy,
+        _dir,
+        wal,
+        dest_dir,
+        dest,
+    }) = archived_segment_behind_proxy()
+    else {
+        return;
+    };
     for (fault, options) in [
         (Fault::Truncate, vec![]),
         (
@@ -516,22 +546,17 @@ fn wait_at_most(mut child: std::process::Child, limit: Duration) -> Option<Outpu
 /// with and without prefetching.
 #[test]
 fn a_trickling_download_fails_within_its_window() {
-    let Some((store, proxy)) = behind_proxy() else {
+    let Some(ArchivedSegment {
+        store,
+        proxy,
+        _dir,
+        dest_dir,
+        dest,
+        ..
+    }) = archived_segment_behind_proxy()
+    else {
         return;
     };
-    let dir = temp_dir();
-    let wal = segment(dir.path());
-    let out = via(
-        &store,
-        &proxy,
-        "barman-cloud-wal-archive",
-        &[],
-        &[wal.to_str().unwrap()],
-    );
-    assert!(out.status.success());
-    let dest_dir = dir.path().join("pg_wal");
-    std::fs::create_dir(&dest_dir).unwrap();
-    let dest = dest_dir.join("RECOVERYXLOG");
     proxy.set(vec![
         Rule::new(Fault::Trickle(Duration::from_secs(2)))
             .method("GET")
