@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::wal::InvalidWalName;
+use crate::postgres::InvalidWalName;
 
 /// Barman's exit-code classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::catalog::BackupInfo;
-use crate::wal::WalName;
+use crate::postgres::WalName;
 
 /// `backup.info` parsing: anything parsed is written back and reads back the same.
 pub fn backup_info(data: &[u8]) {

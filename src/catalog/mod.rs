@@ -7,9 +7,7 @@ mod list;
 pub mod pyrepr;
 pub mod select;
 
-pub use backup_info::{
-    BackupInfo, DEFAULT_SEGMENT_SIZE, ParseError, Status, Tablespace, Timestamp,
-};
+pub use backup_info::{BackupInfo, DEFAULT_SEGMENT_SIZE, ParseError, Status};
 pub use keep::{Keep, read_keep, release_keep, write_keep};
 pub use list::{
     Catalog, WalArchive, read_backup_info, read_whole_backup_info, resolve_reference, wal_names,

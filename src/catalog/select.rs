@@ -19,7 +19,7 @@ use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, NaiveTime, 
 
 use super::{BackupInfo, Status};
 use crate::layout::is_backup_id;
-use crate::wal::Lsn;
+use crate::postgres::Lsn;
 
 /// A backup as the catalog lists it: its ID (the directory name) and its `backup.info`.
 pub type Entry = (String, BackupInfo);
@@ -278,7 +278,7 @@ fn split_offset(rest: &str) -> Option<(&str, Option<FixedOffset>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Timestamp;
+    use crate::python::Timestamp;
 
     fn backup(
         status: Status,

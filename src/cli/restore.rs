@@ -9,9 +9,9 @@ use super::args::CommonArgs;
 use crate::catalog::{self, BackupInfo, Catalog, RecoveryTargets, Status, TargetTli};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::postgres::Lsn;
 use crate::restore::{self, RecoveryConf, RecoveryTarget, RestoreOptions, TargetAction};
 use crate::storage::Storage;
-use crate::wal::Lsn;
 
 const S3_HEADING: &str = "Extra options for the aws-s3 cloud provider";
 const AZURE_HEADING: &str = "Extra options for the azure-blob-storage cloud provider";

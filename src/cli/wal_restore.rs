@@ -6,6 +6,7 @@ use clap::Parser;
 
 use super::args::CommonArgs;
 use crate::error::Result;
+use crate::postgres::WalName;
 use crate::wal::{self, RestoreOptions, Restored};
 
 /// Fetches one WAL file from the cloud: use it as PostgreSQL's `restore_command`.
@@ -43,7 +44,7 @@ super::command_with_common_args!(Args, |a: &Args| a.parallel > 1);
 /// # Errors
 /// Everything [`wal::restore`] returns.
 pub async fn run(args: Args) -> Result<()> {
-    wal::WalName::parse(&args.wal_name)?;
+    WalName::parse(&args.wal_name)?;
     let opened = args
         .common
         .open_unless_test(&args.source_url, &args.server_name, None);

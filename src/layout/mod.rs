@@ -15,7 +15,7 @@
 use object_store::path::Path;
 
 use crate::compress::Compression;
-use crate::wal::WalName;
+use crate::postgres::WalName;
 
 /// Where one server's objects live inside a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]

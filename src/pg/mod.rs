@@ -7,9 +7,9 @@ pub use conninfo::{ConnectOptions, Env, ProcessEnv, config};
 
 use tokio_postgres::{Client, NoTls};
 
-use crate::catalog::{Tablespace, Timestamp};
 use crate::error::{Error, Result};
-use crate::wal::Lsn;
+use crate::postgres::{Lsn, Tablespace};
+use crate::python::Timestamp;
 
 /// One session: non-exclusive backups must start and stop in the same one.
 pub struct Pg {

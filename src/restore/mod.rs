@@ -272,7 +272,7 @@ fn new_extractor(dir: &FsPath, as_root: bool) -> Result<Extractor> {
 /// Everything after the downloads, on a blocking thread.
 fn finish(
     data: &Extractor,
-    tablespaces: &[(crate::catalog::Tablespace, Arc<Extractor>)],
+    tablespaces: &[(crate::postgres::Tablespace, Arc<Extractor>)],
     targets: &[(u32, PathBuf)],
     wal_dir: &str,
     recovery_conf: Option<&RecoveryConf>,

@@ -8,10 +8,11 @@ use std::path::{Component, Path as FsPath, PathBuf};
 
 use object_store::path::Path;
 
-use crate::catalog::{BackupInfo, Tablespace};
+use crate::catalog::BackupInfo;
 use crate::compress::Compression;
 use crate::error::{Error, Result};
 use crate::layout::Tarball;
+use crate::postgres::Tablespace;
 
 /// One tarball part to download and unpack.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::wal::Lsn;
+use crate::postgres::Lsn;
 
 /// Where recovery stops.
 #[derive(Debug, Clone, PartialEq, Eq)]

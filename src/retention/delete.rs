@@ -14,9 +14,10 @@ use object_store::path::Path;
 
 use super::wal::{WalBackup, protected_ranges, remove_until, wal_cleanup};
 use super::{Candidate, Policy, RetentionStatus, evaluate};
-use crate::catalog::{BackupInfo, Catalog, Status, Timestamp, WalArchive, read_keep};
+use crate::catalog::{BackupInfo, Catalog, Status, WalArchive, read_keep};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::python::Timestamp;
 use crate::storage::Storage;
 
 /// How a deletion runs.
@@ -449,7 +450,7 @@ pub fn backup_files(dir: &Path, objects: &[Path], info: &BackupInfo) -> Vec<Path
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Tablespace;
+    use crate::postgres::Tablespace;
 
     #[test]
     fn backup_files_are_found_and_ordered_as_barman_deletes_them() {

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use crate::compress::{self, Compression, Level};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, parse_wal_object};
+use crate::postgres::{InvalidWalName, WalKind, WalName};
 use crate::storage::{Created, Storage, WriteOptions};
-use crate::wal::{WalKind, WalName};
 
 /// How to archive.
 #[derive(Debug, Clone, Default)]
@@ -49,11 +49,9 @@ pub fn wal_name_of(wal_path: &FsPath) -> Result<WalName> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Ok(
-        WalName::parse(&name).map_err(|_| crate::wal::InvalidWalName {
-            name: wal_path.display().to_string(),
-        })?,
-    )
+    Ok(WalName::parse(&name).map_err(|_| InvalidWalName {
+        name: wal_path.display().to_string(),
+    })?)
 }
 
 /// Archives the WAL file at `wal_path`.

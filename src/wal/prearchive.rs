@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 
 use futures::future::join_all;
 
-use super::WalName;
 use super::archive::{ArchiveOptions, Archived, archive, wal_name_of};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::postgres::WalName;
 use crate::storage::Storage;
 
 /// What one spool entry records of the file it stands for, and where it was uploaded.

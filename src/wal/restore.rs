@@ -16,8 +16,9 @@ use crate::compress::Compression;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, parse_wal_object};
+use crate::postgres::wal_segment;
+use crate::postgres::{WalKind, WalName};
 use crate::storage::{Storage, blocking};
-use crate::wal::{WalKind, WalName, segment};
 
 /// How to restore.
 #[derive(Debug, Clone)]
@@ -258,14 +259,14 @@ fn write_decoded(
     };
     let mut input = Head {
         inner: input,
-        head: Vec::with_capacity(segment::HEADER_LEN),
+        head: Vec::with_capacity(wal_segment::HEADER_LEN),
     };
     // Why the object was refused, as against a failed write.
     let mut refused = None;
     let written = durable::write_atomically(dest, |file| {
         let mut buf = vec![0u8; 1 << 20];
         let checked = match durable::copy_into(&mut input, file, &mut buf) {
-            Ok(size) if segment => segment::check_size(&input.head, size),
+            Ok(size) if segment => wal_segment::check_size(&input.head, size),
             Ok(_) => Ok(()),
             Err(durable::CopyError::Write(e)) => return Err(e),
             Err(durable::CopyError::Read(e)) => Err(format!("cannot decompress it: {e}")),
@@ -294,7 +295,7 @@ struct Head<R> {
 impl<R: Read> Read for Head<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let room = segment::HEADER_LEN - self.head.len();
+        let room = wal_segment::HEADER_LEN - self.head.len();
         self.head.extend_from_slice(&buf[..n.min(room)]);
         Ok(n)
     }

@@ -118,18 +118,6 @@ fn bad_files_name_the_line_and_the_problem() {
 }
 
 #[test]
-fn timestamps_print_as_python_str_datetime() {
-    for s in [
-        "2026-11-25 04:50:49+01:00",
-        "2026-11-25 04:50:49.000001-05:30",
-    ] {
-        assert_eq!(s.parse::<Timestamp>().unwrap().to_string(), s);
-    }
-    let utc: Timestamp = "2026-11-25T04:50:49Z".parse().unwrap();
-    assert_eq!(utc.to_string(), "2026-11-25 04:50:49+00:00");
-}
-
-#[test]
 fn a_whole_file_ends_with_its_last_key_and_a_newline() {
     let whole = fixture("done-tablespace-named.info");
     assert_eq!(BackupInfo::incomplete(&whole), None);

@@ -8,7 +8,9 @@ use futures::StreamExt;
 use object_store::path::Path;
 
 use barman_cloud::catalog::pyrepr::PyValue;
-use barman_cloud::catalog::{BackupInfo, Status, Tablespace, Timestamp};
+use barman_cloud::catalog::{BackupInfo, Status};
+use barman_cloud::postgres::Tablespace;
+use barman_cloud::python::Timestamp;
 use barman_cloud::storage::WriteOptions;
 
 use super::Store;

@@ -1,0 +1,19 @@
+//! PostgreSQL's own vocabulary, with no I/O: WAL file names, log sequence numbers, the page
+//! header that states a segment's size, and a tablespace as a backup records it. A leaf: it
+//! imports nothing from the rest of the crate, so every layer above can share it.
+
+mod lsn;
+mod wal_name;
+pub(crate) mod wal_segment;
+
+pub use lsn::Lsn;
+pub use wal_name::{InvalidWalName, WalKind, WalName};
+
+/// A tablespace as `pg_tablespace` names it and `backup.info`'s `tablespaces` records it:
+/// `(name, oid, location)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tablespace {
+    pub name: String,
+    pub oid: u32,
+    pub location: String,
+}
