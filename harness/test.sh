@@ -18,6 +18,7 @@ export BCRS_REQUIRE_SERVICES=1
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --quiet
 cargo test --all-targets
 # The README's Quick start, as a user runs it.
 harness/demo.sh

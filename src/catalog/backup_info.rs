@@ -232,7 +232,7 @@ impl BackupInfo {
     }
 
     /// Why `text` cannot be a whole `backup.info`, if it cannot: every writer ends each line
-    /// with a newline and writes the keys in order, [`LAST_KEY`] last, so a file cut anywhere
+    /// with a newline and writes the keys in order, `LAST_KEY` last, so a file cut anywhere
     /// lacks its final newline or that key. Older files lacking keys added since still pass.
     pub fn incomplete(text: &str) -> Option<&'static str> {
         let keys: Vec<&str> = text

@@ -80,7 +80,7 @@ fn wal_path_from_hook() -> Result<Option<PathBuf>> {
 /// Runs the command.
 ///
 /// # Errors
-/// Everything [`wal::archive`] returns.
+/// Everything [`wal::archive()`] returns.
 pub async fn run(args: Args) -> Result<()> {
     let wal_path = match wal_path_from_hook()? {
         Some(path) => Some(path),

@@ -42,7 +42,7 @@ super::command_with_common_args!(Args, |a: &Args| a.parallel > 1);
 /// Runs the command.
 ///
 /// # Errors
-/// Everything [`wal::restore`] returns.
+/// Everything [`wal::restore()`] returns.
 pub async fn run(args: Args) -> Result<()> {
     WalName::parse(&args.wal_name)?;
     let opened = args

@@ -183,7 +183,7 @@ impl<W: Write, S: InputSum> Write for Summed<W, S> {
     }
 }
 
-/// A gzip writer that compresses on `threads` threads; call [`Summed::finish`].
+/// A gzip writer that compresses on `threads` threads; call `finish`.
 pub type ParallelGzip<W> = Summed<W, flate2::Crc>;
 
 impl InputSum for flate2::Crc {

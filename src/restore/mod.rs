@@ -2,16 +2,16 @@
 //! recovery directory and the tablespace locations, then link the tablespaces in.
 //!
 //! The phases, in order (the steps of `barman-cloud-restore`, §3.10 of the contract):
-//! 1. [`plan`]: the destinations must be missing or empty; the parts are found by listing the
+//! 1. `plan`: the destinations must be missing or empty; the parts are found by listing the
 //!    backup's directory, and a missing PGDATA or tablespace archive stops everything before
 //!    a byte is written.
 //! 2. Parts are downloaded a few at a time. Each one streams through a bounded channel into
-//!    a blocking thread that unpacks it ([`extract`]), with the decompression on a thread of
-//!    its own a few megabytes ahead ([`read_ahead`]), so memory stays flat whatever the part
+//!    a blocking thread that unpacks it (`extract`), with the decompression on a thread of
+//!    its own a few megabytes ahead (`read_ahead`), so memory stays flat whatever the part
 //!    size. Parts are started in Barman's order (PGDATA first, each base before its `_NNNN`
 //!    parts); each is an independent archive, so they may finish in any order.
-//! 3. [`check_complete`]: every archive ended with its end-of-archive marker (checked as each
-//!    is unpacked) and the parts were numbered without a gap (checked by [`plan`]); now the
+//! 3. `check_complete`: every archive ended with its end-of-archive marker (checked as each
+//!    is unpacked) and the parts were numbered without a gap (checked by `plan`); now the
 //!    data archives must have held `backup_label`, the last member Barman and we write, and
 //!    `global/pg_control`. A missing last part shows here.
 //! 4. Directory attributes are applied, `pg_tblspc/<oid>` links and a missing `pg_wal` are

@@ -661,8 +661,8 @@ impl Storage {
     /// Removes what writers killed mid-write left below `dir` of a `file://` store (and
     /// nothing elsewhere): each upload is staged as `<name>#<n>` and renamed into place, so a
     /// SIGKILL leaves the staged file behind, unseen by listings, for good. One untouched for
-    /// [`STALE_STAGING`] belongs to no live writer, which touches its file with every chunk.
-    /// Best effort: what cannot be removed now is left for a later run.
+    /// `STALE_STAGING` (15 minutes) belongs to no live writer, which touches its file with
+    /// every chunk. Best effort: what cannot be removed now is left for a later run.
     pub async fn sweep_staging(&self, dir: &Path) {
         let Target::File { root } = &self.location.target else {
             return;
