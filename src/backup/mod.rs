@@ -135,8 +135,12 @@ pub async fn backup(
         status: Status::Started,
         ..Default::default()
     };
-    // Parts of earlier backups killed mid-write (file:// only).
-    storage.sweep_staging(&layout.base_dir()).await;
+    // Parts of earlier backups killed mid-write (file:// only). A running backup's data
+    // part can sit idle while pg_backup_stop waits for WAL to be archived, so only a day
+    // without a write marks one as abandoned.
+    storage
+        .sweep_staging(&layout.base_dir(), Duration::from_secs(24 * 3600))
+        .await;
     let (stop, stopped) = watch::channel(false);
     let outcome = {
         let copying = copy(

@@ -660,15 +660,16 @@ impl Storage {
 
     /// Removes what writers killed mid-write left below `dir` of a `file://` store (and
     /// nothing elsewhere): each upload is staged as `<name>#<n>` and renamed into place, so a
-    /// SIGKILL leaves the staged file behind, unseen by listings, for good. One untouched for
-    /// `STALE_STAGING` (15 minutes) belongs to no live writer, which touches its file with
-    /// every chunk. Best effort: what cannot be removed now is left for a later run.
-    pub async fn sweep_staging(&self, dir: &Path) {
+    /// SIGKILL leaves the staged file behind, unseen by listings, for good. A file untouched
+    /// for `untouched_for` is taken for such a leftover: the caller chooses how long a live
+    /// writer may leave its file idle. Best effort: what cannot be removed now is left for a
+    /// later run.
+    pub async fn sweep_staging(&self, dir: &Path, untouched_for: Duration) {
         let Target::File { root } = &self.location.target else {
             return;
         };
         let dir = root.join(dir.as_ref());
-        let swept = tokio::task::spawn_blocking(move || sweep_staged_files(&dir, STALE_STAGING));
+        let swept = tokio::task::spawn_blocking(move || sweep_staged_files(&dir, untouched_for));
         if let Ok(removed) = swept.await {
             for path in removed {
                 tracing::info!(
@@ -756,9 +757,6 @@ impl Upload {
         }
     }
 }
-
-/// See [`Storage::sweep_staging`].
-const STALE_STAGING: Duration = Duration::from_secs(15 * 60);
 
 /// Removes the staged files (`<name>#<digits>`) in `dir` and below that have not been
 /// modified for `age`; returns their paths.
@@ -1487,7 +1485,7 @@ mod tests {
                 stale.push(path);
             }
         }
-        let mut removed = sweep_staged_files(dir.path(), STALE_STAGING);
+        let mut removed = sweep_staged_files(dir.path(), Duration::from_secs(15 * 60));
         removed.sort();
         stale.sort();
         assert_eq!(removed, stale);

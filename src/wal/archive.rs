@@ -9,6 +9,7 @@
 //! compares against the winner's object, as if the listing had found it.
 
 use std::path::Path as FsPath;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -81,8 +82,9 @@ pub async fn archive(
     let (stored, encoded, ()) = tokio::join!(
         stored_copies(storage, layout, &wal),
         encode,
-        // Uploads of this directory killed mid-write (file:// only).
-        storage.sweep_staging(&wal_dir)
+        // Uploads of this directory killed mid-write (file:// only). A WAL file is written
+        // in one go: one idle for 15 minutes has no writer left.
+        storage.sweep_staging(&wal_dir, Duration::from_secs(15 * 60))
     );
     let encoded = encoded
         .expect("compression task panicked")
