@@ -4,10 +4,36 @@
 //! bad input, ...), so the CLI decides the exit code from the variant and never from the text.
 //! Barman's classes (`barman/clients/cloud_cli.py`) are 1 operation failed, 2 connection,
 //! 3 command-line input, 4 anything else.
+//!
+//! # Rules
+//!
+//! - **A new variant** when a caller, a test or the exit code must tell the failure apart
+//!   (a different exit class, a different fix for the user, something a caller retries or
+//!   skips). A new cause of an existing failure is a new message, not a new variant. New
+//!   variants go at the end of the enum and of each match.
+//! - **The exit class is decided only in [`Error::class`]**, from the variant (and for a
+//!   failed backup from its cause), never from the text.
+//! - **A message is one line**: what could not be done, the object in quotes, then what to
+//!   do about it, e.g. "cannot restore from 'KEY': ...: restore another backup". It names
+//!   the object the user can act on (the key, the path, the option), never a secret: the
+//!   logger masks credentials, but a message should not need it.
+//! - **Barman's words stay Barman's.** Where Barman prints a sentence that DBAs grep their
+//!   logs for, the message starts with it letter for letter, typos included, and our hint
+//!   follows after a colon: [`Error::WalNotFound`], [`Error::PgConnect`],
+//!   [`Error::BackupNotFound`] ("does not exists"), [`Error::NoSuchBackup`],
+//!   [`Error::UnreadableCatalog`], [`Error::BackupKept`], [`Error::MinimumRedundancy`],
+//!   [`Error::NotKeepable`], [`Error::AmbiguousBackupName`], [`Error::NoCandidateBackup`],
+//!   [`Error::DestinationNotEmpty`] and [`Error::MissingBackupFile`]. Do not reword them.
+//! - **Sources are kept**, not flattened into text: a variant that wraps another error holds
+//!   it in a `source` field, so a library caller can walk the chain; the message renders the
+//!   part a user needs on the same line, and the CLI prints the message once.
+//! - The table test at the end of this file pins every variant's message and exit class:
+//!   changing either is a decision, made there.
 
 use std::path::PathBuf;
 
 use crate::postgres::InvalidWalName;
+use crate::task::TaskFailed;
 
 /// Barman's exit-code classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,14 +147,14 @@ pub enum Error {
     },
 
     /// PostgreSQL could not be reached (Barman exits 1 here).
-    #[error("Cannot connect to postgres: {message}")]
-    PgConnect { message: String },
+    #[error("Cannot connect to postgres: {source}")]
+    PgConnect { source: PgFailure },
 
-    /// A PostgreSQL query failed.
-    #[error("cannot {action} on PostgreSQL: {message}")]
+    /// A PostgreSQL query failed, or answered what we cannot use.
+    #[error("cannot {action} on PostgreSQL: {source}")]
     Postgres {
         action: &'static str,
-        message: String,
+        source: PgFailure,
     },
     /// An ID-shaped backup reference with no `backup.info` behind it (Barman's wording, typo
     /// included, so log watchers keep matching).
@@ -301,6 +327,50 @@ pub enum Error {
          archive the WAL file again from its server, or put a good copy at that key"
     )]
     WalDamaged { key: String, reason: String },
+
+    /// Blocking work (a decoder, a file read, tar) that panicked or was cancelled.
+    #[error(transparent)]
+    TaskFailed(#[from] TaskFailed),
+}
+
+/// What went wrong talking to PostgreSQL.
+#[derive(Debug)]
+pub enum PgFailure {
+    /// The client library's error: the server's message, or why the connection failed.
+    Client(tokio_postgres::Error),
+    /// An answer we cannot use, e.g. a server too old.
+    Unexpected(String),
+}
+
+impl std::fmt::Display for PgFailure {
+    /// One line: the server's own message when it sent one, else the whole cause chain
+    /// (tokio-postgres keeps the useful part, "connection refused", in the source).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PgFailure::Client(e) => match e.as_db_error() {
+                Some(db) => f.write_str(db.message()),
+                None => {
+                    write!(f, "{e}")?;
+                    let mut source = std::error::Error::source(e);
+                    while let Some(s) = source {
+                        write!(f, ": {s}")?;
+                        source = s.source();
+                    }
+                    Ok(())
+                }
+            },
+            PgFailure::Unexpected(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for PgFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PgFailure::Client(e) => Some(e),
+            PgFailure::Unexpected(_) => None,
+        }
+    }
 }
 
 impl Error {
@@ -349,7 +419,8 @@ impl Error {
             | Error::Unsupported(_)
             | Error::OptionValue { .. }
             | Error::TruncatedArchive { .. }
-            | Error::IncompleteBackupInfo { .. } => ExitClass::General,
+            | Error::IncompleteBackupInfo { .. }
+            | Error::TaskFailed(_) => ExitClass::General,
             Error::WalDamaged { .. } => ExitClass::StopRecovery,
         }
     }
@@ -377,3 +448,409 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::io;
+
+    use super::*;
+
+    const ID: &str = "20261201T000000";
+
+    fn io_error(kind: io::ErrorKind, text: &str) -> io::Error {
+        io::Error::new(kind, text.to_string())
+    }
+
+    /// Every variant with the message a user reads and the exit class it gives.
+    fn table() -> Vec<(Error, &'static str, ExitClass)> {
+        use ExitClass::*;
+        let server = || "pg".to_string();
+        let key = || "pg/base/k".to_string();
+        vec![
+            (Error::Input("bad input".into()), "bad input", Input),
+            (
+                Error::InvalidWalName(InvalidWalName { name: "x".into() }),
+                "x is an invalid name for a WAL file: expected a 24-hex-digit segment, \
+                 <segment>.partial, <segment>.XXXXXXXX.backup or XXXXXXXX.history",
+                Input,
+            ),
+            (
+                Error::InvalidUrl {
+                    url: "s3:/x".into(),
+                    reason: "no bucket".into(),
+                },
+                "invalid destination 's3:/x': no bucket",
+                General,
+            ),
+            (
+                Error::WalNotFound {
+                    name: "000000010000000000000001".into(),
+                    server: server(),
+                },
+                "WAL file 000000010000000000000001 for server pg does not exist",
+                Operation,
+            ),
+            (
+                Error::WalConflict {
+                    name: "000000010000000000000001".into(),
+                    key: key(),
+                    server: server(),
+                },
+                "WAL file 000000010000000000000001 is already archived as 'pg/base/k' with \
+                 different content; refusing to overwrite it (check that only one server \
+                 archives to server name 'pg')",
+                Operation,
+            ),
+            (
+                Error::ArchiveNotUsable {
+                    server: server(),
+                    reason: "WAL files found".into(),
+                },
+                "WAL archive check failed for server pg: WAL files found",
+                Operation,
+            ),
+            (
+                Error::ObjectNotFound { key: key() },
+                "object 'pg/base/k' does not exist",
+                Operation,
+            ),
+            (
+                Error::BucketNotFound { bucket: "b".into() },
+                "bucket 'b' does not exist: create it, or check the destination URL",
+                General,
+            ),
+            (
+                Error::BucketCheckFailed { bucket: "b".into() },
+                "bucket 'b' does not exist: create it, or check the destination URL",
+                Operation,
+            ),
+            (
+                Error::Connection {
+                    message: "connection refused".into(),
+                },
+                "can't connect to cloud provider: connection refused",
+                Network,
+            ),
+            (
+                Error::Storage {
+                    action: "read",
+                    key: key(),
+                    message: "HTTP 500".into(),
+                },
+                "cannot read 'pg/base/k': HTTP 500",
+                General,
+            ),
+            (
+                Error::AccessDenied {
+                    action: "read",
+                    key: key(),
+                },
+                "cannot read 'pg/base/k': access denied: check the credentials (AWS_*, \
+                 AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, \
+                 --azure-credential) and their permissions",
+                General,
+            ),
+            (
+                Error::Config {
+                    provider: "S3",
+                    message: "bad region".into(),
+                },
+                "cannot configure the S3 client: bad region",
+                General,
+            ),
+            (
+                Error::Corrupt {
+                    key: key(),
+                    source: io_error(io::ErrorKind::InvalidData, "bad block"),
+                },
+                "cannot decompress 'pg/base/k': bad block; the object is corrupt or has the \
+                 wrong suffix",
+                General,
+            ),
+            (
+                Error::Io {
+                    action: "read",
+                    path: "/x".into(),
+                    source: io_error(io::ErrorKind::NotFound, "gone"),
+                },
+                "cannot read '/x': gone",
+                General,
+            ),
+            (
+                Error::BackupFailed {
+                    backup_id: ID.into(),
+                    reason: Box::new(Error::Input("why".into())),
+                },
+                "backup 20261201T000000 failed: why",
+                Operation,
+            ),
+            (
+                Error::PgConnect {
+                    source: PgFailure::Unexpected("refused".into()),
+                },
+                "Cannot connect to postgres: refused",
+                Operation,
+            ),
+            (
+                Error::Postgres {
+                    action: "take a backup",
+                    source: PgFailure::Unexpected("too old".into()),
+                },
+                "cannot take a backup on PostgreSQL: too old",
+                General,
+            ),
+            (
+                Error::BackupNotFound {
+                    id: ID.into(),
+                    server: server(),
+                },
+                "Backup 20261201T000000 for server pg does not exists: list the backups with \
+                 barman-cloud-backup-list",
+                Operation,
+            ),
+            (
+                Error::NoSuchBackup {
+                    id: ID.into(),
+                    server: server(),
+                },
+                "Backup 20261201T000000 for server pg does not exist: list the backups with \
+                 barman-cloud-backup-list",
+                Operation,
+            ),
+            (
+                Error::UnreadableCatalog {
+                    ids: vec!["a".into(), "b".into()],
+                },
+                "Cannot read the following backups: a, b: unsafe to proceed with deletion due \
+                 to failure reading backup catalog; repair or remove their backup.info",
+                Operation,
+            ),
+            (
+                Error::BackupKept {
+                    id: ID.into(),
+                    server: server(),
+                },
+                "Skipping delete of backup 20261201T000000 for server pg as it has a current \
+                 keep request: release it with barman-cloud-backup-keep --release and try again",
+                Operation,
+            ),
+            (
+                Error::MinimumRedundancy {
+                    id: ID.into(),
+                    server: server(),
+                    minimum: 2,
+                    current: 1,
+                },
+                "Skipping delete of backup 20261201T000000 for server pg due to minimum \
+                 redundancy requirements (minimum redundancy = 2, current redundancy = 1): \
+                 lower -m or take another backup first",
+                Operation,
+            ),
+            (
+                Error::DeleteFailed {
+                    id: ID.into(),
+                    reason: Box::new(Error::ObjectNotFound { key: key() }),
+                },
+                "Could not delete backup 20261201T000000: object 'pg/base/k' does not exist; \
+                 run the deletion again",
+                Operation,
+            ),
+            (
+                Error::NotKeepable {
+                    id: ID.into(),
+                    status: "FAILED".into(),
+                },
+                "Cannot add keep to backup 20261201T000000 because it has status FAILED. Only \
+                 backups with status DONE can be kept.",
+                Operation,
+            ),
+            (
+                Error::KeepWithoutBackup {
+                    id: ID.into(),
+                    server: server(),
+                },
+                "Cannot add keep to backup 20261201T000000 of server pg: it has no \
+                 backup.info; list the backups with barman-cloud-backup-list",
+                General,
+            ),
+            (
+                Error::UnknownBackup {
+                    reference: "x".into(),
+                    server: server(),
+                },
+                "Unknown backup 'x' for server 'pg': use a backup ID, a name given with -n, or \
+                 latest, oldest, last-failed",
+                General,
+            ),
+            (
+                Error::AmbiguousBackupName {
+                    name: "n".into(),
+                    ids: vec!["a".into(), "b".into()],
+                },
+                "Multiple backups found matching name 'n' (try using backup ID instead): a b",
+                General,
+            ),
+            (
+                Error::NoCandidateBackup { server: server() },
+                "Cannot find any candidate backup for recovery. No backup of server pg ends \
+                 before the requested target: choose an earlier target or a backup ID",
+                Operation,
+            ),
+            (
+                Error::InvalidTarget("bad target".into()),
+                "bad target",
+                General,
+            ),
+            (
+                Error::DestinationNotEmpty { path: "/d".into() },
+                "Destination /d already exists and it is not empty: restore into an empty or \
+                 missing directory",
+                Operation,
+            ),
+            (
+                Error::MissingBackupFile {
+                    base: "data".into(),
+                    server: server(),
+                },
+                "Missing file data.* for server pg: the backup is incomplete or was taken with \
+                 a compression this tool cannot read",
+                Operation,
+            ),
+            (
+                Error::UnsafeArchive {
+                    key: key(),
+                    entry: "../x".into(),
+                    reason: "it leaves the target".into(),
+                },
+                "refusing to extract '../x' from 'pg/base/k': it leaves the target",
+                General,
+            ),
+            (Error::Unsupported("no".into()), "no", General),
+            (
+                Error::Interrupted("the restore"),
+                "the restore was interrupted by the user",
+                Operation,
+            ),
+            (
+                Error::OptionValue {
+                    option: "--read-timeout",
+                    value: "0".into(),
+                    fix: "give a positive number of seconds",
+                },
+                "invalid --read-timeout 0: give a positive number of seconds",
+                General,
+            ),
+            (
+                Error::Spool {
+                    path: "/s".into(),
+                    source: io_error(io::ErrorKind::PermissionDenied, "denied"),
+                },
+                "cannot use spool directory '/s': denied",
+                Network,
+            ),
+            (
+                Error::TruncatedArchive {
+                    key: key(),
+                    reason: "ends early",
+                },
+                "cannot restore from 'pg/base/k': the tar archive ends early, so the object is \
+                 truncated or damaged: restore another backup, or put back a whole copy of the \
+                 object",
+                General,
+            ),
+            (
+                Error::IncompleteBackup {
+                    backup_id: ID.into(),
+                    missing: "backup_label".into(),
+                },
+                "Backup 20261201T000000 is incomplete: no archive of it holds backup_label (its \
+                 last data part is missing or it never finished); global/pg_control was not \
+                 put in place: restore another backup",
+                Operation,
+            ),
+            (
+                Error::IncompleteBackupInfo {
+                    key: key(),
+                    reason: "empty",
+                },
+                "cannot restore from 'pg/base/k': it is empty, so it does not describe a whole \
+                 backup: put back a whole copy of it, or restore another backup",
+                General,
+            ),
+            (
+                Error::UnsupportedBackupInfo {
+                    key: key(),
+                    reason: "unknown key 'x'".into(),
+                },
+                "cannot read 'pg/base/k': unknown key 'x'",
+                Operation,
+            ),
+            (
+                Error::WalDamaged {
+                    key: key(),
+                    reason: "checksum mismatch".into(),
+                },
+                "refusing to restore 'pg/base/k': checksum mismatch; the archived copy is \
+                 corrupt or truncated: archive the WAL file again from its server, or put a \
+                 good copy at that key",
+                StopRecovery,
+            ),
+            (
+                Error::TaskFailed(TaskFailed {
+                    what: "decoding",
+                    reason: "panicked".into(),
+                }),
+                "decoding stopped unexpectedly (panicked); please report this as a bug",
+                General,
+            ),
+        ]
+    }
+
+    /// The variant names declared in `pub enum Error`, read from this file.
+    fn declared_variants() -> BTreeSet<String> {
+        let source = include_str!("error.rs");
+        let body = &source[source.find("pub enum Error {").unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap()];
+        body.lines()
+            .filter_map(|line| line.strip_prefix("    "))
+            .filter(|line| line.starts_with(|c: char| c.is_ascii_uppercase()))
+            .map(|line| variant_name(line).to_string())
+            .collect()
+    }
+
+    fn variant_name(text: &str) -> &str {
+        let end = text
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(text.len());
+        &text[..end]
+    }
+
+    #[test]
+    fn every_variant_has_its_message_and_exit_class() {
+        let mut seen = BTreeSet::new();
+        for (error, message, class) in table() {
+            let name = variant_name(&format!("{error:?}")).to_string();
+            assert_eq!(error.to_string(), message, "message of {name}");
+            assert!(!message.contains('\n'), "{name}: a message is one line");
+            assert_eq!(error.class(), class, "exit class of {name}");
+            seen.insert(name);
+        }
+        assert_eq!(
+            seen,
+            declared_variants(),
+            "add a row for each new variant of Error to table()"
+        );
+    }
+
+    #[test]
+    fn a_backup_that_lost_the_store_exits_as_a_network_failure() {
+        let failed = Error::BackupFailed {
+            backup_id: ID.into(),
+            reason: Box::new(Error::Connection {
+                message: "timed out".into(),
+            }),
+        };
+        assert_eq!(failed.class(), ExitClass::Network);
+    }
+}

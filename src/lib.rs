@@ -5,7 +5,7 @@
 //!
 //! 1. leaves, which import nothing else from the crate: [`postgres`] (WAL names, LSNs),
 //!    [`python`] (what Barman's Python writes), [`compress`], [`durable`], [`progress`],
-//!    [`redact`];
+//!    [`redact`], [`task`] (blocking work off the async threads);
 //! 2. [`error`] and [`layout`] (where Barman Cloud puts each object);
 //! 3. [`storage`];
 //! 4. [`catalog`] and [`pg`];
@@ -29,6 +29,7 @@ pub mod redact;
 pub mod restore;
 pub mod retention;
 pub mod storage;
+pub mod task;
 pub mod wal;
 
 #[cfg(test)]
@@ -44,7 +45,7 @@ mod layering {
     /// The layers of the crate docs, lowest first.
     const LAYERS: &[&[&str]] = &[
         &[
-            "compress", "durable", "postgres", "progress", "python", "redact",
+            "compress", "durable", "postgres", "progress", "python", "redact", "task",
         ],
         &["error", "layout"],
         &["storage"],

@@ -26,11 +26,12 @@ pub use upload::PartStats;
 use crate::catalog::pyrepr::PyValue;
 use crate::catalog::{BackupInfo, Status};
 use crate::compress::Compression;
-use crate::error::{Error, Result};
+use crate::error::{Error, PgFailure, Result};
 use crate::layout::Layout;
 use crate::pg::{Pg, ServerFacts};
 use crate::progress::ProgressHandle;
 use crate::storage::{Provider, Storage, WriteOptions};
+use crate::task;
 use tarball::TarParts;
 use upload::UploadSettings;
 
@@ -122,10 +123,10 @@ pub async fn backup(
     if pg.version < 90_600 {
         return Err(Error::Postgres {
             action: "take a backup",
-            message: format!(
+            source: PgFailure::Unexpected(format!(
                 "unsupported PostgreSQL version {}: 9.6 or later is required",
                 pg.version
-            ),
+            )),
         });
     }
     let mut info = BackupInfo {
@@ -270,12 +271,14 @@ async fn copy(
     };
     // The data tar stays open across pg_backup_stop: backup_label is its last member.
     let producer = async {
-        let walker = tokio::task::spawn_blocking(move || tree.copy(tx));
-        let (data, tree) = join_blocking(walker).await?;
+        let walker = task::blocking("reading PGDATA", move || tree.copy(tx));
+        let (data, tree) = walker.await?.map_err(copy_error)?;
         let stop = pg.backup_stop().await?;
         let label_text = stop.label.clone();
-        let finisher = tokio::task::spawn_blocking(move || tree.finish(data, &label_text));
-        join_blocking(finisher).await?;
+        let finisher = task::blocking("writing backup_label", move || {
+            tree.finish(data, &label_text)
+        });
+        finisher.await?.map_err(copy_error)?;
         Ok::<_, Error>(stop)
     };
     let (stop, parts) = tokio::join!(producer, uploader);
@@ -311,18 +314,12 @@ fn provider_of(storage: &Storage) -> Provider {
     }
 }
 
-async fn join_blocking<T>(task: tokio::task::JoinHandle<std::io::Result<T>>) -> Result<T> {
-    task.await
-        .map_err(|e| Error::Io {
-            action: "copy",
-            path: PathBuf::from("PGDATA"),
-            source: std::io::Error::other(e),
-        })?
-        .map_err(|source| Error::Io {
-            action: "copy",
-            path: PathBuf::from("PGDATA"),
-            source,
-        })
+fn copy_error(source: std::io::Error) -> Error {
+    Error::Io {
+        action: "copy",
+        path: PathBuf::from("PGDATA"),
+        source,
+    }
 }
 
 fn record_facts(info: &mut BackupInfo, facts: &ServerFacts) {

@@ -21,6 +21,7 @@ use super::keep::{Keep, read_keep};
 use super::select::{self, Entry, ResolveError};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, is_backup_id, parse_wal_object};
+use crate::postgres::WalName;
 use crate::storage::Storage;
 
 /// How many objects (`backup.info`, annotations) are fetched at once: enough to hide the
@@ -303,14 +304,14 @@ impl WalArchive {
     pub async fn list(
         storage: &Storage,
         layout: &Layout,
-        below: Option<&str>,
+        below: Option<&WalName>,
     ) -> Result<WalArchive> {
         let dir = layout.wals_dir();
-        let listing = match below.and_then(|segment| segment.get(..16)) {
+        let listing = match below.and_then(WalName::hash_dir) {
             // A name before the segment sorts no later than its hash directory, and so does
             // its key: `<dir>/<hash dir>` followed by anything is the last key that matters.
             Some(hash_dir) => {
-                let last = format!("{dir}/{}\u{10ffff}", hash_dir.to_ascii_uppercase());
+                let last = format!("{dir}/{hash_dir}\u{10ffff}");
                 storage.list_until(&dir, &last).await?
             }
             None => storage.list_all(&dir).await?,
@@ -323,12 +324,10 @@ impl WalArchive {
     /// The WAL files (segments, history, backup labels, partials) by name without compression
     /// suffix, with their keys; keys that are not WAL files are left out, and of two keys for
     /// one name the later in key order wins, as in Barman's `get_wal_paths`.
-    pub fn by_name(&self) -> BTreeMap<String, Path> {
+    pub fn by_name(&self) -> BTreeMap<WalName, Path> {
         self.objects
             .iter()
-            .filter_map(|key| {
-                parse_wal_object(key).map(|(name, _)| (name.to_string(), key.clone()))
-            })
+            .filter_map(|key| parse_wal_object(key).map(|(name, _)| (name, key.clone())))
             .collect()
     }
 }
@@ -340,5 +339,9 @@ impl WalArchive {
 /// Storage errors.
 pub async fn wal_names(storage: &Storage, layout: &Layout) -> Result<Vec<String>> {
     let archive = WalArchive::list(storage, layout, None).await?;
-    Ok(archive.by_name().into_keys().collect())
+    Ok(archive
+        .by_name()
+        .into_keys()
+        .map(|name| name.to_string())
+        .collect())
 }

@@ -7,7 +7,7 @@ pub use conninfo::{ConnectOptions, Env, ProcessEnv, config};
 
 use tokio_postgres::{Client, NoTls};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PgFailure, Result};
 use crate::postgres::{Lsn, Tablespace};
 use crate::python::Timestamp;
 
@@ -54,24 +54,13 @@ pub struct ServerFacts {
 fn sql(action: &'static str) -> impl Fn(tokio_postgres::Error) -> Error {
     move |e| Error::Postgres {
         action,
-        message: one_line(&e),
+        source: PgFailure::Client(e),
     }
 }
 
-/// tokio-postgres puts the server's message in the source; show both on one line.
-fn one_line(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
+fn connect_error(e: tokio_postgres::Error) -> Error {
+    Error::PgConnect {
+        source: PgFailure::Client(e),
     }
 }
 
@@ -84,9 +73,7 @@ impl Pg {
     /// # Errors
     /// [`Error::PgConnect`] when the server cannot be reached or refuses us.
     pub async fn connect(config: &tokio_postgres::Config) -> Result<Pg> {
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| Error::PgConnect {
-            message: one_line(&e),
-        })?;
+        let (client, connection) = config.connect(NoTls).await.map_err(connect_error)?;
         let connection = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("PostgreSQL connection closed: {e}");
@@ -95,9 +82,7 @@ impl Pg {
         let row = client
             .query_one("SELECT current_setting('server_version_num')::int", &[])
             .await
-            .map_err(|e| Error::PgConnect {
-                message: one_line(&e),
-            })?;
+            .map_err(connect_error)?;
         let version: i32 = row.get(0);
         Ok(Pg {
             client,
@@ -124,7 +109,7 @@ impl Pg {
             Ok(row) => row.and_then(|r| r.get(0)),
             Err(e) => {
                 // Barman records None for what the role may not read; so do we.
-                tracing::debug!("{query}: {}", one_line(&e));
+                tracing::debug!("{query}: {}", PgFailure::Client(e));
                 None
             }
         }
@@ -307,13 +292,13 @@ impl Pg {
 fn parse_lsn(text: String) -> Result<Lsn> {
     text.parse().map_err(|_| Error::Postgres {
         action: "read an LSN",
-        message: format!("unexpected LSN '{text}'"),
+        source: PgFailure::Unexpected(format!("unexpected LSN '{text}'")),
     })
 }
 
 fn parse_time(text: String) -> Result<Timestamp> {
     text.parse().map_err(|message| Error::Postgres {
         action: "read the server time",
-        message,
+        source: PgFailure::Unexpected(message),
     })
 }

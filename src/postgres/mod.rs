@@ -7,7 +7,7 @@ mod wal_name;
 pub(crate) mod wal_segment;
 
 pub use lsn::Lsn;
-pub use wal_name::{InvalidWalName, WalKind, WalName};
+pub use wal_name::{InvalidWalName, WalKind, WalName, parse_hash_dir};
 
 /// A tablespace as `pg_tablespace` names it and `backup.info`'s `tablespaces` records it:
 /// `(name, oid, location)`.

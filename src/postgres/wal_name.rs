@@ -20,7 +20,8 @@ pub enum WalKind {
     History,
 }
 
-/// A validated WAL file name.
+/// A validated WAL file name. Names order as their text does, which is how Barman compares
+/// them (`begin_wal <= name`), so mixed-case names sort as Barman sorts them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalName {
     name: String,
@@ -114,6 +115,11 @@ impl WalName {
         self.timeline
     }
 
+    /// The log number (the second eight hex digits); zero for history files.
+    pub fn log(&self) -> u32 {
+        self.log
+    }
+
     /// The directory a WAL lives in under `wals/`: the timeline and log in upper-case hex,
     /// or `None` for history files, which sit directly under `wals/`.
     pub fn hash_dir(&self) -> Option<String> {
@@ -140,6 +146,27 @@ impl WalName {
         };
         Some(Self::segment(self.timeline, log, seg))
     }
+}
+
+impl Ord for WalName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name.cmp(&other.name)
+    }
+}
+
+impl PartialOrd for WalName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The timeline and log of a WAL hash directory name (`TTTTTTTTLLLLLLLL`), as
+/// [`WalName::hash_dir`] writes it; `None` for anything else.
+pub fn parse_hash_dir(dir: &str) -> Option<(u32, u32)> {
+    if dir.len() != 16 || !dir.is_char_boundary(8) {
+        return None;
+    }
+    Some((hex8(&dir[..8])?, hex8(&dir[8..])?))
 }
 
 impl fmt::Display for WalName {

@@ -49,6 +49,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::progress::ProgressHandle;
 use crate::storage::{Storage, blocking};
+use crate::task;
 
 /// Chunks of a download held between the network and the unpacking thread, per part.
 const CHANNEL_CHUNKS: usize = 32;
@@ -186,7 +187,7 @@ pub async fn restore(
         .map(|(t, target, _)| (t.oid, target.clone()))
         .collect();
     check_complete(backup_id, &data)?;
-    tokio::task::spawn_blocking(move || {
+    task::blocking("finishing the restore", move || {
         finish(
             &data,
             &tablespace_extractors,
@@ -196,8 +197,7 @@ pub async fn restore(
             as_root,
         )
     })
-    .await
-    .expect("restore finishing task panicked")?;
+    .await??;
 
     Ok(Restored {
         parts: part_count,
@@ -379,7 +379,7 @@ async fn restore_part(
     );
     let (feeder, reader) = blocking::channel(CHANNEL_CHUNKS);
     let compression = part.compression;
-    let unpack = tokio::task::spawn_blocking(move || match compression {
+    let unpack = task::blocking("unpacking the tarball", move || match compression {
         Some(c) => std::thread::scope(|s| {
             extractor.extract(read_ahead::spawn(s, move || {
                 crate::compress::decoder(c, reader)
@@ -392,7 +392,7 @@ async fn restore_part(
         feeder.feed(body, |n| progress.advance(n as u64)).await
     };
     let downloaded = download.await;
-    let unpacked = unpack.await.expect("unpacking thread panicked");
+    let unpacked = unpack.await;
     downloaded?;
-    unpacked.map_err(|e| extract_error(e, part.key.to_string()))
+    unpacked?.map_err(|e| extract_error(e, part.key.to_string()))
 }

@@ -17,6 +17,7 @@ use super::{Candidate, Policy, RetentionStatus, evaluate};
 use crate::catalog::{BackupInfo, Catalog, Status, WalArchive, read_keep};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::postgres::WalName;
 use crate::python::Timestamp;
 use crate::storage::Storage;
 
@@ -47,7 +48,7 @@ pub enum Action {
 /// The WAL archive as this run knows it: listed once, then kept up to date as files go.
 struct WalState {
     /// Barman's `get_wal_paths`: each WAL name and its key.
-    by_name: BTreeMap<String, String>,
+    by_name: BTreeMap<WalName, String>,
     /// The hash directories (as key prefixes) and every object under each.
     prefixes: BTreeMap<String, BTreeSet<Path>>,
 }
@@ -84,7 +85,7 @@ pub struct Deleter<'a> {
     wals: Option<WalState>,
     /// The newest `begin_wal` this run's deletions may remove WAL up to: the archive is only
     /// listed that far.
-    wal_bound: Option<String>,
+    wal_bound: Option<WalName>,
     options: DeleteOptions,
 }
 
@@ -285,8 +286,8 @@ impl<'a> Deleter<'a> {
                 id: id.clone(),
                 status: info.status.clone(),
                 timeline: info.timeline,
-                begin_wal: info.begin_wal.clone(),
-                end_wal: info.end_wal.clone(),
+                begin_wal: wal_name(id, "begin_wal", &info.begin_wal),
+                end_wal: wal_name(id, "end_wal", &info.end_wal),
                 keep: self.catalog.keep(id),
             })
             .collect()
@@ -316,7 +317,7 @@ impl<'a> Deleter<'a> {
             return Ok(());
         }
         if self.wals.is_none() {
-            let bound = self.wal_bound.as_deref();
+            let bound = self.wal_bound.as_ref();
             match WalArchive::list(self.storage, self.layout, bound).await {
                 Ok(archive) => self.wals = Some(WalState::new(archive, self.layout)),
                 Err(e) => {
@@ -392,6 +393,15 @@ impl<'a> Deleter<'a> {
         }
         Ok(())
     }
+}
+
+/// A WAL name of `backup.info`; one that does not parse is treated as absent, so the backup
+/// bounds no WAL removal and protects no range, and said once.
+fn wal_name(id: &str, field: &str, value: &Option<String>) -> Option<WalName> {
+    let value = value.as_deref()?;
+    WalName::parse(value)
+        .inspect_err(|e| tracing::warn!("Ignoring {field} of backup {id}: {e}"))
+        .ok()
 }
 
 /// A backup's tarballs as Barman finds them for deletion (`get_backup_files` with missing

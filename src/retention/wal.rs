@@ -6,15 +6,22 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Keep;
 use crate::catalog::Status;
+use crate::postgres::{WalKind, WalName, parse_hash_dir};
 
 /// What WAL cleanup needs to know of one catalogued backup.
 #[derive(Debug, Clone)]
 pub struct WalBackup {
+    /// The backup ID.
     pub id: String,
+    /// Its `backup.info` status.
     pub status: Status,
+    /// The timeline it was taken on.
     pub timeline: Option<u32>,
-    pub begin_wal: Option<String>,
-    pub end_wal: Option<String>,
+    /// The first WAL it needs.
+    pub begin_wal: Option<WalName>,
+    /// The last WAL it needs.
+    pub end_wal: Option<WalName>,
+    /// Its keep annotation.
     pub keep: Option<Keep>,
 }
 
@@ -24,27 +31,14 @@ pub struct WalCleanup {
     /// Key prefixes (`.../wals/TTTTTTTTLLLLLLLL/`) whose every object can go.
     pub prefixes: Vec<String>,
     /// `(name, key)` of each WAL file to delete outside those prefixes, sorted by key.
-    pub wals: Vec<(String, String)>,
+    pub wals: Vec<(WalName, String)>,
 }
 
 /// An inclusive range of WAL names a keep:standalone backup needs.
-pub type WalRange = (String, String);
+pub type WalRange = (WalName, WalName);
 
 fn usable(b: &WalBackup) -> bool {
     matches!(b.status, Status::Done | Status::WaitingForWals)
-}
-
-fn hex8(s: Option<&str>) -> Option<u32> {
-    s.filter(|t| t.len() == 8 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-        .and_then(|t| u32::from_str_radix(t, 16).ok())
-}
-
-fn timeline_of(name: &str) -> Option<u32> {
-    hex8(name.get(..8))
-}
-
-fn log_of(name: &str) -> Option<u32> {
-    hex8(name.get(8..16))
 }
 
 fn sorted(catalog: &[WalBackup]) -> Vec<&WalBackup> {
@@ -105,7 +99,7 @@ pub fn remove_until<'a>(catalog: &'a [WalBackup], deleted: &str) -> Option<&'a W
 pub fn wal_cleanup(
     catalog: &[WalBackup],
     deleted: &str,
-    wals: &BTreeMap<String, String>,
+    wals: &BTreeMap<WalName, String>,
     prefixes: Option<&[String]>,
     skip_if_standalone: bool,
 ) -> WalCleanup {
@@ -115,7 +109,7 @@ pub fn wal_cleanup(
     let Some(remove_until) = remove_until(catalog, deleted) else {
         return WalCleanup::default();
     };
-    let Some(until_wal) = remove_until.begin_wal.as_deref() else {
+    let Some(until_wal) = remove_until.begin_wal.as_ref() else {
         return WalCleanup::default();
     };
     let protected_timelines: BTreeSet<u32> = catalog
@@ -126,15 +120,9 @@ pub fn wal_cleanup(
 
     let in_range = |tli: u32, log: u32| {
         protected.iter().any(|(b, e)| {
-            let (Some(bt), Some(bl), Some(et), Some(el)) =
-                (timeline_of(b), log_of(b), timeline_of(e), log_of(e))
-            else {
-                return true;
-            };
-            tli >= bt && log >= bl && tli <= et && log <= el
+            tli >= b.timeline() && log >= b.log() && tli <= e.timeline() && log <= e.log()
         })
     };
-    let (until_tli, until_log) = (timeline_of(until_wal), log_of(until_wal));
     let mut cleanup = WalCleanup::default();
     for prefix in prefixes.into_iter().flatten() {
         let dir = prefix
@@ -142,33 +130,32 @@ pub fn wal_cleanup(
             .rsplit('/')
             .next()
             .unwrap_or_default();
-        let parsed = (dir.len() == 16).then(|| (timeline_of(dir), log_of(dir)));
-        let Some((Some(tli), Some(log))) = parsed else {
+        let Some((tli, log)) = parse_hash_dir(dir) else {
             tracing::warn!("Ignoring malformed WAL object prefix: {prefix}");
             continue;
         };
         if protected_timelines.contains(&tli) || in_range(tli, log) {
             continue;
         }
-        if Some(tli) == until_tli && until_log.is_some_and(|l| log < l) {
+        if tli == until_wal.timeline() && log < until_wal.log() {
             cleanup.prefixes.push(prefix.clone());
         }
     }
     for (name, key) in wals {
-        if name.ends_with(".history") {
+        if name.kind() == WalKind::History {
             continue;
         }
         if cleanup.prefixes.iter().any(|p| key.starts_with(p.as_str())) {
             continue;
         }
-        if timeline_of(name).is_some_and(|t| protected_timelines.contains(&t)) {
+        if protected_timelines.contains(&name.timeline()) {
             continue;
         }
-        // A backup label is compared by the segment it names.
-        let segment = if name.ends_with(".backup") {
-            &name[..24.min(name.len())]
-        } else {
-            name.as_str()
+        // A backup label is compared by the segment it names; a partial by its full name,
+        // as Barman does.
+        let segment = match name.kind() {
+            WalKind::Backup => name.segment_name().unwrap_or(name.as_str()),
+            _ => name.as_str(),
         };
         if protected
             .iter()
@@ -176,7 +163,7 @@ pub fn wal_cleanup(
         {
             continue;
         }
-        if name.as_str() < until_wal {
+        if name < until_wal {
             cleanup.wals.push((name.clone(), key.clone()));
         }
     }
@@ -193,10 +180,14 @@ mod tests {
             id: id.into(),
             status: Status::Done,
             timeline: Some(1),
-            begin_wal: Some(format!("0000000100000000000000{begin}")),
-            end_wal: Some(format!("0000000100000000000000{end}")),
+            begin_wal: Some(wal(&format!("0000000100000000000000{begin}"))),
+            end_wal: Some(wal(&format!("0000000100000000000000{end}"))),
             keep,
         }
+    }
+
+    fn wal(name: &str) -> WalName {
+        WalName::parse(name).unwrap()
     }
 
     /// Where an archive keeps `name` (compressed for segments, as a mix would be).
@@ -208,8 +199,8 @@ mod tests {
         }
     }
 
-    fn archive(names: &[String]) -> BTreeMap<String, String> {
-        names.iter().map(|n| (n.clone(), key(n))).collect()
+    fn archive(names: &[String]) -> BTreeMap<WalName, String> {
+        names.iter().map(|n| (wal(n), key(n))).collect()
     }
 
     fn names() -> Vec<String> {
@@ -285,9 +276,9 @@ mod tests {
     fn other_timelines_are_protected_and_prefixes_go_whole() {
         let mut b3 = backup("b3", "10", "10", None);
         b3.timeline = Some(2);
-        b3.begin_wal = Some("000000020000000100000010".into());
+        b3.begin_wal = Some(wal("000000020000000100000010"));
         let mut b2 = backup("b2", "08", "08", None);
-        b2.begin_wal = Some("000000010000000100000008".into());
+        b2.begin_wal = Some(wal("000000010000000100000008"));
         let catalog = [backup("b1", "03", "03", None), b2, b3];
         let mut names = names();
         names.push("000000020000000000000015".into());
@@ -314,7 +305,7 @@ mod tests {
         let b1 = backup("b1", "03", "03", None);
         let mut b2 = backup("b2", "08", "08", None);
         b2.timeline = Some(2);
-        b2.begin_wal = Some("000000020000000000000008".into());
+        b2.begin_wal = Some(wal("000000020000000000000008"));
         let mut names = names();
         names.push("000000020000000000000007".into());
         let c = wal_cleanup(&[b1, b2], "b1", &archive(&names), None, true);

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::layout::{Layout, parse_wal_object};
 use crate::postgres::{InvalidWalName, WalKind, WalName};
 use crate::storage::{Created, Storage, WriteOptions};
+use crate::task;
 
 /// How to archive.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +74,7 @@ pub async fn archive(
     let encode = {
         let path = wal_path.to_path_buf();
         let (compression, level) = (options.compression, options.level);
-        tokio::task::spawn_blocking(move || match compression {
+        task::blocking("compressing the WAL file", move || match compression {
             Some(c) => compress::compress_file(c, level, &path).map(Bytes::from),
             None => std::fs::read(&path).map(Bytes::from),
         })
@@ -86,9 +87,7 @@ pub async fn archive(
         // in one go: one idle for 15 minutes has no writer left.
         storage.sweep_staging(&wal_dir, Duration::from_secs(15 * 60))
     );
-    let encoded = encoded
-        .expect("compression task panicked")
-        .map_err(Error::io("read and compress WAL file", wal_path))?;
+    let encoded = encoded?.map_err(Error::io("read and compress WAL file", wal_path))?;
 
     let stored = stored?;
     if !stored.is_empty() {

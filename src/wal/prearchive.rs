@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::postgres::WalName;
 use crate::storage::Storage;
+use crate::task;
 
 /// What one spool entry records of the file it stands for, and where it was uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +48,12 @@ impl Fingerprint {
     /// The fingerprint of a file, read on a blocking thread.
     async fn of_file(path: &Path, destination: &str) -> Result<Fingerprint> {
         let (path, destination) = (path.to_path_buf(), destination.to_string());
-        tokio::task::spawn_blocking(move || {
+        task::blocking("reading the WAL file", move || {
             std::fs::File::open(&path)
                 .and_then(|file| Fingerprint::of_reader(file, &destination))
                 .map_err(Error::io("read WAL file", &path))
         })
-        .await
-        .expect("fingerprint task panicked")
+        .await?
     }
 
     fn render(&self, key: &str) -> String {

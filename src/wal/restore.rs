@@ -19,6 +19,7 @@ use crate::layout::{Layout, parse_wal_object};
 use crate::postgres::wal_segment;
 use crate::postgres::{WalKind, WalName};
 use crate::storage::{Storage, blocking};
+use crate::task;
 
 /// How to restore.
 #[derive(Debug, Clone)]
@@ -155,9 +156,11 @@ impl Spool {
     /// took it first.
     async fn take(&self, name: &WalName, dest: &FsPath) -> bool {
         let (from, to) = (self.entry(name), dest.to_path_buf());
-        let moved = tokio::task::spawn_blocking(move || durable::move_file(&from, &to))
-            .await
-            .expect("spool task panicked");
+        let moved = task::blocking("taking the WAL file from the spool", move || {
+            durable::move_file(&from, &to)
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)));
         match moved {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
@@ -231,11 +234,11 @@ async fn fetch(
     let (_, body) = storage.stream(key).await?;
     let (feeder, reader) = blocking::channel(FETCH_CHUNKS);
     let (key, dest) = (key.to_string(), dest.to_path_buf());
-    let write = tokio::task::spawn_blocking(move || {
+    let write = task::blocking("decoding the WAL file", move || {
         write_decoded(reader, compression, segment, &key, &dest)
     });
     let downloaded = feeder.feed(body, |_| {}).await;
-    let written = write.await.expect("restore task panicked");
+    let written = write.await?;
     // A broken download also fails the decoding: report the download.
     downloaded?;
     written
