@@ -68,11 +68,21 @@ pub enum Error {
 
     /// The destination URL cannot be used.
     #[error("invalid destination '{url}': {reason}")]
-    InvalidUrl { url: String, reason: String },
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why, in words that fit after a colon.
+        reason: String,
+    },
 
     /// The requested WAL is not in the archive (PostgreSQL treats this as the end of the archive).
     #[error("WAL file {name} for server {server} does not exist")]
-    WalNotFound { name: String, server: String },
+    WalNotFound {
+        /// The WAL file name.
+        name: String,
+        /// The server name (`SERVER_NAME`).
+        server: String,
+    },
 
     /// A WAL with this name is already archived with different content.
     #[error(
@@ -80,36 +90,59 @@ pub enum Error {
          overwrite it (check that only one server archives to server name '{server}')"
     )]
     WalConflict {
+        /// The WAL file name.
         name: String,
+        /// The object key.
         key: String,
+        /// The server name (`SERVER_NAME`).
         server: String,
     },
 
     /// check-wal-archive found WAL files where a new server must find none.
     #[error("WAL archive check failed for server {server}: {reason}")]
-    ArchiveNotUsable { server: String, reason: String },
+    ArchiveNotUsable {
+        /// The server name (`SERVER_NAME`).
+        server: String,
+        /// Why, in words that fit after a colon.
+        reason: String,
+    },
 
     /// An object that was expected is not in the store.
     #[error("object '{key}' does not exist")]
-    ObjectNotFound { key: String },
+    ObjectNotFound {
+        /// The object key.
+        key: String,
+    },
 
     /// The bucket or container does not exist (an operation needed it: exit 4 as Barman's).
     #[error("bucket '{bucket}' does not exist: create it, or check the destination URL")]
-    BucketNotFound { bucket: String },
+    BucketNotFound {
+        /// The bucket or container.
+        bucket: String,
+    },
 
     /// `-t/--test` found no bucket (Barman exits 1 here, not 4).
     #[error("bucket '{bucket}' does not exist: create it, or check the destination URL")]
-    BucketCheckFailed { bucket: String },
+    BucketCheckFailed {
+        /// The bucket or container.
+        bucket: String,
+    },
 
     /// The object store could not be reached.
     #[error("can't connect to cloud provider: {message}")]
-    Connection { message: String },
+    Connection {
+        /// The cause, rendered on one line.
+        message: String,
+    },
 
     /// The object store refused or failed a request.
     #[error("cannot {action} '{key}': {message}")]
     Storage {
+        /// What was being done, as a verb phrase ("read", "upload").
         action: &'static str,
+        /// The object key.
         key: String,
+        /// The cause, rendered on one line.
         message: String,
     },
 
@@ -118,42 +151,64 @@ pub enum Error {
         "cannot {action} '{key}': access denied: check the credentials (AWS_*, AZURE_STORAGE_*, \
          GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, --azure-credential) and their permissions"
     )]
-    AccessDenied { action: &'static str, key: String },
+    AccessDenied {
+        /// What was being done, as a verb phrase ("read", "upload").
+        action: &'static str,
+        /// The object key.
+        key: String,
+    },
 
     /// The store was configured with something it cannot use.
     #[error("cannot configure the {provider} client: {message}")]
     Config {
+        /// The cloud provider.
         provider: &'static str,
+        /// The cause, rendered on one line.
         message: String,
     },
 
     /// A stored object could not be decoded.
     #[error("cannot decompress '{key}': {source}; the object is corrupt or has the wrong suffix")]
-    Corrupt { key: String, source: std::io::Error },
+    Corrupt {
+        /// The object key.
+        key: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
 
     /// A local file operation failed.
     #[error("cannot {action} '{}': {source}", path.display())]
     Io {
+        /// What was being done, as a verb phrase ("read", "upload").
         action: &'static str,
+        /// The local path.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
 
     /// A backup started and then failed; its `backup.info` says FAILED.
     #[error("backup {backup_id} failed: {reason}")]
     BackupFailed {
+        /// The backup ID.
         backup_id: String,
+        /// What made it fail.
         reason: Box<Error>,
     },
 
     /// PostgreSQL could not be reached (Barman exits 1 here).
     #[error("Cannot connect to postgres: {source}")]
-    PgConnect { source: PgFailure },
+    PgConnect {
+        /// The underlying error.
+        source: PgFailure,
+    },
 
     /// A PostgreSQL query failed, or answered what we cannot use.
     #[error("cannot {action} on PostgreSQL: {source}")]
     Postgres {
+        /// What was being done, as a verb phrase ("read", "upload").
         action: &'static str,
+        /// The underlying error.
         source: PgFailure,
     },
     /// An ID-shaped backup reference with no `backup.info` behind it (Barman's wording, typo
@@ -162,14 +217,24 @@ pub enum Error {
         "Backup {id} for server {server} does not exists: list the backups with \
          barman-cloud-backup-list"
     )]
-    BackupNotFound { id: String, server: String },
+    BackupNotFound {
+        /// The backup ID.
+        id: String,
+        /// The server name (`SERVER_NAME`).
+        server: String,
+    },
 
     /// A backup shown by ID that has no `backup.info` (Barman's show wording).
     #[error(
         "Backup {id} for server {server} does not exist: list the backups with \
          barman-cloud-backup-list"
     )]
-    NoSuchBackup { id: String, server: String },
+    NoSuchBackup {
+        /// The backup ID.
+        id: String,
+        /// The server name (`SERVER_NAME`).
+        server: String,
+    },
 
     /// Deletion refuses to run over a catalog with holes in it.
     #[error(
@@ -177,14 +242,22 @@ pub enum Error {
          failure reading backup catalog; repair or remove their backup.info",
         ids.join(", ")
     )]
-    UnreadableCatalog { ids: Vec<String> },
+    UnreadableCatalog {
+        /// The backup IDs concerned.
+        ids: Vec<String>,
+    },
 
     /// `backup-delete -b` of a backup with a keep annotation.
     #[error(
         "Skipping delete of backup {id} for server {server} as it has a current keep \
          request: release it with barman-cloud-backup-keep --release and try again"
     )]
-    BackupKept { id: String, server: String },
+    BackupKept {
+        /// The backup ID.
+        id: String,
+        /// The server name (`SERVER_NAME`).
+        server: String,
+    },
 
     /// `backup-delete -b` would leave fewer backups than `--minimum-redundancy`.
     #[error(
@@ -193,51 +266,83 @@ pub enum Error {
          lower -m or take another backup first"
     )]
     MinimumRedundancy {
+        /// The backup ID.
         id: String,
+        /// The server name (`SERVER_NAME`).
         server: String,
+        /// The `--minimum-redundancy` asked for.
         minimum: u32,
+        /// How many DONE backups there are.
         current: usize,
     },
 
     /// A backup's objects could not all be deleted; its `backup.info` is left so that the
     /// deletion can be retried.
     #[error("Could not delete backup {id}: {reason}; run the deletion again")]
-    DeleteFailed { id: String, reason: Box<Error> },
+    DeleteFailed {
+        /// The backup ID.
+        id: String,
+        /// What made it fail.
+        reason: Box<Error>,
+    },
 
     /// `backup-keep --target` of a backup that is not DONE.
     #[error(
         "Cannot add keep to backup {id} because it has status {status}. Only backups with \
          status DONE can be kept."
     )]
-    NotKeepable { id: String, status: String },
+    NotKeepable {
+        /// The backup ID.
+        id: String,
+        /// Its status in `backup.info`.
+        status: String,
+    },
 
     /// `backup-keep --target` of an ID with no `backup.info` (Barman exits 4 here).
     #[error(
         "Cannot add keep to backup {id} of server {server}: it has no backup.info; list the \
          backups with barman-cloud-backup-list"
     )]
-    KeepWithoutBackup { id: String, server: String },
+    KeepWithoutBackup {
+        /// The backup ID.
+        id: String,
+        /// The server name (`SERVER_NAME`).
+        server: String,
+    },
 
     /// A backup reference that is neither an ID, a shortcut nor a known name.
     #[error(
         "Unknown backup '{reference}' for server '{server}': use a backup ID, a name given \
          with -n, or latest, oldest, last-failed"
     )]
-    UnknownBackup { reference: String, server: String },
+    UnknownBackup {
+        /// The reference as given.
+        reference: String,
+        /// The server name (`SERVER_NAME`).
+        server: String,
+    },
 
     /// A backup name that several backups carry.
     #[error(
         "Multiple backups found matching name '{name}' (try using backup ID instead): {}",
         ids.join(" ")
     )]
-    AmbiguousBackupName { name: String, ids: Vec<String> },
+    AmbiguousBackupName {
+        /// The WAL file name.
+        name: String,
+        /// The backup IDs concerned.
+        ids: Vec<String>,
+    },
 
     /// `auto` found no backup that satisfies the recovery targets.
     #[error(
         "Cannot find any candidate backup for recovery. No backup of server {server} ends \
          before the requested target: choose an earlier target or a backup ID"
     )]
-    NoCandidateBackup { server: String },
+    NoCandidateBackup {
+        /// The server name (`SERVER_NAME`).
+        server: String,
+    },
 
     /// A recovery target (`--target-time`, `--target-lsn`, `--target-tli`) that cannot be
     /// used; Barman exits 4 here, not 3.
@@ -250,20 +355,31 @@ pub enum Error {
          missing directory",
         path.display()
     )]
-    DestinationNotEmpty { path: PathBuf },
+    DestinationNotEmpty {
+        /// The local path.
+        path: PathBuf,
+    },
 
     /// A tarball the backup needs is not in the store.
     #[error(
         "Missing file {base}.* for server {server}: the backup is incomplete or was taken \
          with a compression this tool cannot read"
     )]
-    MissingBackupFile { base: String, server: String },
+    MissingBackupFile {
+        /// The tarball name without suffix (`data`, a tablespace OID).
+        base: String,
+        /// The server name (`SERVER_NAME`).
+        server: String,
+    },
 
     /// A tar member that would land outside the restore target, or write through a link.
     #[error("refusing to extract '{entry}' from '{key}': {reason}")]
     UnsafeArchive {
+        /// The object key.
         key: String,
+        /// The tar member.
         entry: String,
+        /// Why, in words that fit after a colon.
         reason: String,
     },
 
@@ -279,15 +395,20 @@ pub enum Error {
     /// fails when it builds its client, so this is exit 4, not a usage error.
     #[error("invalid {option} {value}: {fix}")]
     OptionValue {
+        /// The option, as spelled on the command line.
         option: &'static str,
+        /// The value given.
         value: String,
+        /// What to give instead.
         fix: &'static str,
     },
 
     /// The spool directory of wal-restore cannot be used (Barman exits 2 here).
     #[error("cannot use spool directory '{}': {source}", path.display())]
     Spool {
+        /// The local path.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
 
@@ -297,7 +418,12 @@ pub enum Error {
         "cannot restore from '{key}': the tar archive {reason}, so the object is truncated or \
          damaged: restore another backup, or put back a whole copy of the object"
     )]
-    TruncatedArchive { key: String, reason: &'static str },
+    TruncatedArchive {
+        /// The object key.
+        key: String,
+        /// Why, in words that fit after a colon.
+        reason: &'static str,
+    },
 
     /// Every part was unpacked but what only a whole backup has is not there (exit 1, as a
     /// missing tarball): `global/pg_control` stays under its temporary name.
@@ -306,19 +432,34 @@ pub enum Error {
          part is missing or it never finished); global/pg_control was not put in place: \
          restore another backup"
     )]
-    IncompleteBackup { backup_id: String, missing: String },
+    IncompleteBackup {
+        /// The backup ID.
+        backup_id: String,
+        /// What no archive holds (`backup_label`, `global/pg_control`).
+        missing: String,
+    },
 
     /// A `backup.info` that ends before its last key: empty or cut (Barman exits 4 here).
     #[error(
         "cannot restore from '{key}': it is {reason}, so it does not describe a whole backup: \
          put back a whole copy of it, or restore another backup"
     )]
-    IncompleteBackupInfo { key: String, reason: &'static str },
+    IncompleteBackupInfo {
+        /// The object key.
+        key: String,
+        /// Why, in words that fit after a colon.
+        reason: &'static str,
+    },
 
     /// A `backup.info` with a key Barman does not know, a byte-order mark included: Barman
     /// stops every command that reads it with exit 1.
     #[error("cannot read '{key}': {reason}")]
-    UnsupportedBackupInfo { key: String, reason: String },
+    UnsupportedBackupInfo {
+        /// The object key.
+        key: String,
+        /// Why, in words that fit after a colon.
+        reason: String,
+    },
 
     /// An archived WAL file that must not reach PostgreSQL: it fails its checksum, ends
     /// inside its stream, or decodes to the wrong size.
@@ -326,7 +467,12 @@ pub enum Error {
         "refusing to restore '{key}': {reason}; the archived copy is corrupt or truncated: \
          archive the WAL file again from its server, or put a good copy at that key"
     )]
-    WalDamaged { key: String, reason: String },
+    WalDamaged {
+        /// The object key.
+        key: String,
+        /// Why, in words that fit after a colon.
+        reason: String,
+    },
 
     /// Blocking work (a decoder, a file read, tar) that panicked or was cancelled.
     #[error(transparent)]

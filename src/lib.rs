@@ -1,5 +1,40 @@
 //! barman-cloud-rs: a drop-in replacement for Barman's cloud tools.
 //!
+//! Each `barman-cloud-*` binary is a few lines that call [`cli`], which parses Barman's flags
+//! and calls one library operation; everything a command does is callable without the CLI.
+//! The objects written are Barman Cloud's ([`layout`]), byte for byte, on every provider
+//! ([`storage`]).
+//!
+//! # The four flows
+//!
+//! ```text
+//! archive   PostgreSQL archive_command ─► wal::archive / wal::archive_with_prefetch
+//!           name checked (postgres::WalName) ─► compressed (compress) ─► conditional
+//!           create at layout::wal_key (storage) ─► exit 0 only once the store has it;
+//!           an identical copy already stored is success, a different one a conflict
+//!
+//! restore   PostgreSQL restore_command ─► wal::restore
+//!           spool (prefetched earlier) or the key found by listing the hash directory
+//!           ─► streamed, decoded and checked (checksums, segment size) ─► written by
+//!           durable::write_atomically (a temporary name, renamed once whole and synced);
+//!           the next segments prefetched into the spool
+//!
+//! backup    backup::backup: pg (pg_backup_start) ─► STARTED backup.info ─► backup::walk
+//!           PGDATA and tablespaces ─► tar parts, compressed, uploaded in parallel
+//!           (multipart) ─► pg_backup_stop ─► backup_label last ─► DONE backup.info last
+//!           (FAILED with the reason on any error)
+//!
+//!           restore::restore: catalog (choose the backup) ─► plan the parts ─► download,
+//!           decompress, unpack each part ─► check the backup is whole ─► tablespace links,
+//!           recovery settings, fsync ─► global/pg_control put in place last
+//!
+//! retention retention::evaluate(catalog, policy, now) is pure ─► retention::Deleter
+//!           removes each obsolete backup (tarballs, then backup.info) and the WAL no
+//!           older backup needs (retention::wal_cleanup, also pure)
+//! ```
+//!
+//! # Layers
+//!
 //! The modules form layers, and a module imports only from the layers below it (a test below
 //! reads every `crate::` path in `src/` to keep this true):
 //!

@@ -44,14 +44,17 @@ pub struct BackupOptions {
     pub compression: Option<Compression>,
     /// `--compression-level` (our addition); `None`: gzip 6, bzip2 9.
     pub level: Option<crate::compress::Level>,
+    /// `--immediate-checkpoint`: ask PostgreSQL for a fast checkpoint.
     pub immediate_checkpoint: bool,
     /// `-J/--jobs`: chunks uploaded at once.
     pub jobs: usize,
     /// `-S/--max-archive-size`: start a new part past this many (compressed) bytes.
     pub max_archive_size: u64,
+    /// `--min-chunk-size`: the smallest multipart chunk, in bytes.
     pub min_chunk_size: Option<u64>,
     /// Bytes per second, `None` for unlimited.
     pub max_bandwidth: Option<u64>,
+    /// `--tags`: object tags put on every uploaded object.
     pub tags: Vec<(String, String)>,
     /// Where bytes read from PGDATA are reported.
     pub progress: ProgressHandle,

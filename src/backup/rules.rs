@@ -6,7 +6,7 @@
 //! nothing else is special (so `[0-9]` is literal text, as in Barman's translation).
 
 /// Rules for PGDATA (on top of [`COMMON`]).
-pub const PGDATA: [&str; 5] = [
+pub(super) const PGDATA: [&str; 5] = [
     "/pg_log/*",
     "/log/*",
     "/pg_xlog/*",
@@ -16,7 +16,7 @@ pub const PGDATA: [&str; 5] = [
 ];
 
 /// Rules for PGDATA and tablespaces: what PostgreSQL itself leaves out of base backups.
-pub const COMMON: [&str; 16] = [
+pub(super) const COMMON: [&str; 16] = [
     "pgsql_tmp*",
     "postgresql.auto.conf.tmp",
     "current_logfiles.tmp",

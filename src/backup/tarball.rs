@@ -22,7 +22,7 @@ use crate::progress::ProgressHandle;
 
 /// What the tar side tells the uploader.
 #[derive(Debug)]
-pub enum Message {
+pub(super) enum Message {
     /// A new part begins.
     Start(Tarball),
     /// The next bytes of the current part.
@@ -103,7 +103,7 @@ impl Names {
 }
 
 /// The parts of one base, written one after the other.
-pub struct TarParts {
+pub(super) struct TarParts {
     base: String,
     compression: Option<Compression>,
     /// `--compression-level`; `None` for our defaults.
@@ -121,7 +121,7 @@ pub struct TarParts {
 
 impl TarParts {
     /// Parts for `base` sent to `tx`; none is started until the first member.
-    pub fn new(
+    pub(super) fn new(
         base: &str,
         compression: Option<Compression>,
         max_size: u64,
@@ -144,7 +144,7 @@ impl TarParts {
     }
 
     /// Compresses at `level` instead of our defaults.
-    pub fn with_level(mut self, level: Option<Level>) -> TarParts {
+    pub(super) fn with_level(mut self, level: Option<Level>) -> TarParts {
         self.level = level;
         self
     }
@@ -222,7 +222,7 @@ impl TarParts {
     }
 
     /// Adds a directory entry.
-    pub fn add_dir(&mut self, name: &str, meta: &Metadata) -> io::Result<()> {
+    pub(super) fn add_dir(&mut self, name: &str, meta: &Metadata) -> io::Result<()> {
         let mut header = self.header(meta);
         header.set_size(0);
         self.members += 1;
@@ -230,7 +230,12 @@ impl TarParts {
     }
 
     /// Adds a symbolic link as a link.
-    pub fn add_symlink(&mut self, name: &str, meta: &Metadata, target: &Path) -> io::Result<()> {
+    pub(super) fn add_symlink(
+        &mut self,
+        name: &str,
+        meta: &Metadata,
+        target: &Path,
+    ) -> io::Result<()> {
         let mut header = self.header(meta);
         header.set_size(0);
         self.members += 1;
@@ -240,7 +245,7 @@ impl TarParts {
     /// Adds a regular file read from `file`. The size is taken when the file is opened: a
     /// file that shrinks while PostgreSQL runs is padded with zeros and one that grows is cut,
     /// as WAL replay from the backup start rewrites those pages anyway.
-    pub fn add_file(&mut self, name: &str, file: File) -> io::Result<u64> {
+    pub(super) fn add_file(&mut self, name: &str, file: File) -> io::Result<u64> {
         let meta = file.metadata()?;
         let size = meta.len();
         let mut header = self.header(&meta);
@@ -256,7 +261,7 @@ impl TarParts {
     }
 
     /// Adds a file made from bytes with the given header fields (the `backup_label` member).
-    pub fn add_bytes(
+    pub(super) fn add_bytes(
         &mut self,
         name: &str,
         data: &[u8],
@@ -277,7 +282,7 @@ impl TarParts {
 
     /// Closes the last part. A base with no member still gets one (empty) part, so restore
     /// always finds an archive for it.
-    pub fn finish(mut self) -> io::Result<()> {
+    pub(super) fn finish(mut self) -> io::Result<()> {
         if self.builder.is_none() {
             self.part()?;
         }

@@ -12,7 +12,7 @@ use crate::storage::{Storage, Upload, WriteOptions};
 
 /// How parts are uploaded.
 #[derive(Debug, Clone)]
-pub struct UploadSettings {
+pub(super) struct UploadSettings {
     pub chunk_size: usize,
     pub jobs: usize,
     pub max_bandwidth: Option<u64>,
@@ -22,8 +22,11 @@ pub struct UploadSettings {
 /// One stored part.
 #[derive(Debug, Clone)]
 pub struct PartStats {
+    /// The part stored.
     pub tarball: Tarball,
+    /// Its stored (compressed) size in bytes.
     pub bytes: u64,
+    /// How long its upload took.
     pub seconds: f64,
 }
 
@@ -54,7 +57,7 @@ impl Throttle {
 /// # Errors
 /// The first storage error, or [`Error::Interrupted`] (the channel is then closed, which stops
 /// the tar side).
-pub async fn upload_parts(
+pub(super) async fn upload_parts(
     storage: &Storage,
     layout: &Layout,
     backup_id: &str,

@@ -12,7 +12,7 @@ use super::tarball::TarParts;
 
 /// What a walk stored.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct WalkStats {
+pub(super) struct WalkStats {
     pub files: u64,
     pub bytes: u64,
 }
@@ -21,7 +21,7 @@ pub struct WalkStats {
 ///
 /// # Errors
 /// I/O errors other than a vanished entry, and upload-side failures.
-pub fn walk(root: &Path, rules: &Rules, parts: &mut TarParts) -> io::Result<WalkStats> {
+pub(super) fn walk(root: &Path, rules: &Rules, parts: &mut TarParts) -> io::Result<WalkStats> {
     let mut stats = WalkStats::default();
     walk_dir(root, ".", rules, parts, &mut stats)?;
     Ok(stats)
@@ -89,7 +89,7 @@ fn walk_dir(
 }
 
 /// Adds one non-directory entry as what it is: a link as a link, a file with its content.
-pub fn add_file(
+pub(super) fn add_file(
     path: &Path,
     member: &str,
     parts: &mut TarParts,

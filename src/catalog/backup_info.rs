@@ -15,17 +15,24 @@ use super::pyrepr::{PyValue, str_repr};
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Status {
     #[default]
+    /// No status yet (a `backup.info` with no `status` key).
     Empty,
+    /// The copy is running.
     Started,
+    /// Copied; WAL files it needs are still to be archived.
     WaitingForWals,
+    /// Complete and usable.
     Done,
+    /// Being synced to a passive Barman node.
     Syncing,
+    /// The copy failed.
     Failed,
     /// A status this version does not know, kept as written.
     Other(String),
 }
 
 impl Status {
+    /// The status as `backup.info` writes it (`DONE`, `FAILED`, ...).
     pub fn as_str(&self) -> &str {
         match self {
             Status::Empty => "EMPTY",
@@ -58,7 +65,14 @@ impl fmt::Display for Status {
 }
 
 /// The contents of a `backup.info`, one field per key Barman 3.19 knows.
+///
+/// Each field is the key of the same name, with the meaning Barman gives it (the field list
+/// of `BackupInfo` in `barman/infofile.py`); `None` is a key absent or written `None`.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    missing_docs,
+    reason = "each field is the backup.info key of its name, documented by Barman"
+)]
 pub struct BackupInfo {
     pub backup_label: Option<String>,
     pub backup_name: Option<String>,
@@ -146,7 +160,9 @@ impl Default for BackupInfo {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {reason}")]
 pub struct ParseError {
+    /// The line number, from 1.
     pub line: usize,
+    /// What is wrong with it.
     pub reason: String,
     /// The key, when it is one Barman does not know. Barman treats that apart from a bad
     /// value: it stops the whole command with exit 1 instead of skipping the backup.

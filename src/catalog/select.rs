@@ -88,6 +88,7 @@ fn shortcut<'a>(backups: &'a [Entry], word: &str) -> Option<&'a str> {
 /// `--target-tli`: a timeline number, or one of PostgreSQL's keywords.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetTli {
+    /// A timeline by number.
     Number(u32),
     /// The backup's own timeline; meaningless when the backup is still to be chosen.
     Current,
@@ -156,8 +157,11 @@ impl TargetTli {
 /// What `auto` must reach: at most one of a time and an LSN, and a timeline.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryTargets {
+    /// `--target-time`.
     pub time: Option<DateTime<FixedOffset>>,
+    /// `--target-lsn`.
     pub lsn: Option<Lsn>,
+    /// `--target-tli` as a number (keywords resolved before).
     pub timeline: Option<u32>,
 }
 

@@ -14,11 +14,17 @@ use std::str::FromStr;
 /// A compression algorithm, named after its key suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compression {
+    /// `.gz`, gzip.
     Gzip,
+    /// `.bz2`, bzip2.
     Bzip2,
+    /// `.xz`, xz (LZMA2).
     Xz,
+    /// `.snappy`, the Snappy framing format.
     Snappy,
+    /// `.zst`, Zstandard.
     Zstd,
+    /// `.lz4`, the LZ4 frame format.
     Lz4,
 }
 
@@ -26,9 +32,13 @@ pub enum Compression {
 /// algorithm's range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// `low`: the algorithm's fastest level.
     Low,
+    /// `medium`: the algorithm's default.
     Medium,
+    /// `high`: the algorithm's best compression.
     High,
+    /// A number, clamped to the algorithm's range.
     Value(i32),
 }
 

@@ -36,7 +36,7 @@ struct Job {
 
 /// A writer that compresses fixed-size blocks on `threads` threads after a header; call
 /// [`Blocks::finish`].
-pub struct Blocks<W: Write> {
+pub(super) struct Blocks<W: Write> {
     inner: W,
     block: Vec<u8>,
     block_size: usize,
@@ -119,7 +119,7 @@ impl<W: Write> Blocks<W> {
     }
 
     /// Compresses what is left and returns the writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    pub(super) fn finish(mut self) -> io::Result<W> {
         self.dispatch(true)?;
         while !self.pending.is_empty() {
             self.write_oldest()?;
@@ -227,7 +227,7 @@ impl<W: Write> ParallelGzip<W> {
 
 /// snappy's framing format on `threads` threads: the same bytes as one
 /// `snap::write::FrameEncoder`.
-pub fn snappy<W: Write>(inner: W, threads: usize) -> io::Result<Blocks<W>> {
+pub(super) fn snappy<W: Write>(inner: W, threads: usize) -> io::Result<Blocks<W>> {
     const STREAM_IDENTIFIER: &[u8] = b"\xff\x06\x00\x00sNaPpY";
     let chunks = Arc::new(|data: &[u8], _last| {
         if data.is_empty() {
@@ -243,7 +243,7 @@ pub fn snappy<W: Write>(inner: W, threads: usize) -> io::Result<Blocks<W>> {
 }
 
 /// LZ4's content checksum: the xxHash32 of the whole input.
-pub struct Lz4Content(twox_hash::XxHash32);
+pub(super) struct Lz4Content(twox_hash::XxHash32);
 
 impl InputSum for Lz4Content {
     fn update(&mut self, data: &[u8]) {
@@ -262,7 +262,7 @@ impl InputSum for Lz4Content {
 /// LZ4 blocks carry no check of their own: without the frame's checksums a flipped byte
 /// decodes, with no error, to other bytes. So every block carries its xxHash32 (computed on
 /// the workers) and the frame the xxHash32 of the whole input; `lz4.frame` checks both.
-pub fn lz4<W: Write>(
+pub(super) fn lz4<W: Write>(
     inner: W,
     threads: usize,
     content_size: Option<u64>,
@@ -313,7 +313,7 @@ fn lz4_frame_header(content_size: Option<u64>) -> Vec<u8> {
 }
 
 /// bzip2 on `threads` threads, as concatenated streams of 2 MiB of input each.
-pub fn bzip2<W: Write>(inner: W, threads: usize, level: u32) -> io::Result<Blocks<W>> {
+pub(super) fn bzip2<W: Write>(inner: W, threads: usize, level: u32) -> io::Result<Blocks<W>> {
     let streams = Arc::new(move |data: &[u8], last: bool| {
         // An empty input still needs one (empty) stream.
         if data.is_empty() && !last {

@@ -103,7 +103,9 @@ impl Layout {
 pub struct Tarball {
     /// `data` or the tablespace oid in decimal.
     pub base: String,
+    /// The part number: 0 for the first part, then 1, 2, ... (`_<n>` in the name).
     pub index: u32,
+    /// Its compression, from the suffix.
     pub compression: Option<Compression>,
 }
 

@@ -14,8 +14,11 @@ use crate::error::{Error, Result};
 /// The connection flags of `barman-cloud-backup`.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
+    /// `-h/--host`: a host name, an IP address or a socket directory.
     pub host: Option<String>,
+    /// `-p/--port`.
     pub port: Option<String>,
+    /// `-U/--user`.
     pub user: Option<String>,
     /// A database name, or a whole conninfo string when it holds `=` or is empty.
     pub dbname: Option<String>,
@@ -53,6 +56,7 @@ fn quote(value: &str) -> String {
 
 /// The environment libpq reads, as a lookup so tests can supply their own.
 pub trait Env {
+    /// The value of environment variable `name`, if set.
     fn var(&self, name: &str) -> Option<String>;
 }
 

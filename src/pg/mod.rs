@@ -22,32 +22,49 @@ pub struct Pg {
 /// What `pg_backup_start` returned.
 #[derive(Debug, Clone)]
 pub struct BackupStart {
+    /// Where the backup starts.
     pub lsn: Lsn,
+    /// The timeline it starts on.
     pub timeline: u32,
+    /// When PostgreSQL started it.
     pub time: Timestamp,
 }
 
 /// What `pg_backup_stop` returned.
 #[derive(Debug, Clone)]
 pub struct BackupStop {
+    /// Where the backup ends.
     pub lsn: Lsn,
+    /// The timeline it ends on.
     pub timeline: u32,
+    /// The `backup_label` text, the data tarball's last member.
     pub label: String,
+    /// When PostgreSQL stopped it.
     pub time: Timestamp,
 }
 
 /// The server facts a `backup.info` records before the copy starts.
 #[derive(Debug, Clone, Default)]
 pub struct ServerFacts {
+    /// `data_directory`.
     pub pgdata: String,
+    /// `wal_segment_size`, in bytes.
     pub wal_segment_size: u64,
+    /// `config_file`.
     pub config_file: Option<String>,
+    /// `hba_file`.
     pub hba_file: Option<String>,
+    /// `ident_file`.
     pub ident_file: Option<String>,
+    /// `included_files`, the configuration files outside PGDATA.
     pub included_files: Option<Vec<String>>,
+    /// The tablespaces, with their locations.
     pub tablespaces: Vec<Tablespace>,
+    /// `data_checksums`.
     pub data_checksums: Option<String>,
+    /// `summarize_wal` (PostgreSQL 17 and later).
     pub summarize_wal: Option<String>,
+    /// The size of every tablespace, in bytes (`pg_tablespace_size` summed).
     pub cluster_size: Option<u64>,
 }
 

@@ -13,7 +13,10 @@ pub use wal_name::{InvalidWalName, WalKind, WalName, parse_hash_dir};
 /// `(name, oid, location)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tablespace {
+    /// Its name.
     pub name: String,
+    /// Its OID, the name of its directory under `pg_tblspc`.
     pub oid: u32,
+    /// Where its files are.
     pub location: String,
 }

@@ -63,9 +63,13 @@ fn write_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> E
 /// What one archive (or a whole target) contained.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
+    /// Regular files written.
     pub files: u64,
+    /// Bytes written.
     pub bytes: u64,
+    /// Directories created.
     pub directories: u64,
+    /// Symbolic and hard links made.
     pub links: u64,
 }
 

@@ -34,9 +34,17 @@ pub struct DeleteOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// A backup's tarballs, then its `backup.info` (the last key).
-    Backup { id: String, objects: Vec<Path> },
+    Backup {
+        /// The backup ID.
+        id: String,
+        /// Its keys, in the order they go.
+        objects: Vec<Path>,
+    },
     /// A disk-snapshot backup's snapshots.
-    Snapshots { id: String },
+    Snapshots {
+        /// The backup ID.
+        id: String,
+    },
     /// A disk-snapshot backup's `backup_label` object.
     SnapshotLabel(Path),
     /// Every object under one WAL hash directory (a key prefix ending in `/`).

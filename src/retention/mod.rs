@@ -23,14 +23,23 @@ pub enum Policy {
     /// `REDUNDANCY n`: keep the n newest DONE backups.
     Redundancy(u32),
     /// `RECOVERY WINDOW OF n DAYS|WEEKS|MONTHS`: keep what a recovery to any time in the last
-    /// `days` days needs (a month is 31 days).
-    RecoveryWindow { value: u32, unit: WindowUnit },
+    /// `value` `unit`s needs (a month is 31 days).
+    RecoveryWindow {
+        /// How many units.
+        value: u32,
+        /// Days, weeks or months.
+        unit: WindowUnit,
+    },
 }
 
+/// The unit of a recovery window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WindowUnit {
+    /// `DAYS`.
     Days,
+    /// `WEEKS`, 7 days.
     Weeks,
+    /// `MONTHS`, 31 days.
     Months,
 }
 
@@ -108,17 +117,22 @@ impl Policy {
 /// A backup's standing under a policy, as `backup-list` prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetentionStatus {
+    /// Needed by the policy.
     Valid,
+    /// Not needed by the policy: deletion removes it.
     Obsolete,
     /// Outside the window but kept for `--minimum-redundancy` (`OBSOLETE*`).
     PotentiallyObsolete,
+    /// Kept with `keep:full`.
     KeepFull,
+    /// Kept with `keep:standalone`.
     KeepStandalone,
     /// Not DONE: never touched by retention (`-`).
     None,
 }
 
 impl RetentionStatus {
+    /// The word `backup-list` prints.
     pub fn as_str(self) -> &'static str {
         match self {
             RetentionStatus::Valid => "VALID",
@@ -134,9 +148,13 @@ impl RetentionStatus {
 /// What retention needs to know of one backup.
 #[derive(Debug, Clone)]
 pub struct Candidate {
+    /// The backup ID.
     pub id: String,
+    /// Its status.
     pub status: Status,
+    /// When it ended.
     pub end_time: Option<DateTime<FixedOffset>>,
+    /// Its keep annotation.
     pub keep: Option<Keep>,
 }
 

@@ -82,7 +82,12 @@ pub enum Prearchived {
     /// An earlier call had uploaded this file already; nothing was sent now.
     FromSpool,
     /// This call archived it (and maybe others ahead).
-    Archived { archived: Archived, ahead: usize },
+    Archived {
+        /// How the requested file was stored.
+        archived: Archived,
+        /// How many files ready after it went up too.
+        ahead: usize,
+    },
 }
 
 /// Archives `wal_path`, answering from the spool when an earlier call uploaded it, and

@@ -48,7 +48,12 @@ pub enum Restored {
     /// Taken from the spool, with no request to the store.
     FromSpool,
     /// Downloaded from this key; `prefetched` more files went to the spool.
-    Downloaded { key: String, prefetched: usize },
+    Downloaded {
+        /// The key it came from.
+        key: String,
+        /// How many more files went to the spool.
+        prefetched: usize,
+    },
 }
 
 /// Restores `wal_name` to `dest`.
