@@ -27,7 +27,7 @@ use crate::catalog::pyrepr::PyValue;
 use crate::catalog::{BackupInfo, Status};
 use crate::compress::Compression;
 use crate::error::{Error, PgFailure, Result};
-use crate::layout::Layout;
+use crate::layout::{BackupId, Layout};
 use crate::pg::{Pg, ServerFacts};
 use crate::progress::ProgressHandle;
 use crate::storage::{Provider, Storage, WriteOptions};
@@ -78,8 +78,8 @@ pub fn chunk_size(provider: Provider, max_archive_size: u64, min_chunk: Option<u
 }
 
 /// The backup ID: the local time when the backup starts.
-pub fn new_backup_id() -> String {
-    chrono::Local::now().format("%Y%m%dT%H%M%S").to_string()
+pub fn new_backup_id() -> BackupId {
+    BackupId::new(chrono::Local::now().format("%Y%m%dT%H%M%S").to_string())
 }
 
 /// The major version as it names tablespace directories: `15`, or `9.6` before version 10.
@@ -119,7 +119,7 @@ pub async fn backup(
     pg: &Pg,
     options: &BackupOptions,
     interrupt: impl std::future::Future<Output = ()>,
-) -> Result<String> {
+) -> Result<BackupId> {
     let started = Instant::now();
     let backup_id = new_backup_id();
     let systemid = pg.system_id().await?;
@@ -184,7 +184,7 @@ pub async fn backup(
                 tracing::error!("cannot store the FAILED backup.info of {backup_id}: {e}");
             }
             Err(Error::BackupFailed {
-                backup_id,
+                backup_id: backup_id.to_string(),
                 reason: Box::new(failure.error),
             })
         }
@@ -194,7 +194,7 @@ pub async fn backup(
 async fn store_info(
     storage: &Storage,
     layout: &Layout,
-    backup_id: &str,
+    backup_id: &BackupId,
     info: &BackupInfo,
     options: &BackupOptions,
 ) -> Result<()> {
@@ -219,7 +219,7 @@ async fn copy(
     layout: &Layout,
     pg: &Pg,
     options: &BackupOptions,
-    backup_id: &str,
+    backup_id: &BackupId,
     info: &mut BackupInfo,
     started: Instant,
     stopped: watch::Receiver<bool>,

@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::tarball::Message;
 use crate::error::{Error, Result};
-use crate::layout::{Layout, Tarball};
+use crate::layout::{BackupId, Layout, Tarball};
 use crate::storage::{Storage, Upload, WriteOptions};
 
 /// How parts are uploaded.
@@ -60,7 +60,7 @@ impl Throttle {
 pub(super) async fn upload_parts(
     storage: &Storage,
     layout: &Layout,
-    backup_id: &str,
+    backup_id: &BackupId,
     mut rx: mpsc::Receiver<Message>,
     settings: &UploadSettings,
     mut stop: watch::Receiver<bool>,

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::layout::{BackupId, Layout};
 use crate::storage::{Storage, WriteOptions};
 
 /// A keep annotation's target (`--target` of backup-keep).
@@ -47,7 +47,11 @@ impl Keep {
 ///
 /// # Errors
 /// Storage errors other than the annotation's absence.
-pub async fn read_keep(storage: &Storage, layout: &Layout, id: &str) -> Result<Option<String>> {
+pub async fn read_keep(
+    storage: &Storage,
+    layout: &Layout,
+    id: &BackupId,
+) -> Result<Option<String>> {
     match storage.get(&layout.keep_annotation(id)).await {
         Ok(body) => Ok(Some(first_line(&body))),
         Err(Error::ObjectNotFound { .. }) => Ok(None),
@@ -68,7 +72,12 @@ pub(super) fn first_line(body: &[u8]) -> String {
 ///
 /// # Errors
 /// Storage errors.
-pub async fn write_keep(storage: &Storage, layout: &Layout, id: &str, keep: Keep) -> Result<()> {
+pub async fn write_keep(
+    storage: &Storage,
+    layout: &Layout,
+    id: &BackupId,
+    keep: Keep,
+) -> Result<()> {
     let body = Bytes::from_static(keep.as_str().as_bytes());
     storage
         .put(&layout.keep_annotation(id), body, &WriteOptions::default())
@@ -79,7 +88,7 @@ pub async fn write_keep(storage: &Storage, layout: &Layout, id: &str, keep: Keep
 ///
 /// # Errors
 /// Storage errors.
-pub async fn release_keep(storage: &Storage, layout: &Layout, id: &str) -> Result<()> {
+pub async fn release_keep(storage: &Storage, layout: &Layout, id: &BackupId) -> Result<()> {
     storage.delete(&layout.keep_annotation(id)).await
 }
 

@@ -20,7 +20,7 @@ use super::BackupInfo;
 use super::keep::{Keep, read_keep};
 use super::select::{self, Entry, ResolveError};
 use crate::error::{Error, Result};
-use crate::layout::{Layout, is_backup_id, parse_wal_object};
+use crate::layout::{BACKUP_INFO, BackupId, Layout, parse_wal_object};
 use crate::postgres::WalName;
 use crate::storage::Storage;
 
@@ -36,12 +36,12 @@ pub struct Catalog {
     /// Every readable backup, ordered by ID (the directory name, compared as a string).
     pub backups: Vec<Entry>,
     /// IDs whose `backup.info` exists but cannot be read.
-    pub unreadable: Vec<String>,
+    pub unreadable: Vec<BackupId>,
     /// The objects under each backup directory, sorted, as the listing found them.
-    pub objects: BTreeMap<String, Vec<Path>>,
+    pub objects: BTreeMap<BackupId, Vec<Path>>,
     /// The backups that have a keep annotation, with its first line once read
     /// ([`Catalog::read_keeps`]).
-    keeps: BTreeMap<String, Option<String>>,
+    keeps: BTreeMap<BackupId, Option<String>>,
 }
 
 impl Catalog {
@@ -72,7 +72,7 @@ impl Catalog {
             let parts: Vec<&str> = relative.split('/').collect();
             // Barman finds annotations by shape: `.../<id>/annotations/keep`.
             if let [.., id, "annotations", "keep"] = parts.as_slice() {
-                catalog.keeps.insert(id.to_string(), None);
+                catalog.keeps.insert(BackupId::new(*id), None);
             }
             let [dir, rest @ ..] = parts.as_slice() else {
                 continue;
@@ -80,16 +80,16 @@ impl Catalog {
             if rest.is_empty() {
                 continue;
             }
-            if rest == ["backup.info"] {
-                ids.push(dir.to_string());
+            if rest == [BACKUP_INFO] {
+                ids.push(BackupId::new(*dir));
             }
             catalog
                 .objects
-                .entry(dir.to_string())
+                .entry(BackupId::new(*dir))
                 .or_default()
                 .push(key.clone());
         }
-        let infos: Vec<(String, Result<Option<BackupInfo>>)> = futures::stream::iter(ids)
+        let infos: Vec<(BackupId, Result<Option<BackupInfo>>)> = futures::stream::iter(ids)
             .map(|id| async move {
                 let info = read_backup_info(storage, layout, &id).await;
                 (id, info)
@@ -125,13 +125,13 @@ impl Catalog {
     /// # Errors
     /// Storage errors.
     pub async fn read_keeps(&mut self, storage: &Storage, layout: &Layout) -> Result<()> {
-        let unread: Vec<String> = self
+        let unread: Vec<BackupId> = self
             .keeps
             .iter()
             .filter(|(_, line)| line.is_none())
             .map(|(id, _)| id.clone())
             .collect();
-        let lines: Vec<(String, Result<Option<String>>)> = futures::stream::iter(unread)
+        let lines: Vec<(BackupId, Result<Option<String>>)> = futures::stream::iter(unread)
             .map(|id| async move {
                 let line = read_keep(storage, layout, &id).await;
                 (id, line)
@@ -162,14 +162,14 @@ impl Catalog {
     pub fn get(&self, id: &str) -> Option<&BackupInfo> {
         self.backups
             .iter()
-            .find(|(i, _)| i == id)
+            .find(|(i, _)| i.as_str() == id)
             .map(|(_, info)| info)
     }
 
     /// Forgets a deleted backup, so later decisions (retention deletes oldest first) see the
     /// catalog as it now is.
     pub fn remove(&mut self, id: &str) {
-        self.backups.retain(|(i, _)| i != id);
+        self.backups.retain(|(i, _)| i.as_str() != id);
         self.objects.remove(id);
     }
 
@@ -177,7 +177,7 @@ impl Catalog {
     ///
     /// # Errors
     /// [`Error::UnknownBackup`] and [`Error::AmbiguousBackupName`].
-    pub fn resolve(&self, reference: &str) -> Result<String> {
+    pub fn resolve(&self, reference: &str) -> Result<BackupId> {
         select::resolve(&self.backups, reference).map_err(|e| match e {
             ResolveError::Unknown => Error::UnknownBackup {
                 reference: reference.to_string(),
@@ -185,7 +185,7 @@ impl Catalog {
             },
             ResolveError::Ambiguous(ids) => Error::AmbiguousBackupName {
                 name: reference.to_string(),
-                ids,
+                ids: ids.iter().map(BackupId::to_string).collect(),
             },
         })
     }
@@ -200,9 +200,9 @@ pub async fn resolve_reference(
     storage: &Storage,
     layout: &Layout,
     reference: &str,
-) -> Result<String> {
-    if is_backup_id(reference) {
-        return Ok(reference.to_string());
+) -> Result<BackupId> {
+    if let Some(id) = BackupId::parse(reference) {
+        return Ok(id);
     }
     Catalog::load(storage, layout).await?.resolve(reference)
 }
@@ -216,7 +216,7 @@ pub async fn resolve_reference(
 pub async fn read_backup_info(
     storage: &Storage,
     layout: &Layout,
-    id: &str,
+    id: &BackupId,
 ) -> Result<Option<BackupInfo>> {
     Ok(fetch_backup_info(storage, layout, id)
         .await?
@@ -233,7 +233,7 @@ pub async fn read_backup_info(
 pub async fn read_whole_backup_info(
     storage: &Storage,
     layout: &Layout,
-    id: &str,
+    id: &BackupId,
 ) -> Result<Option<BackupInfo>> {
     let Some((key, text, info)) = fetch_backup_info(storage, layout, id).await? else {
         return Ok(None);
@@ -251,7 +251,7 @@ pub async fn read_whole_backup_info(
 async fn fetch_backup_info(
     storage: &Storage,
     layout: &Layout,
-    id: &str,
+    id: &BackupId,
 ) -> Result<Option<(Path, String, BackupInfo)>> {
     let key = layout.backup_info(id);
     let bytes = match storage.get(&key).await {

@@ -18,11 +18,11 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 
 use super::{BackupInfo, Status};
-use crate::layout::is_backup_id;
+use crate::layout::BackupId;
 use crate::postgres::Lsn;
 
 /// A backup as the catalog lists it: its ID (the directory name) and its `backup.info`.
-pub type Entry = (String, BackupInfo);
+pub type Entry = (BackupId, BackupInfo);
 
 /// The words that are shortcuts (or otherwise reserved) and so cannot be backup names.
 pub const RESERVED_NAMES: [&str; 8] = [
@@ -42,7 +42,7 @@ pub enum ResolveError {
     /// Neither an ID, a matching shortcut, nor a known name.
     Unknown,
     /// A name that several backups carry (their IDs, in catalog order).
-    Ambiguous(Vec<String>),
+    Ambiguous(Vec<BackupId>),
 }
 
 /// Resolves a backup reference (ID, shortcut or name) to a backup ID. `backups` must be in ID
@@ -50,28 +50,28 @@ pub enum ResolveError {
 ///
 /// # Errors
 /// [`ResolveError`] when no single backup matches.
-pub fn resolve(backups: &[Entry], reference: &str) -> Result<String, ResolveError> {
-    if is_backup_id(reference) {
-        return Ok(reference.to_string());
+pub fn resolve(backups: &[Entry], reference: &str) -> Result<BackupId, ResolveError> {
+    if let Some(id) = BackupId::parse(reference) {
+        return Ok(id);
     }
     if let Some(id) = shortcut(backups, reference) {
-        return Ok(id.to_string());
+        return Ok(id.clone());
     }
-    let named: Vec<&str> = backups
+    let named: Vec<&BackupId> = backups
         .iter()
         .filter(|(_, info)| info.backup_name.as_deref() == Some(reference))
-        .map(|(id, _)| id.as_str())
+        .map(|(id, _)| id)
         .collect();
     match named.as_slice() {
-        [id] => Ok(id.to_string()),
+        [id] => Ok((*id).clone()),
         [] => Err(ResolveError::Unknown),
         ids => Err(ResolveError::Ambiguous(
-            ids.iter().map(|s| s.to_string()).collect(),
+            ids.iter().map(|id| (*id).clone()).collect(),
         )),
     }
 }
 
-fn shortcut<'a>(backups: &'a [Entry], word: &str) -> Option<&'a str> {
+fn shortcut<'a>(backups: &'a [Entry], word: &str) -> Option<&'a BackupId> {
     let not_started = |(_, info): &&Entry| info.status != Status::Started;
     let found = match word {
         "latest" | "last" => backups.iter().rev().find(not_started),
@@ -82,7 +82,7 @@ fn shortcut<'a>(backups: &'a [Entry], word: &str) -> Option<&'a str> {
             .find(|(_, info)| info.status == Status::Failed),
         _ => None,
     };
-    found.map(|(id, _)| id.as_str())
+    found.map(|(id, _)| id)
 }
 
 /// `--target-tli`: a timeline number, or one of PostgreSQL's keywords.
@@ -171,7 +171,7 @@ pub struct RecoveryTargets {
 /// A backup without the end field the target needs (a FAILED one that never reached
 /// `pg_backup_stop`) cannot serve that target and is passed over; Barman stops with a Python
 /// `TypeError` instead.
-pub fn select_for_recovery(backups: &[Entry], targets: &RecoveryTargets) -> Option<String> {
+pub fn select_for_recovery(backups: &[Entry], targets: &RecoveryTargets) -> Option<BackupId> {
     let on_timeline = |info: &BackupInfo| targets.timeline.is_none_or(|t| info.timeline == Some(t));
     let reaches = |info: &BackupInfo| {
         if let Some(time) = targets.time {
@@ -368,7 +368,7 @@ mod tests {
     fn shortcuts_on_empty_or_started_only_catalogs_fall_through_to_names() {
         assert_eq!(resolve(&[], "latest"), Err(ResolveError::Unknown));
         let only_started = vec![(
-            "20261105T000000".to_string(),
+            "20261105T000000".into(),
             backup(Status::Started, "", "", 1, Some("latest")),
         )];
         // No shortcut match, but a (foreign) backup.info may carry the word as its name.

@@ -68,12 +68,12 @@ pub async fn run(args: Args) -> Result<()> {
     let info = read_backup_info(&storage, &layout, &id)
         .await?
         .ok_or_else(|| Error::KeepWithoutBackup {
-            id: id.clone(),
+            id: id.to_string(),
             server: args.source.server_name.clone(),
         })?;
     if info.status != Status::Done {
         return Err(Error::NotKeepable {
-            id,
+            id: id.to_string(),
             status: info.status.to_string(),
         });
     }

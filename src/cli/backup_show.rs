@@ -35,7 +35,7 @@ pub async fn run(args: Args) -> Result<()> {
     let info = read_backup_info(&storage, &layout, &id)
         .await?
         .ok_or_else(|| Error::NoSuchBackup {
-            id: id.clone(),
+            id: id.to_string(),
             server: args.source.server_name.clone(),
         })?;
     if args.format.json() {

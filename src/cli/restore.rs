@@ -8,7 +8,7 @@ use clap::{Args as ClapArgs, Parser};
 use super::args::CommonArgs;
 use crate::catalog::{self, BackupInfo, Catalog, RecoveryTargets, Status, TargetTli};
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::layout::{BackupId, Layout};
 use crate::postgres::Lsn;
 use crate::restore::{self, RecoveryConf, RecoveryTarget, RestoreOptions, TargetAction};
 use crate::storage::Storage;
@@ -144,7 +144,7 @@ pub async fn run(args: Args) -> Result<()> {
         let (backup_id, info) = choose_backup(&args, &storage, &layout).await?;
         tracing::info!("Restoring from backup_id: {backup_id}");
         let info = info.ok_or_else(|| Error::BackupNotFound {
-            id: backup_id.clone(),
+            id: backup_id.to_string(),
             server: args.server_name.clone(),
         })?;
         if info.status != Status::Done {
@@ -208,7 +208,7 @@ async fn choose_backup(
     args: &Args,
     storage: &Storage,
     layout: &Layout,
-) -> Result<(String, Option<BackupInfo>)> {
+) -> Result<(BackupId, Option<BackupInfo>)> {
     if args.backup_id != "auto" {
         let id = catalog::resolve_reference(storage, layout, &args.backup_id).await?;
         let info = catalog::read_whole_backup_info(storage, layout, &id).await?;

@@ -17,6 +17,72 @@ use object_store::path::Path;
 use crate::compress::Compression;
 use crate::postgres::WalName;
 
+/// The file in each backup directory that says what the backup is; written last.
+pub const BACKUP_INFO: &str = "backup.info";
+
+/// A backup's ID: the name of its directory under `base/`. Backups are taken with IDs of
+/// the form `YYYYMMDDTHHMMSS`, but the catalog lists whatever directory holds a
+/// `backup.info`, so any name is kept as found.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct BackupId(String);
+
+impl BackupId {
+    /// A backup directory's name, as listed.
+    pub fn new(name: impl Into<String>) -> Self {
+        BackupId(name.into())
+    }
+
+    /// A reference given by the user, when it has the shape of an ID (see [`is_backup_id`]):
+    /// such a reference names a backup without a lookup.
+    pub fn parse(reference: &str) -> Option<Self> {
+        is_backup_id(reference).then(|| BackupId(reference.to_string()))
+    }
+
+    /// The ID as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BackupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for BackupId {
+    fn from(name: &str) -> Self {
+        BackupId::new(name)
+    }
+}
+
+impl std::ops::Deref for BackupId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+// Maps keyed by ID are looked up with a plain `&str`: the ordering and hash are the text's.
+impl std::borrow::Borrow<str> for BackupId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for BackupId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for BackupId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// Where one server's objects live inside a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -74,22 +140,22 @@ impl Layout {
     }
 
     /// `<server>/base/<backup_id>/`.
-    pub fn backup_dir(&self, backup_id: &str) -> Path {
-        self.base_dir().clone().join(backup_id)
+    pub fn backup_dir(&self, backup_id: &BackupId) -> Path {
+        self.base_dir().clone().join(backup_id.as_str())
     }
 
     /// `<server>/base/<backup_id>/backup.info`.
-    pub fn backup_info(&self, backup_id: &str) -> Path {
-        self.backup_dir(backup_id).clone().join("backup.info")
+    pub fn backup_info(&self, backup_id: &BackupId) -> Path {
+        self.backup_dir(backup_id).clone().join(BACKUP_INFO)
     }
 
     /// The key of one tarball part: `base/<id>/<data|oid>[_NNNN].tar[<ext>]`.
-    pub fn tarball(&self, backup_id: &str, part: &Tarball) -> Path {
+    pub fn tarball(&self, backup_id: &BackupId, part: &Tarball) -> Path {
         self.backup_dir(backup_id).clone().join(part.file_name())
     }
 
     /// `<server>/base/<backup_id>/annotations/keep`.
-    pub fn keep_annotation(&self, backup_id: &str) -> Path {
+    pub fn keep_annotation(&self, backup_id: &BackupId) -> Path {
         self.backup_dir(backup_id)
             .clone()
             .join("annotations")
@@ -194,7 +260,8 @@ mod tests {
             compression,
         };
         assert_eq!(
-            l.tarball("20261125T035049", &data(0, None)).as_ref(),
+            l.tarball(&"20261125T035049".into(), &data(0, None))
+                .as_ref(),
             "prefix/pg/base/20261125T035049/data.tar"
         );
         assert_eq!(
@@ -221,7 +288,7 @@ mod tests {
             assert_eq!(Tarball::parse(name), None, "{name}");
         }
         assert_eq!(
-            l.keep_annotation("20261125T035049").as_ref(),
+            l.keep_annotation(&"20261125T035049".into()).as_ref(),
             "prefix/pg/base/20261125T035049/annotations/keep"
         );
     }
@@ -278,7 +345,7 @@ mod tests {
         }
         assert_eq!(
             Layout::new("", "pg")
-                .backup_info("20261125T035049")
+                .backup_info(&"20261125T035049".into())
                 .as_ref(),
             "pg/base/20261125T035049/backup.info"
         );

@@ -46,7 +46,7 @@ use self::plan::Part;
 use crate::catalog::BackupInfo;
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::layout::{BACKUP_INFO, BackupId, Layout};
 use crate::progress::ProgressHandle;
 use crate::storage::{Storage, blocking};
 use crate::task;
@@ -98,7 +98,7 @@ pub struct Restored {
 pub async fn restore(
     storage: &Storage,
     layout: &Layout,
-    backup_id: &str,
+    backup_id: &BackupId,
     info: &BackupInfo,
     recovery_dir: &FsPath,
     options: &RestoreOptions,
@@ -119,7 +119,7 @@ pub async fn restore(
     let listing = storage.list_dir(&backup_dir).await?;
     let total: u64 = listing
         .iter()
-        .filter(|m| m.location.filename() != Some("backup.info"))
+        .filter(|m| m.location.filename() != Some(BACKUP_INFO))
         .map(|m| m.size)
         .sum();
     let mut objects: Vec<_> = listing.into_iter().map(|m| m.location).collect();

@@ -16,7 +16,7 @@ use super::wal::{WalBackup, protected_ranges, remove_until, wal_cleanup};
 use super::{Candidate, Policy, RetentionStatus, evaluate};
 use crate::catalog::{BackupInfo, Catalog, Status, WalArchive, read_keep};
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::layout::{BackupId, Layout};
 use crate::postgres::WalName;
 use crate::python::Timestamp;
 use crate::storage::Storage;
@@ -36,14 +36,14 @@ pub enum Action {
     /// A backup's tarballs, then its `backup.info` (the last key).
     Backup {
         /// The backup ID.
-        id: String,
+        id: BackupId,
         /// Its keys, in the order they go.
         objects: Vec<Path>,
     },
     /// A disk-snapshot backup's snapshots.
     Snapshots {
         /// The backup ID.
-        id: String,
+        id: BackupId,
     },
     /// A disk-snapshot backup's `backup_label` object.
     SnapshotLabel(Path),
@@ -111,7 +111,7 @@ impl<'a> Deleter<'a> {
         let mut catalog = Catalog::load(storage, layout).await?;
         if !catalog.unreadable.is_empty() {
             return Err(Error::UnreadableCatalog {
-                ids: catalog.unreadable.clone(),
+                ids: catalog.unreadable.iter().map(BackupId::to_string).collect(),
             });
         }
         catalog.read_keeps(storage, layout).await?;
@@ -147,7 +147,7 @@ impl<'a> Deleter<'a> {
         // Read again rather than from the listing: someone may have just kept it.
         if read_keep(self.storage, self.layout, &id).await?.is_some() {
             return Err(Error::BackupKept {
-                id,
+                id: id.to_string(),
                 server: self.catalog.server.clone(),
             });
         }
@@ -160,7 +160,7 @@ impl<'a> Deleter<'a> {
                 .count();
             if minimum_redundancy as usize >= current {
                 return Err(Error::MinimumRedundancy {
-                    id,
+                    id: id.to_string(),
                     server: self.catalog.server.clone(),
                     minimum: minimum_redundancy,
                     current,
@@ -182,7 +182,7 @@ impl<'a> Deleter<'a> {
         minimum_redundancy: u32,
         now: DateTime<FixedOffset>,
         report: &mut dyn FnMut(&Action),
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<BackupId>> {
         let candidates: Vec<Candidate> = self
             .catalog
             .backups
@@ -210,7 +210,7 @@ impl<'a> Deleter<'a> {
                 );
             }
         }
-        let mut obsolete: Vec<String> = candidates
+        let mut obsolete: Vec<BackupId> = candidates
             .into_iter()
             .zip(statuses)
             .filter(|(_, status)| *status == RetentionStatus::Obsolete)
@@ -226,7 +226,7 @@ impl<'a> Deleter<'a> {
 
     async fn delete_backup(
         &mut self,
-        id: &str,
+        id: &BackupId,
         skip_wal_cleanup_if_standalone: bool,
         report: &mut dyn FnMut(&Action),
     ) -> Result<()> {
@@ -245,7 +245,7 @@ impl<'a> Deleter<'a> {
         let backup_info = self.layout.backup_info(id);
         objects.push(backup_info.clone());
         report(&Action::Backup {
-            id: id.to_string(),
+            id: id.clone(),
             objects: objects.clone(),
         });
         if !self.options.dry_run {
@@ -271,14 +271,14 @@ impl<'a> Deleter<'a> {
         Ok(())
     }
 
-    fn delete_snapshots(&self, id: &str, report: &mut dyn FnMut(&Action)) -> Result<()> {
+    fn delete_snapshots(&self, id: &BackupId, report: &mut dyn FnMut(&Action)) -> Result<()> {
         if !self.options.dry_run {
             return Err(Error::Unsupported(format!(
                 "backup {id} is a disk-snapshot backup, and deleting snapshots is not \
                  supported yet: delete it with Barman's barman-cloud-backup-delete"
             )));
         }
-        report(&Action::Snapshots { id: id.to_string() });
+        report(&Action::Snapshots { id: id.clone() });
         report(&Action::SnapshotLabel(
             self.layout.backup_dir(id).clone().join("backup_label"),
         ));
@@ -304,7 +304,7 @@ impl<'a> Deleter<'a> {
     /// Sets how far the WAL archive must be listed to delete `ids` (oldest first): up to the
     /// newest segment any of them may remove WAL up to. Deleting older backups does not
     /// change which backup follows a newer one, so the bound holds for the whole run.
-    fn bound_wal_listing(&mut self, ids: &[String]) {
+    fn bound_wal_listing(&mut self, ids: &[BackupId]) {
         let backups = self.wal_backups();
         self.wal_bound = ids
             .iter()

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, FixedOffset};
 
 pub use crate::catalog::Keep;
 use crate::catalog::Status;
+use crate::layout::BackupId;
 
 /// A retention policy as Barman writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +150,7 @@ impl RetentionStatus {
 #[derive(Debug, Clone)]
 pub struct Candidate {
     /// The backup ID.
-    pub id: String,
+    pub id: BackupId,
     /// Its status.
     pub status: Status,
     /// When it ended.

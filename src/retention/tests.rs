@@ -8,7 +8,7 @@ fn at(s: &str) -> DateTime<FixedOffset> {
 fn table(rows: &[(&str, Status, &str, Option<Keep>)]) -> Vec<Candidate> {
     rows.iter()
         .map(|(id, status, end, keep)| Candidate {
-            id: id.to_string(),
+            id: (*id).into(),
             status: status.clone(),
             end_time: Some(at(end)),
             keep: *keep,

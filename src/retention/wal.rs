@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Keep;
 use crate::catalog::Status;
+use crate::layout::BackupId;
 use crate::postgres::{WalKind, WalName, parse_hash_dir};
 
 /// What WAL cleanup needs to know of one catalogued backup.
 #[derive(Debug, Clone)]
 pub struct WalBackup {
     /// The backup ID.
-    pub id: String,
+    pub id: BackupId,
     /// Its `backup.info` status.
     pub status: Status,
     /// The timeline it was taken on.
