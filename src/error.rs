@@ -76,15 +76,19 @@ pub enum Error {
     BucketCheckFailed { bucket: String },
 
     /// The object store could not be reached.
-    #[error("can't connect to cloud provider: {message}")]
-    Connection { message: String },
+    #[error("can't connect to cloud provider: {endpoint} ({})", one_line(&**source))]
+    Connection {
+        /// The destination URL, without its query string.
+        endpoint: String,
+        source: Source,
+    },
 
     /// The object store refused or failed a request.
-    #[error("cannot {action} '{key}': {message}")]
+    #[error("cannot {action} '{key}': {}", one_line(&**source))]
     Storage {
         action: &'static str,
         key: String,
-        message: String,
+        source: Source,
     },
 
     /// The store refused our credentials or their permissions.
@@ -95,10 +99,10 @@ pub enum Error {
     AccessDenied { action: &'static str, key: String },
 
     /// The store was configured with something it cannot use.
-    #[error("cannot configure the {provider} client: {message}")]
+    #[error("cannot configure the {provider} client: {source}")]
     Config {
         provider: &'static str,
-        message: String,
+        source: Source,
     },
 
     /// A stored object could not be decoded.
@@ -301,6 +305,21 @@ pub enum Error {
          archive the WAL file again from its server, or put a good copy at that key"
     )]
     WalDamaged { key: String, reason: String },
+
+    /// A download that kept its reader waiting while almost nothing arrived (exit 2, as a
+    /// lost connection): see `storage/low_speed.rs`.
+    #[error(
+        "can't connect to cloud provider: {what}: the download stalled ({received} bytes in \
+         {window_secs} s of waiting, under {floor_kib} KiB): check the network, or raise \
+         --read-timeout"
+    )]
+    Stalled {
+        /// The destination URL and the key being read.
+        what: String,
+        received: u64,
+        window_secs: u64,
+        floor_kib: u64,
+    },
 }
 
 impl Error {
@@ -351,6 +370,7 @@ impl Error {
             | Error::TruncatedArchive { .. }
             | Error::IncompleteBackupInfo { .. } => ExitClass::General,
             Error::WalDamaged { .. } => ExitClass::StopRecovery,
+            Error::Stalled { .. } => ExitClass::Network,
         }
     }
 
@@ -377,3 +397,44 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The cause a variant keeps: an `object_store` error, or a sentence where there is none.
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// The innermost meaningful message of an error chain, on one line, with any server error
+/// body cut down to its code and message.
+pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = err.source();
+    }
+    without_error_body(&parts.join(": ")).replace(['\n', '\r'], " ")
+}
+
+/// `text` with an XML error body (S3's and Azure's `<Error>`) replaced by its `Code` and
+/// `Message`: a body can quote the request, credentials included, and is no message for a
+/// DBA anyway.
+fn without_error_body(text: &str) -> String {
+    let Some(start) = text.find("<?xml").or_else(|| text.find("<Error")) else {
+        return text.to_string();
+    };
+    let body = &text[start..];
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let from = body.find(&open)? + open.len();
+        let to = body[from..].find(&format!("</{name}>"))?;
+        Some(body[from..from + to].trim().to_string())
+    };
+    let summary = match (element("Code"), element("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code,
+        (None, Some(message)) => message,
+        (None, None) => "(error body not shown)".to_string(),
+    };
+    format!("{}{summary}", &text[..start])
+}

@@ -58,20 +58,11 @@ fn sql(action: &'static str) -> impl Fn(tokio_postgres::Error) -> Error {
     }
 }
 
-/// tokio-postgres puts the server's message in the source; show both on one line.
+/// The server's own message for a query it refused, else the client's chain on one line.
 fn one_line(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_string(),
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
+        None => crate::error::one_line(e),
     }
 }
 
