@@ -129,21 +129,23 @@ pub enum Error {
     },
 
     /// The object store could not be reached.
-    #[error("can't connect to cloud provider: {message}")]
+    #[error("can't connect to cloud provider: {endpoint} ({})", one_line(&**source))]
     Connection {
-        /// The cause, rendered on one line.
-        message: String,
+        /// The destination URL, without its query string.
+        endpoint: String,
+        /// The underlying error.
+        source: Source,
     },
 
     /// The object store refused or failed a request.
-    #[error("cannot {action} '{key}': {message}")]
+    #[error("cannot {action} '{key}': {}", one_line(&**source))]
     Storage {
         /// What was being done, as a verb phrase ("read", "upload").
         action: &'static str,
         /// The object key.
         key: String,
-        /// The cause, rendered on one line.
-        message: String,
+        /// The underlying error.
+        source: Source,
     },
 
     /// The store refused our credentials or their permissions.
@@ -159,12 +161,12 @@ pub enum Error {
     },
 
     /// The store was configured with something it cannot use.
-    #[error("cannot configure the {provider} client: {message}")]
+    #[error("cannot configure the {provider} client: {source}")]
     Config {
         /// The cloud provider.
         provider: &'static str,
-        /// The cause, rendered on one line.
-        message: String,
+        /// The underlying error.
+        source: Source,
     },
 
     /// A stored object could not be decoded.
@@ -477,6 +479,24 @@ pub enum Error {
     /// Blocking work (a decoder, a file read, tar) that panicked or was cancelled.
     #[error(transparent)]
     TaskFailed(#[from] TaskFailed),
+
+    /// A download that kept its reader waiting while almost nothing arrived (exit 2, as a
+    /// lost connection): see `storage/low_speed.rs`.
+    #[error(
+        "can't connect to cloud provider: {what}: the download stalled ({received} bytes in \
+         {window_secs} s of waiting, under {floor_kib} KiB): check the network, or raise \
+         --read-timeout"
+    )]
+    Stalled {
+        /// The destination URL and the key being read.
+        what: String,
+        /// Bytes received in the window.
+        received: u64,
+        /// The window, in seconds of waiting.
+        window_secs: u64,
+        /// The speed floor, in KiB per window.
+        floor_kib: u64,
+    },
 }
 
 /// What went wrong talking to PostgreSQL.
@@ -495,15 +515,7 @@ impl std::fmt::Display for PgFailure {
         match self {
             PgFailure::Client(e) => match e.as_db_error() {
                 Some(db) => f.write_str(db.message()),
-                None => {
-                    write!(f, "{e}")?;
-                    let mut source = std::error::Error::source(e);
-                    while let Some(s) = source {
-                        write!(f, ": {s}")?;
-                        source = s.source();
-                    }
-                    Ok(())
-                }
+                None => f.write_str(&one_line(e)),
             },
             PgFailure::Unexpected(message) => f.write_str(message),
         }
@@ -568,6 +580,7 @@ impl Error {
             | Error::IncompleteBackupInfo { .. }
             | Error::TaskFailed(_) => ExitClass::General,
             Error::WalDamaged { .. } => ExitClass::StopRecovery,
+            Error::Stalled { .. } => ExitClass::Network,
         }
     }
 
@@ -594,6 +607,47 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The cause a variant keeps: an `object_store` error, or a sentence where there is none.
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// The innermost meaningful message of an error chain, on one line, with any server error
+/// body cut down to its code and message.
+pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = err.source();
+    }
+    without_error_body(&parts.join(": ")).replace(['\n', '\r'], " ")
+}
+
+/// `text` with an XML error body (S3's and Azure's `<Error>`) replaced by its `Code` and
+/// `Message`: a body can quote the request, credentials included, and is no message for a
+/// DBA anyway.
+fn without_error_body(text: &str) -> String {
+    let Some(start) = text.find("<?xml").or_else(|| text.find("<Error")) else {
+        return text.to_string();
+    };
+    let body = &text[start..];
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let from = body.find(&open)? + open.len();
+        let to = body[from..].find(&format!("</{name}>"))?;
+        Some(body[from..from + to].trim().to_string())
+    };
+    let summary = match (element("Code"), element("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code,
+        (None, Some(message)) => message,
+        (None, None) => "(error body not shown)".to_string(),
+    };
+    format!("{}{summary}", &text[..start])
+}
 
 #[cfg(test)]
 mod tests {
@@ -673,16 +727,17 @@ mod tests {
             ),
             (
                 Error::Connection {
-                    message: "connection refused".into(),
+                    endpoint: "s3://bucket/pg".into(),
+                    source: "connection refused".into(),
                 },
-                "can't connect to cloud provider: connection refused",
+                "can't connect to cloud provider: s3://bucket/pg (connection refused)",
                 Network,
             ),
             (
                 Error::Storage {
                     action: "read",
                     key: key(),
-                    message: "HTTP 500".into(),
+                    source: "HTTP 500".into(),
                 },
                 "cannot read 'pg/base/k': HTTP 500",
                 General,
@@ -700,7 +755,7 @@ mod tests {
             (
                 Error::Config {
                     provider: "S3",
-                    message: "bad region".into(),
+                    source: "bad region".into(),
                 },
                 "cannot configure the S3 client: bad region",
                 General,
@@ -950,6 +1005,18 @@ mod tests {
                 "decoding stopped unexpectedly (panicked); please report this as a bug",
                 General,
             ),
+            (
+                Error::Stalled {
+                    what: "s3://bucket/pg/wals/x".into(),
+                    received: 10,
+                    window_secs: 60,
+                    floor_kib: 64,
+                },
+                "can't connect to cloud provider: s3://bucket/pg/wals/x: the download stalled \
+                 (10 bytes in 60 s of waiting, under 64 KiB): check the network, or raise \
+                 --read-timeout",
+                Network,
+            ),
         ]
     }
 
@@ -994,7 +1061,8 @@ mod tests {
         let failed = Error::BackupFailed {
             backup_id: ID.into(),
             reason: Box::new(Error::Connection {
-                message: "timed out".into(),
+                endpoint: "s3://bucket/pg".into(),
+                source: "timed out".into(),
             }),
         };
         assert_eq!(failed.class(), ExitClass::Network);

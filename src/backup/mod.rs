@@ -249,11 +249,7 @@ async fn copy(
         options.max_archive_size
     };
     let settings = UploadSettings {
-        chunk_size: chunk_size(
-            provider_of(storage),
-            max_archive_size,
-            options.min_chunk_size,
-        ),
+        chunk_size: chunk_size(storage.provider(), max_archive_size, options.min_chunk_size),
         jobs: options.jobs.max(1),
         max_bandwidth: options.max_bandwidth,
         write: WriteOptions {
@@ -307,14 +303,6 @@ async fn copy(
     info.backup_label = Some(stop.label);
     info.copy_stats = Some(copy_stats(&parts, options.jobs, started));
     Ok(())
-}
-
-fn provider_of(storage: &Storage) -> Provider {
-    match storage.location().target {
-        crate::storage::Target::Azure { .. } => Provider::AzureBlobStorage,
-        crate::storage::Target::Gcs { .. } => Provider::GoogleCloudStorage,
-        _ => Provider::AwsS3,
-    }
 }
 
 fn copy_error(source: std::io::Error) -> Error {

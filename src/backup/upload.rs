@@ -123,7 +123,7 @@ pub(super) async fn upload_parts(
         return Err(Error::Storage {
             action: "upload",
             key: layout.tarball(backup_id, &stats.tarball).to_string(),
-            message: "the archive stream ended before the part was complete".into(),
+            source: "the archive stream ended before the part was complete".into(),
         });
     }
     outcome.map(|()| done)
@@ -133,6 +133,6 @@ fn protocol() -> Error {
     Error::Storage {
         action: "upload",
         key: String::new(),
-        message: "internal error: part data without a part".into(),
+        source: "internal error: part data without a part".into(),
     }
 }

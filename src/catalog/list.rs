@@ -105,7 +105,8 @@ impl Catalog {
                 Err(
                     e @ (Error::Connection { .. }
                     | Error::BucketNotFound { .. }
-                    | Error::UnsupportedBackupInfo { .. }),
+                    | Error::UnsupportedBackupInfo { .. }
+                    | Error::Stalled { .. }),
                 ) => {
                     return Err(e);
                 }
@@ -262,7 +263,7 @@ async fn fetch_backup_info(
     let unreadable = |message: String| Error::Storage {
         action: "read",
         key: key.to_string(),
-        message,
+        source: message.into(),
     };
     let text = std::str::from_utf8(&bytes).map_err(|e| unreadable(format!("not UTF-8: {e}")))?;
     match BackupInfo::parse(text) {
@@ -344,4 +345,33 @@ pub async fn wal_names(storage: &Storage, layout: &Layout) -> Result<Vec<String>
         .into_keys()
         .map(|name| name.to_string())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::WriteOptions;
+
+    #[tokio::test]
+    async fn load_reads_every_backup_info_and_names_the_unreadable_ones() {
+        let storage = Storage::in_memory();
+        let layout = Layout::new("", "pg");
+        let info = include_str!("../../tests/fixtures/backup_info/done-tablespace-named.info");
+        for (id, text) in [
+            ("20261125T035049", info.as_bytes()),
+            ("20261126T035049", info.as_bytes()),
+            ("20261127T035049", b"\xff".as_slice()),
+        ] {
+            let key = layout.backup_info(&id.into());
+            let data = bytes::Bytes::copy_from_slice(text);
+            storage
+                .put(&key, data, &WriteOptions::default())
+                .await
+                .unwrap();
+        }
+        let catalog = Catalog::load(&storage, &layout).await.unwrap();
+        let ids: Vec<&str> = catalog.backups.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["20261125T035049", "20261126T035049"]);
+        assert_eq!(catalog.unreadable, ["20261127T035049"]);
+    }
 }

@@ -33,6 +33,9 @@ pub enum Target {
     Gcs { bucket: String },
     /// A local (or NFS) directory: our addition to Barman's providers.
     File { root: std::path::PathBuf },
+    /// A store in memory, for tests and demos ([`Storage::in_memory`](super::Storage::in_memory));
+    /// no URL parses to it.
+    Memory,
 }
 
 /// A parsed destination: the service, and the key prefix inside the bucket.
@@ -98,7 +101,13 @@ impl Location {
             Target::S3 { bucket } | Target::Gcs { bucket } => bucket.clone(),
             Target::Azure { container, .. } => container.clone(),
             Target::File { root } => root.display().to_string(),
+            Target::Memory => "memory".into(),
         }
+    }
+
+    /// The URL without any query string (a SAS token would live there).
+    pub fn url_for_messages(&self) -> String {
+        self.url.split('?').next().unwrap_or_default().to_string()
     }
 }
 

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 /// Any link a database is backed up over does far more.
 pub(super) const MIN_BYTES_PER_WINDOW: u64 = 64 << 10;
 
-/// `body`, failing with [`Error::Connection`] as soon as it has kept its reader waiting for
+/// `body`, failing with [`Error::Stalled`] as soon as it has kept its reader waiting for
 /// `window` in all without delivering [`MIN_BYTES_PER_WINDOW`]; `what` names the download.
 ///
 /// Only time spent waiting on `body` counts: a reader that stops polling (a restore held up
@@ -65,14 +65,13 @@ pub(super) fn guard(
                 Ok(None) => None,
                 Err(_) => {
                     st.failed = true;
-                    let message = format!(
-                        "{what}: the download stalled ({} bytes in {} s of waiting, under \
-                         {} KiB): check the network, or raise --read-timeout",
-                        st.received,
-                        window.as_secs(),
-                        MIN_BYTES_PER_WINDOW >> 10
-                    );
-                    Some((Err(Error::Connection { message }), st))
+                    let stalled = Error::Stalled {
+                        what: what.clone(),
+                        received: st.received,
+                        window_secs: window.as_secs(),
+                        floor_kib: MIN_BYTES_PER_WINDOW >> 10,
+                    };
+                    Some((Err(stalled), st))
                 }
             }
         }
@@ -114,9 +113,10 @@ mod tests {
         )
         .try_collect()
         .await;
-        let Err(Error::Connection { message }) = out else {
+        let Err(e @ Error::Stalled { .. }) = out else {
             panic!("a trickle passed: {out:?}");
         };
+        let message = e.to_string();
         assert!(
             message.contains("stalled (3 bytes in 10 s of waiting"),
             "{message}"

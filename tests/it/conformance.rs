@@ -229,6 +229,63 @@ async fn missing_bucket(store: &Store) {
         matches!(missing, Err(Error::BucketNotFound { .. })),
         "{missing:?}"
     );
+    // A read names a key, so only the provider's code for a missing bucket (NoSuchBucket,
+    // ContainerNotFound), which object_store keeps in its text alone, tells it from a
+    // missing object. (GCS's JSON API answers a read with a bare 404.)
+    if provider_flag(store) != barman_cloud::storage::Provider::GoogleCloudStorage {
+        let read = storage.get(&Path::from("prefix/key")).await;
+        assert!(
+            matches!(read, Err(Error::BucketNotFound { .. })),
+            "{read:?}"
+        );
+    }
+}
+
+/// A refused key is [`Error::AccessDenied`] for every kind of request, whichever way
+/// object_store reports the refusal: a typed error, or only the status in its text (the
+/// `403 Forbidden` that `storage/classify.rs` matches).
+#[test]
+fn refused_credentials_are_access_denied() {
+    let Some(mut store) = Store::new(Provider::Azure) else {
+        return;
+    };
+    let connection = &mut store.env[0].1;
+    let key = connection
+        .split(';')
+        .find_map(|p| p.strip_prefix("AccountKey="))
+        .unwrap()
+        .to_string();
+    *connection = connection.replace(&key, "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk=");
+    let storage = open(&store, &store.url);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = Path::from(storage.location().prefix.trim_matches('/'));
+        let key = dir.clone().join("refused");
+        let outcomes = [
+            ("list", storage.list_all(&dir).await.map(drop)),
+            ("list one level", storage.list_dir(&dir).await.map(drop)),
+            ("get", storage.get(&key).await.map(drop)),
+            (
+                "put",
+                storage
+                    .put(&key, Bytes::from_static(b"x"), &WriteOptions::default())
+                    .await,
+            ),
+            (
+                "delete",
+                storage.delete_many(std::slice::from_ref(&key), 10).await,
+            ),
+        ];
+        for (what, outcome) in outcomes {
+            assert!(
+                matches!(outcome, Err(Error::AccessDenied { .. })),
+                "{what}: {outcome:?}"
+            );
+        }
+    });
 }
 
 fn run_suite(provider: Provider) {

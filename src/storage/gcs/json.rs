@@ -1,12 +1,12 @@
-//! The two GCS operations we send through the JSON API instead of object_store's XML API:
-//! listing and streamed (resumable) uploads.
+//! Every GCS request goes through the JSON API instead of object_store's XML API: listing,
+//! reads, whole-object writes (plain and create-only), streamed (resumable) uploads and
+//! deletes.
 //!
 //! object_store lists with the XML API's `list-type=2` and streams with XML multipart uploads.
 //! Real GCS serves both, but no GCS emulator does (gcp-storage-emulator and fake-gcs-server
-//! answer 501), while google-cloud-storage, and so Barman, uses the JSON API for both. Going
-//! the same way lets the whole GCS path be tested on loopback, and costs nothing on real GCS.
-//! Authentication reuses object_store's credential provider; reads and whole-object writes
-//! still go through object_store.
+//! answer 501), while google-cloud-storage, and so Barman, uses the JSON API for everything.
+//! Going the same way lets the whole GCS path be tested on loopback, and costs nothing on
+//! real GCS. Authentication reuses object_store's credential provider.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +17,23 @@ use object_store::ObjectMeta;
 use object_store::gcp::GcpCredentialProvider;
 use object_store::path::Path;
 
+use crate::storage::client::{RETRY_BUDGET, reqwest_builder};
+
 /// A failed JSON-API call: the HTTP status (if any) and a message without credentials.
 #[derive(Debug)]
-pub(super) struct GcsError {
+pub(in crate::storage) struct GcsError {
     pub status: Option<u16>,
     pub connect: bool,
     pub message: String,
 }
+
+impl std::fmt::Display for GcsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for GcsError {}
 
 type Result<T> = std::result::Result<T, GcsError>;
 
@@ -37,7 +47,7 @@ fn transport(e: reqwest::Error) -> GcsError {
 
 /// JSON-API access to one bucket.
 #[derive(Debug, Clone)]
-pub(super) struct GcsJson {
+pub(in crate::storage) struct GcsJson {
     http: reqwest::Client,
     base: String,
     bucket: String,
@@ -50,8 +60,6 @@ pub(super) struct GcsJson {
 struct ObjectList {
     #[serde(default)]
     items: Vec<Object>,
-    #[serde(default)]
-    prefixes: Vec<String>,
     next_page_token: Option<String>,
 }
 
@@ -68,12 +76,6 @@ struct Object {
     generation: Option<String>,
 }
 
-/// What one listing returns: objects, and (with a delimiter) the "directories".
-pub(super) struct Listing {
-    pub objects: Vec<ObjectMeta>,
-    pub prefixes: Vec<Path>,
-}
-
 /// The bytes in each resumable-upload request but the last must be a multiple of 256 KiB.
 const GRANULE: usize = 256 * 1024;
 
@@ -82,12 +84,11 @@ pub(super) fn client(
     base: &str,
     ca_bundle: Option<&str>,
     read_timeout: Duration,
-) -> std::result::Result<reqwest::Client, String> {
-    super::http::reqwest_builder(base, ca_bundle)
+) -> reqwest::Result<reqwest::Client> {
+    reqwest_builder(base, ca_bundle)
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(read_timeout)
         .build()
-        .map_err(|e| e.to_string())
 }
 
 impl GcsJson {
@@ -142,7 +143,7 @@ impl GcsJson {
             };
             // The same budget as object_store's retries: against a silent endpoint, each
             // attempt waits out the read timeout, and five of them made five minutes.
-            let out_of_time = started.elapsed() + delay >= super::RETRY_BUDGET;
+            let out_of_time = started.elapsed() + delay >= RETRY_BUDGET;
             if !retryable || attempt > 4 || out_of_time {
                 let response = outcome.map_err(transport)?;
                 let status = response.status();
@@ -163,15 +164,12 @@ impl GcsJson {
 
     /// Lists objects under `prefix` (a directory: a `/` is appended), one level deep with
     /// `delimited`, everything below it otherwise.
-    pub async fn list(&self, prefix: &Path, delimited: bool) -> Result<Listing> {
+    pub async fn list(&self, prefix: &Path, delimited: bool) -> Result<Vec<ObjectMeta>> {
         let mut prefix = prefix.to_string();
         if !prefix.is_empty() {
             prefix.push('/');
         }
-        let mut listing = Listing {
-            objects: Vec::new(),
-            prefixes: Vec::new(),
-        };
+        let mut listing = Vec::new();
         let mut page: Option<String> = None;
         loop {
             let response = self
@@ -189,7 +187,7 @@ impl GcsJson {
                 .await?;
             let body: ObjectList = response.json().await.map_err(transport)?;
             for o in body.items {
-                listing.objects.push(ObjectMeta {
+                listing.push(ObjectMeta {
                     location: Path::from(o.name.as_str()),
                     last_modified: o.updated.unwrap_or_default(),
                     size: o.size.and_then(|s| s.parse().ok()).unwrap_or(0),
@@ -197,11 +195,6 @@ impl GcsJson {
                     version: o.generation,
                 });
             }
-            listing.prefixes.extend(
-                body.prefixes
-                    .iter()
-                    .map(|p| Path::from(p.trim_end_matches('/'))),
-            );
             match body.next_page_token {
                 Some(token) if !token.is_empty() => page = Some(token),
                 _ => return Ok(listing),
@@ -361,7 +354,7 @@ fn encode(name: &str) -> String {
 
 /// One resumable upload: data is sent in 256 KiB multiples as it arrives; the object exists
 /// only once the final request (which states the total size) succeeds.
-pub(super) struct ResumableUpload {
+pub(in crate::storage) struct ResumableUpload {
     gcs: Arc<GcsJson>,
     session: String,
     buffer: BytesMut,

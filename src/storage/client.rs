@@ -1,4 +1,5 @@
-//! The HTTP clients behind the cloud stores, built on first use.
+//! What every provider's HTTP client shares: timeouts, retries, extra CA roots, default
+//! headers, and the clients themselves, built on first use.
 //!
 //! Building a TLS client loads and parses the system's CA certificates: about 3 ms of the
 //! 7 ms an `archive_command` call took against a local endpoint, and wasted whenever the
@@ -6,13 +7,79 @@
 //! only when the first request needs it, and a plain-HTTP request gets one without roots.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use object_store::ClientOptions;
 use object_store::client::{
     HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpService,
     ReqwestConnector,
 };
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+
+use super::StorageOptions;
+use crate::error::{Error, Result};
+
+/// How long a request may keep being retried, on every provider: botocore's legacy mode gives
+/// up within about a minute, and so do we.
+pub(super) const RETRY_BUDGET: Duration = Duration::from_secs(60);
+
+pub(super) fn retry() -> RetryConfig {
+    // Close to botocore's legacy mode (5 attempts): transient faults recover, a dead endpoint
+    // fails within seconds instead of object_store's default three minutes.
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            base: 2.0,
+        },
+        max_retries: 4,
+        retry_timeout: RETRY_BUDGET,
+    }
+}
+
+pub(super) fn client_options(options: &StorageOptions) -> ClientOptions {
+    ClientOptions::new()
+        .with_allow_http(true)
+        .with_connect_timeout(Duration::from_secs(10))
+        // A whole-request limit would cut off large uploads on slow links; the read timeout
+        // (botocore's meaning of --read-timeout) catches a stalled server instead.
+        .with_timeout_disabled()
+        .with_read_timeout(read_timeout(options))
+}
+
+/// `--read-timeout`, or botocore's default.
+pub(super) fn read_timeout(options: &StorageOptions) -> Duration {
+    options.read_timeout.unwrap_or(Duration::from_secs(60))
+}
+
+/// `AWS_CA_BUNDLE` or `REQUESTS_CA_BUNDLE`: extra roots for TLS, as Barman's SDKs read them.
+pub(super) fn ca_bundle(options: &StorageOptions) -> Option<String> {
+    options
+        .var("AWS_CA_BUNDLE")
+        .or_else(|| options.var("REQUESTS_CA_BUNDLE"))
+}
+
+pub(super) fn connector(options: &StorageOptions) -> LazyConnector {
+    LazyConnector {
+        ca_bundle: ca_bundle(options),
+    }
+}
+
+/// `client` sending `name: value` with every request.
+pub(super) fn with_header(
+    client: ClientOptions,
+    name: &'static str,
+    value: &str,
+) -> Result<ClientOptions> {
+    let value = object_store::HeaderValue::from_str(value).map_err(|_| {
+        Error::Input(format!(
+            "invalid value for header {name}: use printable ASCII"
+        ))
+    })?;
+    let mut headers = object_store::HeaderMap::new();
+    headers.insert(name, value);
+    Ok(client.with_default_headers(headers))
+}
 
 /// Hands object_store a client that picks its TLS set-up by the scheme of each request.
 #[derive(Debug, Default)]

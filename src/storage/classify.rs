@@ -1,0 +1,120 @@
+//! The one place a store's error gets its meaning (not found, missing bucket, denied,
+//! unreachable). object_store keeps some of it only in the text of its errors, so the
+//! markers matched here are pinned by tests on the emulators (`tests/it/conformance.rs`,
+//! `tests/it/faults.rs`).
+
+use object_store::client::{HttpError, HttpErrorKind};
+use object_store::path::Path;
+
+use super::Location;
+use super::gcs::GcsError;
+use crate::error::Error;
+
+/// Gives an `object_store` error its meaning.
+pub(super) fn classify(
+    e: object_store::Error,
+    action: &'static str,
+    key: &Path,
+    location: &Location,
+) -> Error {
+    if let object_store::Error::NotFound { .. } = e {
+        if !bucket_missing(&e) {
+            return Error::ObjectNotFound {
+                key: key.to_string(),
+            };
+        }
+    }
+    let text = e.to_string();
+    // A refusal that object_store leaves as a generic error, with only the status in its text.
+    if matches!(
+        e,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) || text.contains("403 Forbidden")
+        || text.contains("401 Unauthorized")
+    {
+        return Error::AccessDenied {
+            action,
+            key: key.to_string(),
+        };
+    }
+    if bucket_missing(&e) {
+        return Error::BucketNotFound {
+            bucket: location.bucket(),
+        };
+    }
+    if unreachable(&e) {
+        return Error::Connection {
+            endpoint: location.url_for_messages(),
+            source: Box::new(e),
+        };
+    }
+    Error::Storage {
+        action,
+        key: key.to_string(),
+        source: Box::new(e),
+    }
+}
+
+/// Whether the store never answered: a connection refused or a timeout, somewhere in the chain.
+fn unreachable(e: &object_store::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(http) = err.downcast_ref::<HttpError>() {
+            if matches!(http.kind(), HttpErrorKind::Connect | HttpErrorKind::Timeout) {
+                return true;
+            }
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// The provider's code for a missing bucket or container, which object_store keeps only in
+/// the error's text: S3's `NoSuchBucket`, Azure's `ContainerNotFound`, and the GCS XML API's
+/// message.
+fn bucket_missing(e: &object_store::Error) -> bool {
+    let text = format!("{e:?}");
+    [
+        "NoSuchBucket",
+        "ContainerNotFound",
+        "The specified bucket does not exist",
+    ]
+    .iter()
+    .any(|marker| text.contains(marker))
+}
+
+/// Gives a GCS JSON-API error its meaning.
+pub(super) fn gcs(e: GcsError, action: &'static str, key: &Path, location: &Location) -> Error {
+    if e.connect {
+        return Error::Connection {
+            endpoint: location.url_for_messages(),
+            source: Box::new(e),
+        };
+    }
+    match e.status {
+        Some(401 | 403) => Error::AccessDenied {
+            action,
+            key: key.to_string(),
+        },
+        // Listing names no object, so its 404 can only be the bucket's.
+        Some(404) if action == "list" => Error::BucketNotFound {
+            bucket: location.bucket(),
+        },
+        Some(404) => Error::ObjectNotFound {
+            key: key.to_string(),
+        },
+        _ => Error::Storage {
+            action,
+            key: key.to_string(),
+            source: Box::new(e),
+        },
+    }
+}
+
+/// An error met while building the `provider` client.
+pub(super) fn config(provider: &'static str) -> impl Fn(object_store::Error) -> Error {
+    move |e| Error::Config {
+        provider,
+        source: Box::new(e),
+    }
+}

@@ -1,0 +1,120 @@
+//! S3 and S3-compatible servers: the builder from the flags, the environment and the AWS
+//! profile files (`aws_profile.rs`).
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+
+use super::classify::config;
+use super::client::{client_options, connector, retry};
+use super::{AddressingStyle, S3Encryption, StorageOptions, aws_profile};
+use crate::error::{Error, Result};
+
+/// The client for `bucket`.
+pub(super) fn store(bucket: &str, options: &StorageOptions) -> Result<Arc<dyn ObjectStore>> {
+    let store = builder(bucket, options)?
+        .with_client_options(client_options(options))
+        .with_http_connector(connector(options))
+        .build()
+        .map_err(config("S3"))?;
+    Ok(Arc::new(store))
+}
+
+/// The S3 endpoint override: `--endpoint-url`, else the AWS CLI's variables.
+pub(super) fn endpoint(options: &StorageOptions) -> Option<String> {
+    options
+        .endpoint_url
+        .clone()
+        .or_else(|| options.var("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| options.var("AWS_ENDPOINT_URL"))
+}
+
+fn builder(bucket: &str, options: &StorageOptions) -> Result<AmazonS3Builder> {
+    let env = |name: &str| options.var(name);
+    let mut b = AmazonS3Builder::from_env();
+    // The overlay carries every kind of variable; those that name no S3 setting are not ours.
+    for (key, value) in &options.env {
+        if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            b = b.with_config(key, value);
+        }
+    }
+    let mut b = b.with_bucket_name(bucket).with_retry(retry());
+    if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
+        b = b.with_region("us-east-1");
+    }
+    let profile_name = options
+        .aws_profile
+        .clone()
+        .or_else(|| env("AWS_PROFILE").filter(|_| env("AWS_ACCESS_KEY_ID").is_none()));
+    if let Some(name) = profile_name {
+        let profile = aws_profile::load(&name).ok_or_else(|| Error::Config {
+            provider: "S3",
+            source: format!("profile '{name}' not found in the AWS credentials or config file")
+                .into(),
+        })?;
+        if let (Some(id), Some(secret)) = (profile.access_key_id, profile.secret_access_key) {
+            b = b.with_access_key_id(id).with_secret_access_key(secret);
+            if let Some(token) = profile.session_token {
+                b = b.with_token(token);
+            }
+        }
+        if let Some(region) = profile.region {
+            b = b.with_region(region);
+        }
+    }
+    let endpoint = endpoint(options);
+    let plain_http = endpoint
+        .as_deref()
+        .is_some_and(|e| e.starts_with("http://"));
+    let virtual_style = match options.addressing_style {
+        AddressingStyle::Virtual => true,
+        AddressingStyle::Path => false,
+        AddressingStyle::Auto => endpoint.is_none(),
+    };
+    if let Some(endpoint) = endpoint {
+        let endpoint = if virtual_style {
+            // object_store expects the bucket in a virtual-hosted endpoint.
+            let mut url = url::Url::parse(&endpoint)
+                .map_err(|e| Error::Input(format!("invalid --endpoint-url '{endpoint}': {e}")))?;
+            let host = format!("{bucket}.{}", url.host_str().unwrap_or_default());
+            url.set_host(Some(&host))
+                .map_err(|e| Error::Input(format!("invalid --endpoint-url '{endpoint}': {e}")))?;
+            url.to_string().trim_end_matches('/').to_string()
+        } else {
+            endpoint
+        };
+        b = b.with_endpoint(endpoint);
+    }
+    b = b.with_virtual_hosted_style_request(virtual_style);
+    // As botocore does: over TLS the payload is not hashed into the signature (TLS already
+    // protects it, and in a profile of a 16 MiB upload SHA-256 took 31% of our samples);
+    // over plain HTTP it is.
+    if env("AWS_UNSIGNED_PAYLOAD").is_none() {
+        b = b.with_unsigned_payload(!plain_http);
+    }
+    encryption(b, options)
+}
+
+/// `-e/--encryption` and `--sse-kms-key-id`.
+fn encryption(b: AmazonS3Builder, options: &StorageOptions) -> Result<AmazonS3Builder> {
+    match (options.s3_encryption, &options.sse_kms_key_id) {
+        (Some(S3Encryption::AwsKms), Some(key)) => Ok(b.with_sse_kms_encryption(key)),
+        (_, Some(_)) => Err(Error::Input(
+            "Encryption type must be \"aws:kms\" if SSE KMS Key ID is specified: add -e aws:kms"
+                .into(),
+        )),
+        (Some(kind), None) => {
+            let value = match kind {
+                S3Encryption::Aes256 => "AES256",
+                S3Encryption::AwsKms => "aws:kms",
+            };
+            // object_store has a typed setter for SSE-KMS with a key only, and does not
+            // export the type of this key; its name is checked when parsed.
+            let key: AmazonS3ConfigKey =
+                "aws_server_side_encryption".parse().map_err(config("S3"))?;
+            Ok(b.with_config(key, value))
+        }
+        (None, None) => Ok(b),
+    }
+}
