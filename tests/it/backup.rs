@@ -11,7 +11,9 @@ use crate::support::pg::{Pg, as_postgres, pg_bin};
 use crate::support::primary::{
     By, HISTORY, Options, Primary, Recovery, fingerprint, start_restored,
 };
-use crate::support::{Provider, Store, TestCommand, barman, next_backup_second, ours, wait_until};
+use crate::support::{
+    Provider, Store, TestCommand, barman, matrix, next_backup_second, ours, wait_until,
+};
 
 /// A primary archiving to its store through our wal-archive with `wal_compression`, with
 /// a tablespace holding part of the data.
@@ -129,14 +131,9 @@ fn pitr(provider: Provider, backup_flag: &str) {
     }
 }
 
-#[test]
-fn pitr_file_lz4() {
-    pitr(Provider::File, "--lz4");
-}
-
-#[test]
-fn pitr_gcs_snappy() {
-    pitr(Provider::Gcs, "--snappy");
+matrix! {
+    pitr_file_lz4 => pitr(Provider::File, "--lz4"),
+    pitr_gcs_snappy => pitr(Provider::Gcs, "--snappy"),
 }
 
 /// Our multi-threaded snappy and LZ4 tarballs (blocks compressed on every core) restore with
@@ -152,14 +149,9 @@ fn restored_by_barman(backup_flag: &str) {
     barman_restore_replays_to(&source, &ids[0], &expected);
 }
 
-#[test]
-fn barman_restores_our_snappy_tarballs() {
-    restored_by_barman("--snappy");
-}
-
-#[test]
-fn barman_restores_our_lz4_tarballs() {
-    restored_by_barman("--lz4");
+matrix! {
+    barman_restores_our_snappy_tarballs => restored_by_barman("--snappy"),
+    barman_restores_our_lz4_tarballs => restored_by_barman("--lz4"),
 }
 
 /// Backup under a pgbench load with split gzip parts and a tablespace; Barman's tools list,

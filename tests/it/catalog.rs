@@ -7,7 +7,7 @@ use chrono::Local;
 
 use crate::support::primary::{By, Options, Primary, Recovery, start_restored};
 use crate::support::synthetic::{self, Backup, Row};
-use crate::support::{Provider, Ran, Store, TestCommand, barman, ours};
+use crate::support::{Provider, Ran, Store, TestCommand, barman, matrix, ours};
 
 /// Runs one of the catalog commands, Barman's (`barman == true`) or ours, options first.
 fn tool(store: &Store, barman_side: bool, name: &str, options: &[&str], rest: &[&str]) -> Ran {
@@ -194,19 +194,10 @@ fn catalog_views_match_barman(provider: Provider) {
     assert_eq!(mine, "Keep: nokeep\n");
 }
 
-#[test]
-fn catalog_views_match_barman_s3() {
-    catalog_views_match_barman(Provider::S3);
-}
-
-#[test]
-fn catalog_views_match_barman_azure() {
-    catalog_views_match_barman(Provider::Azure);
-}
-
-#[test]
-fn catalog_views_match_barman_gcs() {
-    catalog_views_match_barman(Provider::Gcs);
+matrix! {
+    catalog_views_match_barman_s3 => catalog_views_match_barman(Provider::S3),
+    catalog_views_match_barman_azure => catalog_views_match_barman(Provider::Azure),
+    catalog_views_match_barman_gcs => catalog_views_match_barman(Provider::Gcs),
 }
 
 fn json_field(json: &str, field: &str) -> String {

@@ -2,8 +2,9 @@
 //! properties, each run on file, S3 (moto), Azure (Azurite) and GCS (emulator) as a test of
 //! its own (`conformance::<property>::<provider>`), as object_store's `integration.rs` does.
 //!
-//! A store is a row of the provider list given to `properties!` below: adding one (an
-//! in-memory store, say) is one line there, `name => <an Option<Subject>>`.
+//! A store is a row of the first provider list given to `properties!` below, `name =>` an
+//! `Option<Subject>` (`None`: skipped). The in-memory store is one more row there:
+//! `memory => Some(Subject { storage: Storage::in_memory(), root: "it".into(), _store: None }),`
 
 use barman_cloud::error::Error;
 use barman_cloud::storage::{Storage, WriteOptions};

@@ -33,17 +33,21 @@ fn archived_keys(store: &Store) -> Vec<String> {
     store.list_keys("pg/wals")
 }
 
-#[test]
-fn wal_archive_retries_transient_faults() {
+/// Runs `check` on S3 and on Azure, each store behind a proxy of its own.
+fn on_s3_and_azure(check: fn(Store, FaultProxy)) {
     for provider in [Provider::S3, Provider::Azure] {
-        retries_transient_faults(provider);
+        if let Some((store, proxy)) = behind_proxy_on(provider) {
+            check(store, proxy);
+        }
     }
 }
 
-fn retries_transient_faults(provider: Provider) {
-    let Some((store, proxy)) = behind_proxy_on(provider) else {
-        return;
-    };
+#[test]
+fn wal_archive_retries_transient_faults() {
+    on_s3_and_azure(retries_transient_faults);
+}
+
+fn retries_transient_faults(store: Store, proxy: FaultProxy) {
     let dir = temp_dir();
     let wal = segment(dir.path());
     proxy.set(vec![
@@ -71,15 +75,10 @@ fn retries_transient_faults(provider: Provider) {
 
 #[test]
 fn wal_archive_never_reports_a_failed_upload_as_stored() {
-    for provider in [Provider::S3, Provider::Azure] {
-        never_reports_a_failed_upload(provider);
-    }
+    on_s3_and_azure(never_reports_a_failed_upload);
 }
 
-fn never_reports_a_failed_upload(provider: Provider) {
-    let Some((store, proxy)) = behind_proxy_on(provider) else {
-        return;
-    };
+fn never_reports_a_failed_upload(store: Store, proxy: FaultProxy) {
     let dir = temp_dir();
     let wal = segment(dir.path());
     for fault in [Fault::Status(500), Fault::Drop, Fault::Status(503)] {

@@ -18,7 +18,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::support::pg::running_as_root;
-use crate::support::primary::{By, Options, Primary, Recovery, fingerprint, start_restored};
+use crate::support::primary::{
+    By, Options, Primary, Recovery, assert_replayed, fingerprint, start_restored,
+};
 use crate::support::{Provider, Ran, Store, TestCommand, barman, ours, temp_dir};
 
 /// The second part of a [`fingerprint`]: the table in the tablespace.
@@ -274,17 +276,7 @@ fn bzip2_split_by_name_full_replay(provider: Provider) {
     .code(0);
     assert!(out.stderr().contains("data_0001.tar.bz2"), "{out:?}");
     let restored = start_restored(dir.path(), data, store, Recovery::AsRestored);
-    assert_eq!(
-        fingerprint(&restored, IN_TBS),
-        expected,
-        "{}",
-        restored.log()
-    );
-    assert!(
-        restored.log().contains("restored log file"),
-        "{}",
-        restored.log()
-    );
+    assert_replayed(&restored, &expected, IN_TBS);
 }
 
 /// Compares two restored trees, listing only the paths that differ.

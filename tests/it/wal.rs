@@ -5,9 +5,10 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::pg::Pg;
-use crate::support::primary::{HISTORY, fingerprint};
+use crate::support::primary::{HISTORY, Recovery, assert_replayed, fingerprint, start_restored};
 use crate::support::{
-    self, Provider, Ran, Store, TestCommand, barman, ours, spooled, temp_dir, wal_like_bytes,
+    self, Provider, Ran, Store, TestCommand, barman, matrix, ours, spooled, temp_dir,
+    wal_like_bytes,
 };
 
 /// PostgreSQL archives a pgbench workload through our wal-archive; a server restored from a
@@ -42,57 +43,18 @@ fn archive_and_replay(provider: Provider, compression: &str) -> String {
     let expected = fingerprint(&primary, HISTORY);
     primary.stop();
 
-    let mut replica = Pg::from_data(&replica_dir, base);
-    replica.conf(&format!(
-        "archive_mode = off\nunix_socket_directories = '{}'\nrestore_command = '{}'",
-        replica_dir.display(),
-        store.restore_command().replace('\'', "''")
-    ));
-    replica.write_file("recovery.signal", "");
-    replica.start();
-    replica.wait_promoted();
-    assert_eq!(
-        fingerprint(&replica, HISTORY),
-        expected,
-        "replayed data differs\n{}",
-        replica.log()
-    );
-    assert!(
-        replica.log().contains("restored log file"),
-        "nothing came from the archive:\n{}",
-        replica.log()
-    );
+    let replica = start_restored(&replica_dir, base, &store, Recovery::Replay(""));
+    assert_replayed(&replica, &expected, HISTORY);
     primary.log()
 }
 
-#[test]
-fn replay_file_zstd() {
-    archive_and_replay(Provider::File, "--zstd");
-}
-
-#[test]
-fn replay_file_bzip2() {
-    archive_and_replay(Provider::File, "--bzip2");
-}
-
-#[test]
-fn replay_s3_gzip() {
-    archive_and_replay(Provider::S3, "--gzip");
-}
-
-#[test]
-fn replay_s3_xz() {
-    archive_and_replay(Provider::S3, "--xz");
-}
-
-#[test]
-fn replay_azure_lz4() {
-    archive_and_replay(Provider::Azure, "--lz4");
-}
-
-#[test]
-fn replay_gcs_snappy() {
-    archive_and_replay(Provider::Gcs, "--snappy");
+matrix! {
+    replay_file_zstd => archive_and_replay(Provider::File, "--zstd"),
+    replay_file_bzip2 => archive_and_replay(Provider::File, "--bzip2"),
+    replay_s3_gzip => archive_and_replay(Provider::S3, "--gzip"),
+    replay_s3_xz => archive_and_replay(Provider::S3, "--xz"),
+    replay_azure_lz4 => archive_and_replay(Provider::Azure, "--lz4"),
+    replay_gcs_snappy => archive_and_replay(Provider::Gcs, "--snappy"),
 }
 
 /// With `--max-parallel`, calls upload the next ready segments too and PostgreSQL's later

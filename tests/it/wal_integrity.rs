@@ -11,6 +11,7 @@ use barman_cloud::storage::{Storage, WriteOptions};
 use object_store::path::Path as Key;
 
 use crate::support::pg::{Pg, as_postgres, pg_bin};
+use crate::support::primary::{Recovery, restored};
 use crate::support::{
     Provider, Ran, Store, TestCommand, barman, block_on, ours, spooled, temp_dir, wal_like_bytes,
 };
@@ -386,13 +387,7 @@ fn recovery_stops_at_a_damaged_segment_and_resumes_once_repaired() {
     bad[middle] ^= 0x01;
     objects.put(&key, bad);
 
-    let mut replica = Pg::from_data(&replica_dir, base);
-    replica.conf(&format!(
-        "archive_mode = off\nunix_socket_directories = '{}'\nrestore_command = '{}'",
-        replica_dir.display(),
-        store.restore_command().replace('\'', "''")
-    ));
-    replica.write_file("recovery.signal", "");
+    let mut replica = restored(&replica_dir, base, &store, Recovery::Replay(""));
     // pg_ctl fails if recovery stops before the server accepts connections; either way
     // the server must shut itself down.
     replica.start_command(&[]).ran();

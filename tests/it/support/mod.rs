@@ -20,6 +20,20 @@ use std::time::{Duration, Instant};
 pub use command::{Ran, TestCommand};
 pub use store::{Provider, Store, block_on};
 
+/// One `#[test]` per row of a matrix, each a call of the shared body:
+/// `matrix! { replay_s3_gzip => archive_and_replay(Provider::S3, "--gzip"), … }`.
+macro_rules! matrix {
+    ($($name:ident => $body:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $body;
+            }
+        )*
+    };
+}
+pub(crate) use matrix;
+
 /// The nine programs we ship, and where cargo built each.
 pub const PROGRAMS: [(&str, &str); 9] = [
     (

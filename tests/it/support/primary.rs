@@ -209,6 +209,22 @@ pub fn fingerprint(pg: &Pg, (table, column): (&str, &str)) -> String {
     ))
 }
 
+/// The restored `pg` holds the `expected` [`fingerprint`] (of `table`) and took WAL from
+/// the archive to get there.
+pub fn assert_replayed(pg: &Pg, expected: &str, table: (&str, &str)) {
+    assert_eq!(
+        fingerprint(pg, table),
+        expected,
+        "replayed data differs\n{}",
+        pg.log()
+    );
+    assert!(
+        pg.log().contains("restored log file"),
+        "nothing came from the archive:\n{}",
+        pg.log()
+    );
+}
+
 /// How a restored server gets its WAL.
 pub enum Recovery<'a> {
     /// As our restore's `--write-recovery-conf` (or the test) already set it up.
@@ -221,7 +237,15 @@ pub enum Recovery<'a> {
 /// (writable by the postgres user), with `store`'s credentials in its environment, and
 /// waits for recovery to end.
 pub fn start_restored(dir: &Path, data: PathBuf, store: &Store, recovery: Recovery) -> Pg {
-    let mut pg = Pg::from_data(dir, data);
+    let mut pg = restored(dir, data, store, recovery);
+    pg.start_with_env(&store.env);
+    pg.wait_promoted();
+    pg
+}
+
+/// The restored `data` set up as [`start_restored`] does, not started.
+pub fn restored(dir: &Path, data: PathBuf, store: &Store, recovery: Recovery) -> Pg {
+    let pg = Pg::from_data(dir, data);
     pg.conf(&format!(
         "archive_mode = off\nunix_socket_directories = '{}'",
         dir.display()
@@ -233,7 +257,5 @@ pub fn start_restored(dir: &Path, data: PathBuf, store: &Store, recovery: Recove
         ));
         pg.write_file("recovery.signal", "");
     }
-    pg.start_with_env(&store.env);
-    pg.wait_promoted();
     pg
 }
