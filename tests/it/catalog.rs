@@ -3,33 +3,25 @@
 //! taken by both tools, where a keep:standalone backup must also keep exactly the WAL that
 //! makes it consistent once retention has deleted the others.
 
-use std::path::Path;
-use std::process::Output;
-use std::time::Duration;
-
 use chrono::Local;
 
-use crate::conformance::list_keys;
-use crate::support::pg::{Pg, as_postgres};
+use crate::support::primary::{By, Options, Primary, Recovery, start_restored};
 use crate::support::synthetic::{self, Backup, Row};
-use crate::support::{self, Provider, Store, barman, ours, run, temp_dir};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::support::{Provider, Ran, Store, TestCommand, barman, matrix, ours};
 
 /// Runs one of the catalog commands, Barman's (`barman == true`) or ours, options first.
-fn tool(store: &Store, barman_side: bool, name: &str, options: &[&str], rest: &[&str]) -> Output {
+fn tool(store: &Store, barman_side: bool, name: &str, options: &[&str], rest: &[&str]) -> Ran {
     let program = if barman_side {
         barman(name).expect("the rig provides Barman")
     } else {
         ours(name)
     };
-    run(store
+    store
         .command(program)
         .args(options)
         .args([store.url.as_str(), "pg"])
-        .args(rest))
+        .args(rest)
+        .ran()
 }
 
 /// Runs a command with both tools; asserts the same exit code and returns both stdouts.
@@ -37,13 +29,13 @@ fn both(store: &Store, name: &str, options: &[&str], rest: &[&str]) -> (String, 
     let theirs = tool(store, true, name, options, rest);
     let mine = tool(store, false, name, options, rest);
     assert_eq!(
-        mine.status.code(),
-        theirs.status.code(),
+        mine.exit_code(),
+        theirs.exit_code(),
         "{name} {options:?} {rest:?}: exit codes differ (ours said {}, Barman said {})",
-        text(&mine.stderr),
-        text(&theirs.stderr)
+        mine.stderr(),
+        theirs.stderr()
     );
-    (text(&mine.stdout), text(&theirs.stdout))
+    (mine.stdout().to_string(), theirs.stdout().to_string())
 }
 
 /// Same values (parsed), then the same text: key order and number formats included.
@@ -163,18 +155,14 @@ fn catalog_views_match_barman(provider: Provider) {
     // Keeps set by either tool are seen, honoured and released by the other.
     let (kept_by_barman, kept_by_us) = (ids[1].as_str(), ids[3].as_str());
     let keep = |barman_side: bool, options: &[&str], id: &str| {
-        let out = tool(
+        tool(
             &store,
             barman_side,
             "barman-cloud-backup-keep",
             options,
             &[id],
-        );
-        assert!(
-            out.status.success(),
-            "keep {options:?} {id}: {}",
-            text(&out.stderr)
-        );
+        )
+        .code(0);
     };
     keep(false, &["-r"], kept_by_us);
     keep(true, &["--target", "full"], kept_by_barman);
@@ -182,14 +170,15 @@ fn catalog_views_match_barman(provider: Provider) {
     compare_catalog_views(&store, &ids, &[]);
     for (id, refused_by_barman) in [(kept_by_barman, false), (kept_by_us, true)] {
         let options = ["--dry-run", "-b", id];
-        let refused = tool(
+        // A keep stops -b.
+        tool(
             &store,
             refused_by_barman,
             "barman-cloud-backup-delete",
             &options,
             &[],
-        );
-        assert_eq!(refused.status.code(), Some(1), "a keep must stop -b {id}");
+        )
+        .code(1);
     }
     let (mine, _) = both(&store, "barman-cloud-backup-keep", &["-s"], &[kept_by_us]);
     assert_eq!(mine, "Keep: standalone\n");
@@ -205,53 +194,10 @@ fn catalog_views_match_barman(provider: Provider) {
     assert_eq!(mine, "Keep: nokeep\n");
 }
 
-#[test]
-fn catalog_views_match_barman_s3() {
-    catalog_views_match_barman(Provider::S3);
-}
-
-#[test]
-fn catalog_views_match_barman_azure() {
-    catalog_views_match_barman(Provider::Azure);
-}
-
-#[test]
-fn catalog_views_match_barman_gcs() {
-    catalog_views_match_barman(Provider::Gcs);
-}
-
-/// A primary archiving through our wal-archive; `mark` inserts a row, switches WAL and
-/// waits for the archive.
-struct Primary {
-    pg: Pg,
-}
-
-impl Primary {
-    fn mark(&self, id: u32, note: &str) {
-        self.pg
-            .sql(&format!("INSERT INTO marker VALUES ({id}, '{note}')"));
-        let last = self.pg.sql("SELECT pg_walfile_name(pg_switch_wal())");
-        self.pg.wait_archived(&last);
-    }
-
-    fn backup(&self, store: &Store, by_barman: bool, flags: &[&str]) {
-        let mut cmd = if by_barman {
-            store.command(barman("barman-cloud-backup").unwrap())
-        } else {
-            let mut cmd = as_postgres(ours("barman-cloud-backup"));
-            cmd.args(&store.args)
-                .envs(store.env.iter().map(|(k, v)| (k, v)));
-            cmd
-        };
-        let out = run(cmd
-            .args(flags)
-            .args(["--immediate-checkpoint", "-U", "postgres", "-h"])
-            .arg(self.pg.socket_dir())
-            .args([store.url.as_str(), "pg"]));
-        assert!(out.status.success(), "backup failed: {}", text(&out.stderr));
-        // Backup IDs have a one-second resolution.
-        std::thread::sleep(Duration::from_millis(1100));
-    }
+matrix! {
+    catalog_views_match_barman_s3 => catalog_views_match_barman(Provider::S3),
+    catalog_views_match_barman_azure => catalog_views_match_barman(Provider::Azure),
+    catalog_views_match_barman_gcs => catalog_views_match_barman(Provider::Gcs),
 }
 
 fn json_field(json: &str, field: &str) -> String {
@@ -261,7 +207,8 @@ fn json_field(json: &str, field: &str) -> String {
 
 /// The WAL names in the archive, compression suffixes removed.
 fn archived_wal(store: &Store) -> Vec<String> {
-    list_keys(store, "pg/wals")
+    store
+        .list_keys("pg/wals")
         .iter()
         .map(|k| k.rsplit('/').next().unwrap())
         .map(|name| name.strip_suffix(".gz").unwrap_or(name).to_string())
@@ -275,55 +222,47 @@ fn archived_wal(store: &Store) -> Vec<String> {
 /// reaches consistency with that WAL alone.
 #[test]
 fn real_backups_by_both_tools_and_a_standalone_keep_s3() {
-    let Some(store) = Store::new(Provider::S3) else {
-        return;
-    };
     if barman("barman-cloud-backup").is_none() {
         return;
     }
-    let dir = temp_dir();
-    let root = dir.path();
-    for d in ["primary", "restored"] {
-        std::fs::create_dir(root.join(d)).unwrap();
+    let Some(primary) = Primary::new(
+        Provider::S3,
+        Options {
+            archive_flags: "--gzip",
+            ..Options::default()
+        },
+    ) else {
+        return;
+    };
+    let store = &primary.store;
+    let backup = |by: By, flags: &[&str]| {
+        primary.backup(by, &[flags, &["--immediate-checkpoint"]].concat());
+    };
+    primary.mark("in the kept backup");
+    backup(By::Barman, &["-n", "kept one"]);
+    for _ in 2..=4 {
+        primary.mark("after the kept backup");
     }
-    support::chmod_world(root);
-    let mut pg = Pg::init(&root.join("primary"));
-    pg.conf(&format!(
-        "archive_mode = on\narchive_command = '{}'",
-        crate::wal::archive_command(&store, "--gzip").replace('\'', "''")
-    ));
-    pg.start();
-    pg.sql("CREATE TABLE marker (id int, note text)");
-    let primary = Primary { pg };
-    primary.mark(1, "in the kept backup");
-    primary.backup(&store, true, &["-n", "kept one"]);
-    for n in 2..=4 {
-        primary.mark(n, "after the kept backup");
-    }
-    primary.backup(&store, false, &["--gzip", "-n", "ours"]);
-    primary.mark(5, "after ours");
-    primary.backup(&store, true, &["--snappy"]);
-    primary.mark(6, "after the newest");
+    backup(By::Us, &["--gzip", "-n", "ours"]);
+    primary.mark("after ours");
+    backup(By::Barman, &["--snappy"]);
+    primary.mark("after the newest");
 
-    let ids: Vec<String> = list_keys(&store, "pg/base")
-        .iter()
-        .filter(|k| k.ends_with("/backup.info"))
-        .map(|k| k.rsplit('/').nth(1).unwrap().to_string())
-        .collect();
+    let ids = primary.backup_ids();
     assert_eq!(ids.len(), 3, "{ids:?}");
-    compare_catalog_views(&store, &ids, &["kept one", "ours", "latest", "oldest"]);
-    let kept = tool(
-        &store,
+    compare_catalog_views(store, &ids, &["kept one", "ours", "latest", "oldest"]);
+    tool(
+        store,
         false,
         "barman-cloud-backup-keep",
         &["--target", "standalone"],
         &["kept one"],
-    );
-    assert!(kept.status.success());
-    compare_catalog_views(&store, &ids, &[]);
+    )
+    .code(0);
+    compare_catalog_views(store, &ids, &[]);
 
     let (mine, theirs) = both(
-        &store,
+        store,
         "barman-cloud-backup-delete",
         &["--dry-run", "-r", "REDUNDANCY 1"],
         &[],
@@ -331,28 +270,29 @@ fn real_backups_by_both_tools_and_a_standalone_keep_s3() {
     assert_eq!(mine, theirs, "dry run of REDUNDANCY 1");
     let show = |id: &str| {
         tool(
-            &store,
+            store,
             false,
             "barman-cloud-backup-show",
             &["--format", "json"],
             &[id],
         )
+        .ok()
     };
-    let kept_json = text(&show(&ids[0]).stdout);
+    let kept_json = show(&ids[0]);
     let (begin, end) = (
         json_field(&kept_json, "begin_wal"),
         json_field(&kept_json, "end_wal"),
     );
-    let newest_begin = json_field(&text(&show(&ids[2]).stdout), "begin_wal");
-    let before = archived_wal(&store);
-    let out = tool(
-        &store,
+    let newest_begin = json_field(&show(&ids[2]), "begin_wal");
+    let before = archived_wal(store);
+    tool(
+        store,
         false,
         "barman-cloud-backup-delete",
         &["-r", "REDUNDANCY 1"],
         &[],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    )
+    .code(0);
 
     let in_kept_range = |name: &str| {
         let segment = &name[..24.min(name.len())];
@@ -363,19 +303,19 @@ fn real_backups_by_both_tools_and_a_standalone_keep_s3() {
         .filter(|n| in_kept_range(n) || n.as_str() >= newest_begin.as_str())
         .cloned()
         .collect();
-    let after = archived_wal(&store);
+    let after = archived_wal(store);
     assert_eq!(
         after, expected,
         "the WAL left is not the kept backup's range plus the newest's"
     );
     assert!(after.len() < before.len() && after.iter().any(|n| in_kept_range(n)));
-    assert!(list_keys(&store, &format!("pg/base/{}", ids[1])).is_empty());
+    assert!(store.list_keys(&format!("pg/base/{}", ids[1])).is_empty());
 
     // The kept backup alone, restored, is consistent with what is left of the archive.
-    let data = root.join("restored/data");
-    let out = run(as_postgres(ours("barman-cloud-restore"))
-        .args(&store.args)
-        .envs(store.env.iter().map(|(k, v)| (k, v)))
+    let dir = primary.dir("restored");
+    let data = dir.join("data");
+    store
+        .command_as_postgres(ours("barman-cloud-restore"))
         .args([store.url.as_str(), "pg", "kept one"])
         .arg(&data)
         .args([
@@ -383,19 +323,9 @@ fn real_backups_by_both_tools_and_a_standalone_keep_s3() {
             "--recovery-target-immediate",
             "--recovery-target-action",
             "promote",
-        ]));
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    restored_marker(&root.join("restored"), data, &store);
-}
-
-fn restored_marker(dir: &Path, data: std::path::PathBuf, store: &Store) {
-    let mut pg = Pg::from_data(dir, data);
-    pg.conf(&format!(
-        "archive_mode = off\nunix_socket_directories = '{}'",
-        dir.display()
-    ));
-    pg.start_with_env(&store.env);
-    pg.wait_promoted();
+        ])
+        .ok();
+    let pg = start_restored(&dir, data, store, Recovery::AsRestored);
     assert_eq!(
         pg.sql("SELECT string_agg(note, ',' ORDER BY id) FROM marker"),
         "in the kept backup"

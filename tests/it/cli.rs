@@ -3,32 +3,21 @@
 
 use std::process::Command;
 
-use crate::support::{Provider, Store, ours, run, temp_dir, wal_like_bytes};
+use crate::support::{PROGRAMS, Provider, Store, TestCommand, ours, temp_dir, wal_like_bytes};
 
 #[test]
 fn usage_errors_exit_3_and_help_is_only_long() {
-    for program in [
-        "barman-cloud-wal-archive",
-        "barman-cloud-wal-restore",
-        "barman-cloud-check-wal-archive",
-        "barman-cloud-backup",
-        "barman-cloud-restore",
-        "barman-cloud-backup-list",
-        "barman-cloud-backup-show",
-        "barman-cloud-backup-delete",
-        "barman-cloud-backup-keep",
-    ] {
-        let out = run(Command::new(ours(program)).arg("--no-such-flag"));
-        assert_eq!(out.status.code(), Some(3), "{program}");
-        let out = run(Command::new(ours(program)).arg("--help"));
+    for (program, _) in PROGRAMS {
+        Command::new(ours(program)).arg("--no-such-flag").code(3);
+        let help = Command::new(ours(program)).arg("--help").ok();
         assert!(
-            out.status.success()
-                && String::from_utf8_lossy(&out.stdout).contains("--cloud-provider")
+            help.contains("--cloud-provider"),
+            "{program} --help: no --cloud-provider in\n{help}"
         );
-        let out = run(Command::new(ours(program)).arg("-V"));
+        let version = Command::new(ours(program)).arg("-V").ran();
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("3.19.1"),
-            "{program} -V"
+            version.stdout().contains("3.19.1"),
+            "{program} -V: {version:?}"
         );
     }
 }
@@ -41,39 +30,37 @@ fn cloudnative_pg_argument_vectors() {
     let dir = temp_dir();
     let wal = dir.path().join("000000010000000000000001");
     std::fs::write(&wal, wal_like_bytes(1 << 20, 1)).unwrap();
-    let out = run(Command::new(ours("barman-cloud-wal-archive")).args([
-        "--gzip",
-        "--tags",
-        "env,test",
-        "team,db",
-        "--history-tags",
-        "kind,history",
-        "--cloud-provider",
-        "aws-s3",
-        &store.url,
-        "cluster",
-        wal.to_str().unwrap(),
-    ]));
-    assert!(out.status.success());
+    Command::new(ours("barman-cloud-wal-archive"))
+        .args([
+            "--gzip",
+            "--tags",
+            "env,test",
+            "team,db",
+            "--history-tags",
+            "kind,history",
+            "--cloud-provider",
+            "aws-s3",
+            &store.url,
+            "cluster",
+            wal.to_str().unwrap(),
+        ])
+        .ok();
     let dest = dir.path().join("RECOVERYXLOG");
-    let out = run(Command::new(ours("barman-cloud-wal-restore")).args([
-        "--cloud-provider",
-        "aws-s3",
-        &store.url,
-        "cluster",
-        "--no-partial",
-        "000000010000000000000001",
-        dest.to_str().unwrap(),
-    ]));
-    assert!(out.status.success());
+    Command::new(ours("barman-cloud-wal-restore"))
+        .args([
+            "--cloud-provider",
+            "aws-s3",
+            &store.url,
+            "cluster",
+            "--no-partial",
+            "000000010000000000000001",
+            dest.to_str().unwrap(),
+        ])
+        .ok();
     assert_eq!(std::fs::read(dest).unwrap(), wal_like_bytes(1 << 20, 1));
-    let out = run(Command::new(ours("barman-cloud-check-wal-archive")).args([
-        "--cloud-provider",
-        "aws-s3",
-        &store.url,
-        "other",
-    ]));
-    assert!(out.status.success());
+    Command::new(ours("barman-cloud-check-wal-archive"))
+        .args(["--cloud-provider", "aws-s3", &store.url, "other"])
+        .ok();
 }
 
 #[test]
@@ -87,10 +74,10 @@ fn bad_tags_and_levels_are_usage_errors() {
         vec!["--compression-level", "extreme", "--gzip"],
         vec!["--gzip", "--xz"],
     ] {
-        let out = run(Command::new(ours("barman-cloud-wal-archive"))
+        Command::new(ours("barman-cloud-wal-archive"))
             .args(&args)
-            .args([&store.url, "pg", wal.to_str().unwrap()]));
-        assert_eq!(out.status.code(), Some(3), "{args:?}");
+            .args([&store.url, "pg", wal.to_str().unwrap()])
+            .code(3);
     }
 }
 
@@ -98,7 +85,7 @@ fn bad_tags_and_levels_are_usage_errors() {
 #[test]
 fn errors_are_one_line_without_secrets() {
     let secret = "SuperSecretValue123456";
-    let out = run(Command::new(ours("barman-cloud-wal-restore"))
+    let out = Command::new(ours("barman-cloud-wal-restore"))
         .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .args([
@@ -109,8 +96,9 @@ fn errors_are_one_line_without_secrets() {
             "pg",
             "000000010000000000000001",
             "/tmp/x",
-        ]));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        ])
+        .failed();
+    let stderr = out.stderr();
     assert!(!stderr.contains(secret), "{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(" ERROR: ")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
@@ -122,40 +110,38 @@ fn errors_are_one_line_without_secrets() {
 #[test]
 fn catalog_commands_argument_vectors() {
     let store = Store::new(Provider::File).unwrap();
-    let out = run(Command::new(ours("barman-cloud-backup-list")).args([
-        "--format",
-        "json",
-        "--cloud-provider",
-        "aws-s3",
-        &store.url,
-        "cluster",
-    ]));
-    assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "{\"backups_list\": []}\n"
-    );
-    let out = run(Command::new(ours("barman-cloud-backup-delete")).args([
-        "--retention-policy",
-        "RECOVERY WINDOW OF 30 DAYS",
-        "--cloud-provider",
-        "aws-s3",
-        &store.url,
-        "cluster",
-    ]));
-    assert!(out.status.success());
-    let out = run(Command::new(ours("barman-cloud-backup-delete")).args([
-        &store.url,
-        "cluster",
-        "--batch-size",
-        "-5",
-        "-r",
-        "REDUNDANCY 2",
-    ]));
-    assert!(
-        out.status.success(),
-        "a negative batch size is clamped, as in Barman"
-    );
+    let list = Command::new(ours("barman-cloud-backup-list"))
+        .args([
+            "--format",
+            "json",
+            "--cloud-provider",
+            "aws-s3",
+            &store.url,
+            "cluster",
+        ])
+        .ok();
+    assert_eq!(list, "{\"backups_list\": []}\n");
+    Command::new(ours("barman-cloud-backup-delete"))
+        .args([
+            "--retention-policy",
+            "RECOVERY WINDOW OF 30 DAYS",
+            "--cloud-provider",
+            "aws-s3",
+            &store.url,
+            "cluster",
+        ])
+        .ok();
+    // A negative batch size is clamped, as in Barman.
+    Command::new(ours("barman-cloud-backup-delete"))
+        .args([
+            &store.url,
+            "cluster",
+            "--batch-size",
+            "-5",
+            "-r",
+            "REDUNDANCY 2",
+        ])
+        .ok();
     for (program, args) in [
         ("barman-cloud-backup-delete", vec![]),
         (
@@ -177,10 +163,10 @@ fn catalog_commands_argument_vectors() {
         ),
         ("barman-cloud-backup-show", vec![]),
     ] {
-        let out = run(Command::new(ours(program))
+        Command::new(ours(program))
             .args([&store.url, "cluster"])
-            .args(&args));
-        assert_eq!(out.status.code(), Some(3), "{program} {args:?}");
+            .args(&args)
+            .code(3);
     }
 }
 
@@ -190,16 +176,17 @@ fn catalog_commands_argument_vectors() {
 fn json_log_lines_and_version() {
     let dir = temp_dir();
     let url = format!("file://{}/missing", dir.path().display());
-    let out = run(Command::new(ours("barman-cloud-wal-restore")).args([
-        "--log-format",
-        "json",
-        &url,
-        "pg",
-        "000000010000000000000001",
-        "/tmp/never-written",
-    ]));
-    assert_eq!(out.status.code(), Some(4));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let out = Command::new(ours("barman-cloud-wal-restore"))
+        .args([
+            "--log-format",
+            "json",
+            &url,
+            "pg",
+            "000000010000000000000001",
+            "/tmp/never-written",
+        ])
+        .code(4);
+    let stderr = out.stderr();
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
@@ -211,8 +198,9 @@ fn json_log_lines_and_version() {
     );
     assert!(line["pid"].is_u64() && line["time"].is_string());
 
-    let out = run(Command::new(ours("barman-cloud-backup")).arg("--version"));
-    let version = String::from_utf8(out.stdout).unwrap();
+    let version = Command::new(ours("barman-cloud-backup"))
+        .arg("--version")
+        .ok();
     assert!(
         version.contains("compatible with Barman 3.19.1"),
         "{version}"
@@ -232,34 +220,35 @@ fn numbers_barman_accepts_parse_the_same() {
     let wal = dir.path().join("000000010000000000000001");
     std::fs::write(&wal, wal_like_bytes(1 << 20, 3)).unwrap();
     let ours_with = |program: &str, flags: &[&str], rest: &[&str]| {
-        run(store
+        store
             .command(ours(program))
             .args(flags)
             .args([&store.url, "pg"])
-            .args(rest))
+            .args(rest)
+            .ran()
     };
-    let out = ours_with(
+    ours_with(
         "barman-cloud-wal-archive",
         &["--gzip", "--compression-level", "-5"],
         &[wal.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(0), "--compression-level -5");
+    )
+    .code(0);
     let dest = dir.path().join("RECOVERYXLOG");
-    let out = ours_with(
+    ours_with(
         "barman-cloud-wal-restore",
         &["--parallel", "-1"],
         &["000000010000000000000001", dest.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(0), "--parallel -1");
+    )
+    .code(0);
     assert_eq!(std::fs::read(&dest).unwrap(), wal_like_bytes(1 << 20, 3));
     for timeout in ["-5", "0"] {
         let out = ours_with(
             "barman-cloud-wal-restore",
             &["--read-timeout", timeout],
             &["000000010000000000000001", dest.to_str().unwrap()],
-        );
-        assert_eq!(out.status.code(), Some(4), "--read-timeout {timeout}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        )
+        .code(4);
+        let stderr = out.stderr();
         assert!(
             stderr.contains(&format!(
                 "invalid --read-timeout {timeout}: use a number of seconds"
@@ -267,8 +256,7 @@ fn numbers_barman_accepts_parse_the_same() {
             "{stderr}"
         );
     }
-    let out = ours_with("barman-cloud-backup-delete", &["-r", ""], &[]);
-    assert_eq!(out.status.code(), Some(0), "-r ''");
+    ours_with("barman-cloud-backup-delete", &["-r", ""], &[]).code(0);
 }
 
 /// A backup whose store refuses connections exits 2 as every other command does (issue #14),
@@ -285,14 +273,14 @@ fn backup_to_a_refused_endpoint_exits_2() {
     // Nothing listens on port 1 of loopback.
     let requested = "SELECT checkpoints_req FROM pg_stat_bgwriter";
     let before = pg.sql(requested);
-    let out = run(as_postgres(ours("barman-cloud-backup"))
+    let out = as_postgres(ours("barman-cloud-backup"))
         .args(["--endpoint-url", "http://127.0.0.1:1"])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
         .args(["-h", pg.socket_dir().to_str().unwrap(), "-U", "postgres"])
-        .args(["s3://bucket/prefix", "pg"]));
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .args(["s3://bucket/prefix", "pg"])
+        .code(2);
+    let stderr = out.stderr();
     assert!(
         stderr.contains("can't connect to cloud provider"),
         "{stderr}"

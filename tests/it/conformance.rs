@@ -1,230 +1,257 @@
-//! One storage conformance suite, run against every provider: what the WAL and backup code
-//! relies on from a store, checked on file, S3 (moto), Azure (Azurite) and GCS (emulator).
+//! Storage conformance: what the WAL and backup code relies on from a store, as named
+//! properties, each run on file, S3 (moto), Azure (Azurite) and GCS (emulator) as a test of
+//! its own (`conformance::<property>::<provider>`), as object_store's `integration.rs` does.
+//!
+//! A store is a row of the first provider list given to `properties!` below, `name =>` an
+//! `Option<Subject>` (`None`: skipped). The in-memory store is one more row there:
+//! `memory => Some(Subject { storage: Storage::in_memory(), root: "it".into(), _store: None }),`
 
 use barman_cloud::error::Error;
-use barman_cloud::storage::{Location, Storage, StorageOptions, WriteOptions};
+use barman_cloud::storage::{Storage, WriteOptions};
 use bytes::Bytes;
 use object_store::path::Path;
 
-use crate::support::{Provider, Store};
+use crate::support::{Provider, Store, block_on, wal_like_bytes};
 
-fn provider_flag(store: &Store) -> barman_cloud::storage::Provider {
-    use barman_cloud::storage::Provider as P;
-    match store
-        .args
-        .iter()
-        .position(|a| a == "--cloud-provider")
-        .map(|i| store.args[i + 1].as_str())
-    {
-        Some("azure-blob-storage") => P::AzureBlobStorage,
-        Some("google-cloud-storage") => P::GoogleCloudStorage,
-        _ => P::AwsS3,
+/// A store under test: the library's client and the key prefix the properties write under.
+pub struct Subject {
+    storage: Storage,
+    root: String,
+    /// The bucket behind it, kept for as long as the test runs.
+    _store: Option<Store>,
+}
+
+impl Subject {
+    fn key(&self, key: &str) -> Path {
+        Path::from(format!("{}/{key}", self.root))
+    }
+
+    /// Every key under `dir`, as text, sorted.
+    async fn keys(&self, dir: &str) -> Vec<String> {
+        let listed = self.storage.list_all(&self.key(dir)).await.unwrap();
+        sorted(listed.into_iter().map(|m| m.location.to_string()))
+    }
+
+    /// The keys directly under `dir`, as text.
+    async fn dir(&self, dir: &str) -> Vec<String> {
+        let listed = self.storage.list_dir(&self.key(dir)).await.unwrap();
+        listed.into_iter().map(|m| m.location.to_string()).collect()
+    }
+
+    async fn put(&self, key: &str, body: Bytes) {
+        self.storage
+            .put(&self.key(key), body, &WriteOptions::default())
+            .await
+            .unwrap();
+    }
+
+    async fn get(&self, key: &str) -> Bytes {
+        self.storage.get(&self.key(key)).await.unwrap()
     }
 }
 
-/// Opens the library's client for a test store, with the store's credentials as overrides.
-pub fn open(store: &Store, url: &str) -> Storage {
-    let location = Location::parse(url, provider_flag(store)).unwrap();
-    let endpoint = store
-        .args
-        .iter()
-        .position(|a| a == "--endpoint-url")
-        .map(|i| store.args[i + 1].clone());
-    let options = StorageOptions {
-        provider: provider_flag(store),
-        endpoint_url: endpoint,
-        env: store.env.clone(),
-        ..Default::default()
-    };
-    Storage::open(&location, &options).unwrap()
-}
-
-/// Every key under the store's URL prefix plus `sub`, sorted.
-pub fn list_keys(store: &Store, sub: &str) -> Vec<String> {
-    let storage = open(store, &store.url);
-    let prefix = storage.location().prefix.trim_matches('/').to_string();
-    let dir = if sub.is_empty() {
-        prefix
-    } else {
-        format!("{prefix}/{sub}")
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut keys: Vec<String> = rt
-        .block_on(storage.list_all(&Path::from(dir)))
-        .unwrap()
-        .into_iter()
-        .map(|m| m.location.to_string())
-        .collect();
+fn sorted(keys: impl Iterator<Item = String>) -> Vec<String> {
+    let mut keys: Vec<String> = keys.collect();
     keys.sort();
     keys
 }
 
-/// The text of the object at `sub` under the store's URL prefix.
-pub fn get_text(store: &Store, sub: &str) -> String {
-    let storage = open(store, &store.url);
-    let key = format!("{}/{sub}", storage.location().prefix.trim_matches('/'));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let bytes = rt.block_on(storage.get(&Path::from(key))).unwrap();
-    String::from_utf8(bytes.to_vec()).unwrap()
+/// A fresh bucket on `provider`, through the library's client.
+fn bucket(provider: Provider) -> Option<Subject> {
+    let store = Store::new(provider)?;
+    let storage = store.open(&store.url);
+    Some(Subject {
+        root: storage.location().prefix.trim_matches('/').to_string(),
+        storage,
+        _store: Some(store),
+    })
 }
 
-async fn suite(store: &Store) {
-    let storage = open(store, &store.url);
-    let root = storage.location().prefix.trim_matches('/').to_string();
-    let key = |k: &str| Path::from(format!("{root}/{k}"));
-    storage.check().await.expect("check on an existing bucket");
+/// A client for a bucket that does not exist, on the service behind `provider`.
+fn missing_bucket(provider: Provider) -> Option<Subject> {
+    let store = Store::new(provider)?;
+    let storage = store.open(&store.url.replace("bcrs-", "bcrs-missing-"));
+    Some(Subject {
+        root: "prefix".into(),
+        storage,
+        _store: Some(store),
+    })
+}
 
-    // Round trip, including a body large enough for chunked transfer.
-    let big = Bytes::from(crate::support::wal_like_bytes(20 << 20, 42));
-    storage
-        .put(
-            &key("a/one"),
-            Bytes::from_static(b"1"),
-            &WriteOptions::default(),
-        )
-        .await
-        .unwrap();
-    storage
-        .put(
-            &key("a/b/two"),
-            big.clone(),
-            &WriteOptions {
-                tags: vec![("env".into(), "test".into())],
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        storage.get(&key("a/one")).await.unwrap(),
-        Bytes::from_static(b"1")
-    );
-    assert_eq!(storage.get(&key("a/b/two")).await.unwrap(), big);
+/// A body large enough for chunked transfer and for several 5 MiB parts.
+fn big() -> Bytes {
+    Bytes::from(wal_like_bytes(20 << 20, 42))
+}
 
-    // Overwrite replaces whole objects.
-    storage
-        .put(
-            &key("a/one"),
-            Bytes::from_static(b"uno"),
-            &WriteOptions::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        storage.get(&key("a/one")).await.unwrap(),
-        Bytes::from_static(b"uno")
-    );
-
-    // A directory listing holds only direct children; a recursive one holds everything.
-    let direct: Vec<String> = storage
-        .list_dir(&key("a"))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.location.to_string())
-        .collect();
-    assert_eq!(direct, vec![key("a/one").to_string()]);
-    let mut all: Vec<String> = storage
-        .list_all(&key("a"))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.location.to_string())
-        .collect();
-    all.sort();
-    assert_eq!(
-        all,
-        vec![key("a/b/two").to_string(), key("a/one").to_string()]
-    );
-    assert!(storage.list_dir(&key("empty")).await.unwrap().is_empty());
-    // A listing cut at a key: everything up to it, in key order.
-    let cut = |last: &str| {
-        let storage = &storage;
-        let last = key(last).to_string();
-        async move {
-            let mut got: Vec<String> = storage
-                .list_until(&key("a"), &last)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|m| m.location.to_string())
-                .collect();
-            got.sort();
-            got
+/// One test per property and store: `mod <property> { fn <store>() }`.
+macro_rules! properties {
+    ($stores:tt $($property:ident),* $(,)?) => {
+        $(properties!(@one $property $stores);)*
+    };
+    (@one $property:ident [$($store:ident => $subject:expr),* $(,)?]) => {
+        mod $property {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $store() {
+                    if let Some(subject) = $subject {
+                        block_on(super::$property(subject));
+                    }
+                }
+            )*
         }
     };
-    assert_eq!(cut("a/b/two").await, vec![key("a/b/two").to_string()]);
-    assert_eq!(cut("a/b/twp").await, vec![key("a/b/two").to_string()]);
-    assert_eq!(cut("a/z").await, all);
+}
 
-    // Missing objects and buckets have their own meanings.
+properties! {
+    [
+        file => bucket(Provider::File),
+        s3 => bucket(Provider::S3),
+        azure => bucket(Provider::Azure),
+        gcs => bucket(Provider::Gcs),
+    ]
+    check_passes_on_an_existing_bucket,
+    put_get_round_trip,
+    put_replaces_whole_objects,
+    list_level,
+    list_until_stops_early,
+    get_missing_is_object_not_found,
+    upload_is_invisible_until_finished,
+    aborted_upload_leaves_nothing,
+    delete_many_ignores_missing,
+}
+
+// A file:// store has no buckets to miss.
+properties! {
+    [
+        s3 => missing_bucket(Provider::S3),
+        azure => missing_bucket(Provider::Azure),
+        gcs => missing_bucket(Provider::Gcs),
+    ]
+    check_missing_bucket,
+}
+
+async fn check_passes_on_an_existing_bucket(s: Subject) {
+    s.storage
+        .check()
+        .await
+        .expect("check on an existing bucket");
+}
+
+/// What is put is got back, a small body and a large tagged one.
+async fn put_get_round_trip(s: Subject) {
+    s.put("a/one", Bytes::from_static(b"1")).await;
+    let tagged = WriteOptions {
+        tags: vec![("env".into(), "test".into())],
+    };
+    s.storage
+        .put(&s.key("a/b/two"), big(), &tagged)
+        .await
+        .unwrap();
+    assert_eq!(s.get("a/one").await, Bytes::from_static(b"1"));
+    assert_eq!(s.get("a/b/two").await, big());
+}
+
+async fn put_replaces_whole_objects(s: Subject) {
+    s.put("a/one", Bytes::from_static(b"1")).await;
+    s.put("a/one", Bytes::from_static(b"uno")).await;
+    assert_eq!(s.get("a/one").await, Bytes::from_static(b"uno"));
+}
+
+/// A directory listing holds only direct children; a recursive one holds everything; an
+/// empty directory lists nothing.
+async fn list_level(s: Subject) {
+    s.put("a/one", Bytes::from_static(b"1")).await;
+    s.put("a/b/two", Bytes::from_static(b"2")).await;
+    assert_eq!(s.dir("a").await, vec![s.key("a/one").to_string()]);
+    assert_eq!(
+        s.keys("a").await,
+        vec![s.key("a/b/two").to_string(), s.key("a/one").to_string()]
+    );
+    assert_eq!(s.dir("empty").await, Vec::<String>::new());
+}
+
+/// A listing cut at a key: everything up to it, in key order.
+async fn list_until_stops_early(s: Subject) {
+    s.put("a/one", Bytes::from_static(b"1")).await;
+    s.put("a/b/two", Bytes::from_static(b"2")).await;
+    let cut = |last: &str| {
+        let (s, last) = (&s, s.key(last).to_string());
+        async move {
+            let listed = s.storage.list_until(&s.key("a"), &last).await.unwrap();
+            sorted(listed.into_iter().map(|m| m.location.to_string()))
+        }
+    };
+    let two = vec![s.key("a/b/two").to_string()];
+    assert_eq!(cut("a/b/two").await, two);
+    assert_eq!(cut("a/b/twp").await, two);
+    assert_eq!(cut("a/z").await, s.keys("a").await);
+}
+
+async fn get_missing_is_object_not_found(s: Subject) {
     assert!(matches!(
-        storage.get(&key("missing")).await,
+        s.storage.get(&s.key("missing")).await,
         Err(Error::ObjectNotFound { .. })
     ));
+}
 
-    // Streamed uploads: several 5 MiB parts in flight, invisible until finished; an aborted
-    // one leaves nothing.
-    let mut upload = storage
-        .upload(&key("multi/part"), &WriteOptions::default(), 5 << 20, 2)
+/// A streamed upload with several 5 MiB parts in flight is invisible until finished.
+async fn upload_is_invisible_until_finished(s: Subject) {
+    let big = big();
+    let mut upload = s
+        .storage
+        .upload(&s.key("multi/part"), &WriteOptions::default(), 5 << 20, 2)
         .await
         .unwrap();
     for chunk in big.chunks(3 << 20) {
         upload.write(Bytes::copy_from_slice(chunk)).await.unwrap();
     }
-    assert!(storage.list_dir(&key("multi")).await.unwrap().is_empty());
+    assert_eq!(s.dir("multi").await, Vec::<String>::new());
     upload.finish().await.unwrap();
-    assert_eq!(storage.get(&key("multi/part")).await.unwrap(), big);
-    let mut aborted = storage
-        .upload(&key("multi/aborted"), &WriteOptions::default(), 5 << 20, 2)
-        .await
-        .unwrap();
-    aborted.write(big.slice(..(6 << 20))).await.unwrap();
-    aborted.abort().await;
-    let left: Vec<_> = storage.list_all(&key("multi")).await.unwrap();
-    assert_eq!(left.len(), 1, "{left:?}");
-
-    // Bulk deletes: several batches (one smaller than the rest), missing keys included, the
-    // rest untouched.
-    let many: Vec<Path> = (0..25).map(|n| key(&format!("bulk/{n:03}"))).collect();
-    for k in &many {
-        storage
-            .put(k, Bytes::from_static(b"x"), &WriteOptions::default())
-            .await
-            .unwrap();
-    }
-    let mut doomed: Vec<Path> = many[..20].to_vec();
-    doomed.push(key("bulk/never-there"));
-    storage.delete_many(&doomed, 7).await.unwrap();
-    let mut left: Vec<String> = storage
-        .list_all(&key("bulk"))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.location.to_string())
-        .collect();
-    left.sort();
-    let kept: Vec<String> = many[20..].iter().map(Path::to_string).collect();
-    assert_eq!(left, kept);
-    storage.delete_many(&[], 7).await.unwrap();
+    assert_eq!(s.get("multi/part").await, big);
 }
 
-async fn missing_bucket(store: &Store) {
-    let url = store.url.replace("bcrs-", "bcrs-missing-");
-    let storage = open(store, &url);
-    let err = storage
+async fn aborted_upload_leaves_nothing(s: Subject) {
+    let mut aborted = s
+        .storage
+        .upload(
+            &s.key("multi/aborted"),
+            &WriteOptions::default(),
+            5 << 20,
+            2,
+        )
+        .await
+        .unwrap();
+    aborted.write(big().slice(..(6 << 20))).await.unwrap();
+    aborted.abort().await;
+    assert_eq!(s.keys("multi").await, Vec::<String>::new());
+}
+
+/// Bulk deletes: several batches (one smaller than the rest), missing keys included, the
+/// rest untouched; an empty list is no request at all.
+async fn delete_many_ignores_missing(s: Subject) {
+    let names: Vec<String> = (0..25).map(|n| format!("bulk/{n:03}")).collect();
+    for name in &names {
+        s.put(name, Bytes::from_static(b"x")).await;
+    }
+    let mut doomed: Vec<Path> = names[..20].iter().map(|n| s.key(n)).collect();
+    doomed.push(s.key("bulk/never-there"));
+    s.storage.delete_many(&doomed, 7).await.unwrap();
+    let kept: Vec<String> = names[20..].iter().map(|n| s.key(n).to_string()).collect();
+    assert_eq!(s.keys("bulk").await, kept);
+    s.storage.delete_many(&[], 7).await.unwrap();
+}
+
+/// A missing bucket fails the check, and a listing says the bucket is missing.
+async fn check_missing_bucket(s: Subject) {
+    let err = s
+        .storage
         .check()
         .await
         .expect_err("a missing bucket must fail the check");
     assert!(matches!(err, Error::BucketCheckFailed { .. }), "{err}");
-    let missing = storage
-        .list_all(&object_store::path::Path::from("prefix"))
-        .await;
+    let missing = s.storage.list_all(&Path::from(s.root.as_str())).await;
     assert!(
         matches!(missing, Err(Error::BucketNotFound { .. })),
         "{missing:?}"
@@ -286,38 +313,4 @@ fn refused_credentials_are_access_denied() {
             );
         }
     });
-}
-
-fn run_suite(provider: Provider) {
-    let Some(store) = Store::new(provider) else {
-        return;
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(suite(&store));
-    if provider != Provider::File {
-        rt.block_on(missing_bucket(&store));
-    }
-}
-
-#[test]
-fn conformance_file() {
-    run_suite(Provider::File);
-}
-
-#[test]
-fn conformance_s3() {
-    run_suite(Provider::S3);
-}
-
-#[test]
-fn conformance_azure() {
-    run_suite(Provider::Azure);
-}
-
-#[test]
-fn conformance_gcs() {
-    run_suite(Provider::Gcs);
 }

@@ -9,9 +9,11 @@ use clap_complete::Shell;
 
 use barman_cloud::cli;
 
-/// Every command we ship.
+use crate::support::PROGRAMS;
+
+/// Every command we ship, in the order of [`PROGRAMS`].
 fn commands() -> Vec<clap::Command> {
-    vec![
+    let commands = vec![
         cli::wal_archive::Args::command(),
         cli::wal_restore::Args::command(),
         cli::check_wal_archive::Args::command(),
@@ -21,7 +23,14 @@ fn commands() -> Vec<clap::Command> {
         cli::backup_show::Args::command(),
         cli::backup_delete::Args::command(),
         cli::backup_keep::Args::command(),
-    ]
+    ];
+    let names: Vec<&str> = commands.iter().map(clap::Command::get_name).collect();
+    assert_eq!(
+        names,
+        PROGRAMS.map(|(name, _)| name),
+        "a program without docs"
+    );
+    commands
 }
 
 /// Each generated file and its expected content.

@@ -2,39 +2,10 @@
 //! errors are retried, and no failure is ever reported as success or leaves a partial file.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
-use crate::support::faults::{Fault, FaultProxy, Rule};
-use crate::support::{Provider, Store, ours, run, temp_dir, wal_like_bytes};
-
-/// A store on S3 and a proxy in front of its endpoint.
-pub fn behind_proxy() -> Option<(Store, FaultProxy)> {
-    behind_proxy_on(Provider::S3)
-}
-
-pub fn behind_proxy_on(provider: Provider) -> Option<(Store, FaultProxy)> {
-    let store = Store::new(provider)?;
-    let proxy = FaultProxy::start(&store.endpoint());
-    Some((store, proxy))
-}
-
-/// Runs one of our tools through the proxy: `options` before the URL and server name.
-pub fn via(
-    store: &Store,
-    proxy: &FaultProxy,
-    program: &str,
-    options: &[&str],
-    rest: &[&str],
-) -> Output {
-    let proxied = store.through(&proxy.url);
-    run(proxied
-        .command(ours(program))
-        .args(options)
-        .arg(&proxied.url)
-        .arg("pg")
-        .args(rest))
-}
+use crate::support::faults::{Fault, FaultProxy, Rule, behind_proxy, behind_proxy_on, via};
+use crate::support::{Provider, Ran, Store, TestCommand, block_on, ours, temp_dir, wal_like_bytes};
 
 const SEGMENT: &str = "000000010000000000000007";
 
@@ -47,32 +18,36 @@ fn segment(dir: &Path) -> std::path::PathBuf {
 /// The archived segment restores (through the proxy) to the bytes of `wal`.
 fn assert_restores(store: &Store, proxy: &FaultProxy, wal: &Path) {
     let back = wal.with_extension("back");
-    let out = via(
+    via(
         store,
         proxy,
         "barman-cloud-wal-restore",
         &[],
         &[SEGMENT, back.to_str().unwrap()],
-    );
-    assert!(out.status.success());
+    )
+    .code(0);
     assert_eq!(std::fs::read(back).unwrap(), std::fs::read(wal).unwrap());
 }
 
 fn archived_keys(store: &Store) -> Vec<String> {
-    crate::conformance::list_keys(store, "pg/wals")
+    store.list_keys("pg/wals")
+}
+
+/// Runs `check` on S3 and on Azure, each store behind a proxy of its own.
+fn on_s3_and_azure(check: fn(Store, FaultProxy)) {
+    for provider in [Provider::S3, Provider::Azure] {
+        if let Some((store, proxy)) = behind_proxy_on(provider) {
+            check(store, proxy);
+        }
+    }
 }
 
 #[test]
 fn wal_archive_retries_transient_faults() {
-    for provider in [Provider::S3, Provider::Azure] {
-        retries_transient_faults(provider);
-    }
+    on_s3_and_azure(retries_transient_faults);
 }
 
-fn retries_transient_faults(provider: Provider) {
-    let Some((store, proxy)) = behind_proxy_on(provider) else {
-        return;
-    };
+fn retries_transient_faults(store: Store, proxy: FaultProxy) {
     let dir = temp_dir();
     let wal = segment(dir.path());
     proxy.set(vec![
@@ -80,14 +55,14 @@ fn retries_transient_faults(provider: Provider) {
         Rule::new(Fault::Drop).method("PUT").times(1),
         Rule::new(Fault::Status(500)).method("GET").times(1),
     ]);
-    let out = via(
+    via(
         &store,
         &proxy,
         "barman-cloud-wal-archive",
         &["--zstd"],
         &[wal.to_str().unwrap()],
-    );
-    assert!(out.status.success(), "transient faults were not retried");
+    )
+    .code(0);
     assert!(
         proxy.injected() >= 3,
         "faults injected: {}",
@@ -100,15 +75,10 @@ fn retries_transient_faults(provider: Provider) {
 
 #[test]
 fn wal_archive_never_reports_a_failed_upload_as_stored() {
-    for provider in [Provider::S3, Provider::Azure] {
-        never_reports_a_failed_upload(provider);
-    }
+    on_s3_and_azure(never_reports_a_failed_upload);
 }
 
-fn never_reports_a_failed_upload(provider: Provider) {
-    let Some((store, proxy)) = behind_proxy_on(provider) else {
-        return;
-    };
+fn never_reports_a_failed_upload(store: Store, proxy: FaultProxy) {
     let dir = temp_dir();
     let wal = segment(dir.path());
     for fault in [Fault::Status(500), Fault::Drop, Fault::Status(503)] {
@@ -120,9 +90,9 @@ fn never_reports_a_failed_upload(provider: Provider) {
             &["--gzip"],
             &[wal.to_str().unwrap()],
         );
-        assert!(!out.status.success(), "{fault:?} reported as success");
+        assert!(!out.success(), "{fault:?} reported as success");
         assert!(archived_keys(&store).is_empty(), "{fault:?} left an object");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = out.stderr();
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     }
 }
@@ -141,14 +111,14 @@ fn archived_segment_behind_proxy() -> Option<ArchivedSegment> {
     let (store, proxy) = behind_proxy()?;
     let dir = temp_dir();
     let wal = segment(dir.path());
-    let out = via(
+    via(
         &store,
         &proxy,
         "barman-cloud-wal-archive",
         &[],
         &[wal.to_str().unwrap()],
-    );
-    assert!(out.status.success());
+    )
+    .code(0);
     let dest_dir = dir.path().join("pg_wal");
     std::fs::create_dir(&dest_dir).unwrap();
     let dest = dest_dir.join("RECOVERYXLOG");
@@ -191,7 +161,7 @@ fn wal_restore_never_leaves_a_partial_file() {
             &options,
             &[SEGMENT, dest.to_str().unwrap()],
         );
-        assert!(!out.status.success(), "{fault:?} reported as restored");
+        assert!(!out.success(), "{fault:?} reported as restored");
         assert!(proxy.injected() > 0, "{fault:?} was not injected");
         let left: Vec<_> = std::fs::read_dir(&dest_dir).unwrap().collect();
         assert!(left.is_empty(), "{fault:?} left files: {left:?}");
@@ -203,17 +173,14 @@ fn wal_restore_never_leaves_a_partial_file() {
             .target(SEGMENT)
             .times(1),
     ]);
-    let out = via(
+    via(
         &store,
         &proxy,
         "barman-cloud-wal-restore",
         &[],
         &[SEGMENT, dest.to_str().unwrap()],
-    );
-    assert!(
-        out.status.success(),
-        "one truncated download was not resumed"
-    );
+    )
+    .code(0);
     assert_eq!(proxy.injected(), 1);
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&wal).unwrap());
 }
@@ -275,27 +242,24 @@ fn split_brain_archivers_never_both_succeed() {
                 .collect();
             let outcomes: Vec<_> = children
                 .drain(..)
-                .map(|c| c.wait_with_output().unwrap())
+                .map(|c| Ran::new("wal-archive".into(), c.wait_with_output().unwrap()))
                 .collect();
-            let codes: Vec<_> = outcomes.iter().map(|o| o.status.code()).collect();
+            let codes: Vec<_> = outcomes.iter().map(Ran::exit_code).collect();
             let winner = match codes[..] {
                 [Some(0), Some(1)] => 0,
                 [Some(1), Some(0)] => 1,
                 _ => panic!("{provider:?} attempt {attempt}: exit codes {codes:?}"),
             };
-            let loser = String::from_utf8_lossy(&outcomes[1 - winner].stderr);
+            let loser = outcomes[1 - winner].stderr();
             assert!(
                 loser.contains("with different content; refusing to overwrite it"),
                 "{provider:?}: {loser}"
             );
             let back = dir.path().join("back");
-            let out = run(store.command(ours("barman-cloud-wal-restore")).args([
-                &store.url,
-                "pg",
-                &name,
-                back.to_str().unwrap(),
-            ]));
-            assert!(out.status.success());
+            store
+                .command(ours("barman-cloud-wal-restore"))
+                .args([&store.url, "pg", &name, back.to_str().unwrap()])
+                .code(0);
             assert_eq!(
                 std::fs::read(&back).unwrap(),
                 std::fs::read(&wals[winner]).unwrap(),
@@ -318,14 +282,14 @@ fn concurrent_prefetching_restores_share_a_spool() {
     for (i, name) in names.iter().enumerate() {
         let path = dir.path().join(name);
         std::fs::write(&path, wal_like_bytes(4 << 20, i as u64)).unwrap();
-        let out = via(
+        via(
             &store,
             &proxy,
             "barman-cloud-wal-archive",
             &["--snappy"],
             &[path.to_str().unwrap()],
-        );
-        assert!(out.status.success());
+        )
+        .code(0);
     }
     let spool = dir.path().join("spool");
     let out_dir = dir.path().join("out");
@@ -360,14 +324,10 @@ fn bad_objects_give_one_clear_line() {
     let Some((store, proxy)) = behind_proxy() else {
         return;
     };
-    let storage = crate::conformance::open(&store, &store.url);
+    let storage = store.open(&store.url);
     let prefix = storage.location().prefix.trim_matches('/').to_string();
     let put = |key: &str, body: &[u8]| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(storage.put(
+        block_on(storage.put(
             &object_store::path::Path::from(format!("{prefix}/pg/{key}")),
             bytes::Bytes::copy_from_slice(body),
             &barman_cloud::storage::WriteOptions::default(),
@@ -388,10 +348,10 @@ fn bad_objects_give_one_clear_line() {
         "barman-cloud-wal-restore",
         &[],
         &["00000001000000000000000A", dest.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(255));
+    )
+    .code(255);
     assert!(!dest.exists());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = out.stderr();
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("corrupt"), "{stderr}");
     // An unknown suffix is not a WAL file (as in Barman): not found, exit 1.
@@ -399,23 +359,23 @@ fn bad_objects_give_one_clear_line() {
         "wals/0000000100000000/00000001000000000000000B.br",
         b"whatever",
     );
-    let out = via(
+    via(
         &store,
         &proxy,
         "barman-cloud-wal-restore",
         &[],
         &["00000001000000000000000B", dest.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(1));
+    )
+    .code(1);
     // A WAL name that is not one: exit 3.
-    let out = via(
+    via(
         &store,
         &proxy,
         "barman-cloud-wal-restore",
         &[],
         &["00000001000000000000000", dest.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(3));
+    )
+    .code(3);
     // Malformed, unknown-keyed and truncated backup.info: the restore names the problem and
     // fails (exit 1 for the unknown key, 4 for the others, as Barman).
     for (id, text) in [
@@ -431,8 +391,8 @@ fn bad_objects_give_one_clear_line() {
             &[],
             &[id, target.to_str().unwrap()],
         );
-        assert!(!out.status.success(), "{id} restored");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.success(), "{id} restored");
+        let stderr = out.stderr();
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(
             stderr.contains("backup.info") || stderr.contains(id),
@@ -483,25 +443,22 @@ fn retention_while_wal_is_archived() {
         let (dir, fresh) = (dir.path().to_path_buf(), fresh.clone());
         std::thread::spawn(move || {
             for name in fresh {
-                let out = run(std::process::Command::new(ours("barman-cloud-wal-archive"))
+                std::process::Command::new(ours("barman-cloud-wal-archive"))
                     .args(&store_args)
-                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .envs(env.iter().cloned())
                     .args(["--gzip", &url, "pg"])
-                    .arg(dir.join(&name)));
-                assert!(out.status.success(), "archiving {name} failed");
+                    .arg(dir.join(&name))
+                    .code(0);
             }
         })
     };
-    let out = run(store.command(ours("barman-cloud-backup-delete")).args([
-        "-r",
-        "REDUNDANCY 1",
-        &store.url,
-        "pg",
-    ]));
-    assert!(out.status.success(), "retention failed");
+    store
+        .command(ours("barman-cloud-backup-delete"))
+        .args(["-r", "REDUNDANCY 1", &store.url, "pg"])
+        .code(0);
     archiver.join().unwrap();
 
-    let keys = crate::conformance::list_keys(&store, "pg");
+    let keys = store.list_keys("pg");
     let bases: Vec<_> = keys
         .iter()
         .filter(|k| k.ends_with("/backup.info"))
@@ -514,11 +471,11 @@ fn retention_while_wal_is_archived() {
     }
     for name in &fresh {
         let back = dir.path().join(format!("{name}.back"));
-        let out = run(store
+        store
             .command(ours("barman-cloud-wal-restore"))
             .args([&store.url, "pg", name])
-            .arg(&back));
-        assert!(out.status.success(), "{name} was lost");
+            .arg(&back)
+            .code(0);
         assert_eq!(
             std::fs::read(&back).unwrap(),
             std::fs::read(dir.path().join(name)).unwrap()
@@ -528,11 +485,11 @@ fn retention_while_wal_is_archived() {
 
 /// Waits for `child` at most `limit`: its output, or `None` (and the child killed) when it
 /// was still running.
-fn wait_at_most(mut child: std::process::Child, limit: Duration) -> Option<Output> {
+fn wait_at_most(what: &str, mut child: std::process::Child, limit: Duration) -> Option<Ran> {
     let started = std::time::Instant::now();
     while started.elapsed() < limit {
         if child.try_wait().unwrap().is_some() {
-            return Some(child.wait_with_output().unwrap());
+            return Some(Ran::new(what.into(), child.wait_with_output().unwrap()));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -572,15 +529,14 @@ fn a_trickling_download_fails_within_its_window() {
             .spawn()
             .unwrap();
         let started = std::time::Instant::now();
-        let out = wait_at_most(child, Duration::from_secs(60))
-            .unwrap_or_else(|| panic!("--parallel {parallel}: still downloading after 60 s"));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "--parallel {parallel}: {stderr}"
-        );
-        assert!(stderr.contains("the download stalled"), "{stderr}");
+        let out = wait_at_most(
+            &format!("wal-restore --parallel {parallel}"),
+            child,
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|| panic!("--parallel {parallel}: still downloading after 60 s"))
+        .code(2);
+        assert!(out.stderr().contains("the download stalled"), "{out:?}");
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{:?}",
@@ -657,7 +613,7 @@ fn a_silent_endpoint_stops_every_provider_within_the_retry_budget() {
             let child = std::process::Command::new(ours("barman-cloud-wal-restore"))
                 .args(args)
                 .args(["pg", SEGMENT, dest.to_str().unwrap()])
-                .envs(env.iter().map(|(k, v)| (k, v)))
+                .envs(env.iter().cloned())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
@@ -666,14 +622,9 @@ fn a_silent_endpoint_stops_every_provider_within_the_retry_budget() {
         .collect();
     for (name, child) in children {
         let remaining = Duration::from_secs(150).saturating_sub(started.elapsed());
-        let out = wait_at_most(child, remaining)
-            .unwrap_or_else(|| panic!("{name}: still waiting after 150 s"));
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        wait_at_most(name, child, remaining)
+            .unwrap_or_else(|| panic!("{name}: still waiting after 150 s"))
+            .code(2);
         // The first attempt waits out the 60 s read timeout, which spends the 60 s budget.
         assert!(
             started.elapsed() < Duration::from_secs(100),
@@ -706,12 +657,10 @@ fn stale_staged_files_of_killed_writers_are_swept() {
     let dir = temp_dir();
     let wal = dir.path().join("000000010000000000000003");
     std::fs::write(&wal, wal_like_bytes(1 << 20, 3)).unwrap();
-    let out = run(store.command(ours("barman-cloud-wal-archive")).args([
-        &store.url,
-        "pg",
-        wal.to_str().unwrap(),
-    ]));
-    assert!(out.status.success());
+    store
+        .command(ours("barman-cloud-wal-archive"))
+        .args([&store.url, "pg", wal.to_str().unwrap()])
+        .code(0);
     assert!(!stale.exists(), "the stale staged file is still there");
     assert!(live.exists(), "a live writer's staged file was removed");
 }

@@ -5,34 +5,24 @@
 //! on the same objects, in list, show and restore.
 
 use std::path::{Path as FsPath, PathBuf};
-use std::process::Output;
 
 use object_store::path::Path;
 
 use crate::support::pg::Pg;
-use crate::support::{Provider, Store, barman, ours, run, temp_dir};
+use crate::support::{Provider, Ran, Store, TestCommand, barman, block_on, ours, temp_dir};
 use barman_cloud::storage::{Storage, WriteOptions};
 
 /// Objects of one store, read and planted directly.
 struct Bucket {
     storage: Storage,
     prefix: String,
-    rt: tokio::runtime::Runtime,
 }
 
 impl Bucket {
     fn new(store: &Store) -> Bucket {
-        let storage = crate::conformance::open(store, &store.url);
+        let storage = store.open(&store.url);
         let prefix = storage.location().prefix.trim_matches('/').to_string();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        Bucket {
-            storage,
-            prefix,
-            rt,
-        }
+        Bucket { storage, prefix }
     }
 
     fn key(&self, id: &str, name: &str) -> Path {
@@ -42,9 +32,7 @@ impl Bucket {
     /// The file names in backup `id`'s directory, sorted.
     fn names(&self, id: &str) -> Vec<String> {
         let dir = Path::from(format!("{}/pg/base/{id}", self.prefix));
-        let mut names: Vec<String> = self
-            .rt
-            .block_on(self.storage.list_all(&dir))
+        let mut names: Vec<String> = block_on(self.storage.list_all(&dir))
             .unwrap()
             .into_iter()
             .map(|m| m.location.filename().unwrap().to_string())
@@ -54,7 +42,7 @@ impl Bucket {
     }
 
     fn get(&self, id: &str, name: &str) -> Vec<u8> {
-        let bytes = self.rt.block_on(self.storage.get(&self.key(id, name)));
+        let bytes = block_on(self.storage.get(&self.key(id, name)));
         bytes.unwrap().to_vec()
     }
 
@@ -67,7 +55,7 @@ impl Bucket {
         let key = Path::from(format!("{}/{sub}", self.prefix));
         let options = WriteOptions::default();
         let put = self.storage.put(&key, bytes::Bytes::from(data), &options);
-        self.rt.block_on(put).unwrap();
+        block_on(put).unwrap();
     }
 
     /// Copies backup `id` as `copy`, each object through `edit` (`None` leaves it out).
@@ -143,16 +131,17 @@ fn unsnappy(stream: &[u8]) -> Vec<u8> {
     out
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+fn stderr(out: &Ran) -> String {
+    out.stderr().to_string()
 }
 
 /// Our restore of backup `id` into `dest`.
-fn restore(store: &Store, id: &str, dest: &FsPath) -> Output {
-    run(store
+fn restore(store: &Store, id: &str, dest: &FsPath) -> Ran {
+    store
         .command(ours("barman-cloud-restore"))
         .args([&store.url, "pg", id])
-        .arg(dest))
+        .arg(dest)
+        .ran()
 }
 
 /// Restores `copy`, a copy of backup `id` whose object `part` is cut to the length `cut`
@@ -163,7 +152,7 @@ fn restore_cut(
     part: &str,
     dest: &FsPath,
     cut: impl Fn(&[u8]) -> usize,
-) -> Output {
+) -> Ran {
     let bucket = Bucket::new(store);
     bucket.copy_backup(id, copy, |name, data| {
         Some(if name == part {
@@ -176,9 +165,9 @@ fn restore_cut(
 }
 
 /// A refused restore: `code`, one error line containing `needle`, no `pg_control` in place.
-fn assert_refused(out: &Output, code: i32, needle: &str, dest: &FsPath) {
+fn assert_refused(out: &Ran, code: i32, needle: &str, dest: &FsPath) {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert_eq!(out.exit_code(), Some(code), "{err}");
     assert!(err.contains(needle), "expected '{needle}' in: {err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
@@ -198,16 +187,16 @@ fn source() -> (tempfile::TempDir, Pg) {
 }
 
 fn backup_with(tool: PathBuf, store: &Store, pg: &Pg, flags: &[&str]) -> String {
-    let out = run(store
+    store
         .command(tool)
         .args(flags)
         .args(["--immediate-checkpoint", "-U", "postgres", "-h"])
         .arg(pg.socket_dir())
-        .args([&store.url, "pg"]));
-    assert!(out.status.success(), "backup failed: {}", stderr(&out));
+        .args([&store.url, "pg"])
+        .code(0);
     let bucket = Bucket::new(store);
     let dir = Path::from(format!("{}/pg/base", bucket.prefix));
-    let listing = bucket.rt.block_on(bucket.storage.list_all(&dir)).unwrap();
+    let listing = block_on(bucket.storage.list_all(&dir)).unwrap();
     let ids: Vec<String> = listing
         .iter()
         .filter(|m| m.location.filename() == Some("backup.info"))
@@ -226,8 +215,7 @@ fn missing_parts_are_refused(store: &Store, id: &str, dir: &FsPath) {
     assert!(parts.len() >= 3, "the backup was not split: {parts:?}");
 
     let dest = dir.join("whole");
-    let out = restore(store, id, &dest);
-    assert!(out.status.success(), "{}", stderr(&out));
+    restore(store, id, &dest).code(0);
     assert!(dest.join("global/pg_control").is_file());
     assert!(dest.join("backup_label").is_file());
 
@@ -431,7 +419,7 @@ fn damaged_backup_info_exit_codes_match_barman() {
                         .args([&store.url, &server, &id])
                         .arg(&dest),
                 ]
-                .map(|cmd| run(cmd).status.code().unwrap());
+                .map(|cmd| cmd.ran().exit_code().unwrap());
                 assert_eq!(
                     &codes, expected,
                     "case {i} ({text:.40?}), tool {t}, {}",

@@ -15,141 +15,59 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-use crate::support::pg::Pg;
-use crate::support::{self, Provider, Store, barman, ours, run, temp_dir};
+use crate::support::pg::running_as_root;
+use crate::support::primary::{
+    By, Options, Primary, Recovery, assert_replayed, fingerprint, start_restored,
+};
+use crate::support::{Provider, Ran, Store, TestCommand, barman, ours, temp_dir};
 
-/// A directory owned by `postgres` (PostgreSQL refuses a tablespace it does not own).
-fn postgres_dir(path: &Path) {
-    fs::create_dir_all(path).unwrap();
-    if fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-    {
-        let status = Command::new("chown")
-            .args(["postgres:postgres"])
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
+/// The second part of a [`fingerprint`]: the table in the tablespace.
+const IN_TBS: (&str, &str) = ("in_tbs", "v");
+
+/// A PostgreSQL 15 server with tablespace `tbs`, archiving its WAL with Barman's
+/// barman-cloud-wal-archive into its store.
+fn source(provider: Provider) -> Option<Primary> {
+    let source = Primary::new(
+        provider,
+        Options {
+            archiver: By::Barman,
+            tablespace: Some("tbs"),
+            pgbench_scale: Some(1),
+            ..Options::default()
+        },
+    )?;
+    source.pg.sql(
+        "CREATE TABLE in_tbs (v int) TABLESPACE tbs; \
+         INSERT INTO in_tbs SELECT generate_series(1, 50000); \
+         INSERT INTO marker VALUES (1, 'before backup')",
+    );
+    Some(source)
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// What a restore must reproduce: both tables' counts and sums, and the markers.
-fn fingerprint(pg: &Pg) -> String {
-    pg.sql(
-        "SELECT (SELECT count(*) || ':' || sum(abalance) FROM pgbench_accounts) || '/' || \
-         (SELECT count(*) || ':' || sum(v) FROM in_tbs) || '/' || \
-         (SELECT string_agg(note, ',' ORDER BY id) FROM marker)",
-    )
-}
-
-/// A PostgreSQL 15 server with a tablespace, archiving its WAL with Barman's
-/// barman-cloud-wal-archive into `store`.
-struct Source {
-    dir: tempfile::TempDir,
-    pg: Pg,
-    tbs: PathBuf,
-}
-
-impl Source {
-    fn new(store: &Store) -> Option<Source> {
-        let archive = barman("barman-cloud-wal-archive")?;
-        let dir = temp_dir();
-        let primary = dir.path().join("primary");
-        let tbs = dir.path().join("tbs");
-        fs::create_dir(&primary).unwrap();
-        postgres_dir(&tbs);
-        support::chmod_world(&primary);
-        let mut pg = Pg::init(&primary);
-        let command = format!(
-            "{}{} {}'{}' pg %p",
-            store.shell_env(),
-            archive.display(),
-            store.shell_args(),
-            store.url
-        );
-        pg.conf(&format!(
-            "archive_mode = on\narchive_command = '{}'",
-            command.replace('\'', "''")
-        ));
-        pg.start();
-        pg.sql(&format!(
-            "CREATE TABLESPACE tbs LOCATION '{}'",
-            tbs.display()
-        ));
-        pg.pgbench(&["-i", "-s", "1", "-q"]);
-        pg.sql(
-            "CREATE TABLE in_tbs (v int) TABLESPACE tbs; \
-             INSERT INTO in_tbs SELECT generate_series(1, 50000); \
-             CREATE TABLE marker (id int, note text) TABLESPACE tbs; \
-             INSERT INTO marker VALUES (1, 'before backup')",
-        );
-        Some(Source { dir, pg, tbs })
-    }
-
-    /// Takes a backup with Barman's barman-cloud-backup.
-    fn backup(&self, store: &Store, flags: &[&str]) {
-        let tool = barman("barman-cloud-backup").unwrap();
-        let out = run(store
-            .command(tool)
-            .args(flags)
-            .args(["--immediate-checkpoint", "-U", "postgres", "-h"])
-            .arg(&self.pg.socket_dir)
-            .args([&store.url, "pg"]));
-        assert!(
-            out.status.success(),
-            "Barman's backup failed: {}",
-            stderr(&out)
-        );
-    }
-
-    /// Changes both tablespaces and adds a marker.
-    fn write(&self, id: i32, note: &str) {
-        self.pg.sql(&format!(
-            "INSERT INTO marker VALUES ({id}, '{note}'); \
-             UPDATE pgbench_accounts SET abalance = abalance + {id} WHERE aid % 7 = 0; \
-             INSERT INTO in_tbs SELECT generate_series(1, 1000)"
-        ));
-    }
-
-    fn switch_and_wait(&self) {
-        let last = self.pg.sql("SELECT pg_walfile_name(pg_switch_wal())");
-        self.pg.wait_archived(&last);
-    }
+/// Changes both tablespaces and adds a marker.
+fn write(source: &Primary, id: i32, note: &str) {
+    source.pg.sql(&format!(
+        "INSERT INTO marker VALUES ({id}, '{note}'); \
+         UPDATE pgbench_accounts SET abalance = abalance + {id} WHERE aid % 7 = 0; \
+         INSERT INTO in_tbs SELECT generate_series(1, 1000)"
+    ));
 }
 
 /// Runs our barman-cloud-restore.
-fn restore(store: &Store, rest: &[&str]) -> Output {
-    let mut cmd = store.command(ours("barman-cloud-restore"));
-    cmd.arg("-v").arg(&store.url).arg("pg").args(rest);
-    run(&mut cmd)
-}
-
-/// A restored data directory, started as a server of its own.
-/// `dir` (a [`temp_dir`]) is writable by everyone, so it can hold the server's socket and log.
-fn start_restored(dir: &Path, data: PathBuf, store: &Store, extra_conf: &str) -> Pg {
-    let mut pg = Pg::from_data(dir, data);
-    pg.conf(&format!(
-        "archive_mode = off\nunix_socket_directories = '{}'\n{extra_conf}",
-        dir.display()
-    ));
-    pg.start_with_env(&store.env);
-    pg.wait_promoted();
-    pg
+fn restore(store: &Store, rest: &[&str]) -> Ran {
+    store
+        .command(ours("barman-cloud-restore"))
+        .arg("-v")
+        .arg(&store.url)
+        .arg("pg")
+        .args(rest)
+        .ran()
 }
 
 fn assert_owned_by_postgres(path: &Path) {
-    if fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-    {
+    if running_as_root() {
         let postgres = nix::unistd::User::from_name("postgres").unwrap().unwrap();
         let meta = fs::symlink_metadata(path).unwrap();
         assert_eq!(meta.uid(), postgres.uid.as_raw(), "{}", path.display());
@@ -161,30 +79,28 @@ fn assert_owned_by_postgres(path: &Path) {
 /// written after it.
 #[test]
 fn s3_snappy_split_auto_time_to_restore_point() {
-    let Some(store) = Store::new(Provider::S3) else {
+    let Some(mut source) = source(Provider::S3) else {
         return;
     };
-    let Some(mut source) = Source::new(&store) else {
-        return;
-    };
-    source.backup(&store, &["--snappy", "-S", "1MB"]);
+    let backup = ["--snappy", "-S", "1MB", "--immediate-checkpoint"];
+    source.backup(By::Barman, &backup);
     let between = source.pg.sql("SELECT now()");
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    source.write(2, "after first backup");
-    let expected = fingerprint(&source.pg);
+    write(&source, 2, "after first backup");
+    let expected = fingerprint(&source.pg, IN_TBS);
     source.pg.sql("SELECT pg_create_restore_point('rp1')");
-    source.write(3, "after restore point");
-    source.switch_and_wait();
-    source.backup(&store, &["--snappy", "-S", "1MB"]);
-    source.write(4, "after second backup");
-    source.switch_and_wait();
+    write(&source, 3, "after restore point");
+    source.switch_wal_and_wait();
+    source.backup(By::Barman, &backup);
+    write(&source, 4, "after second backup");
+    source.switch_wal_and_wait();
     source.pg.stop();
+    let store = &source.store;
 
     let dir = temp_dir();
     let data = dir.path().join("data");
     let tbs = dir.path().join("tbs-relocated");
     let out = restore(
-        &store,
+        store,
         &[
             "auto",
             data.to_str().unwrap(),
@@ -198,16 +114,16 @@ fn s3_snappy_split_auto_time_to_restore_point() {
             "--recovery-target-action",
             "promote",
         ],
-    );
-    assert!(out.status.success(), "restore failed: {}", stderr(&out));
-    let log = stderr(&out);
+    )
+    .code(0);
+    let log = out.stderr();
     assert!(log.contains("INFO: Restoring from backup_id: "), "{log}");
     assert!(
         log.contains("data_0001.tar.snappy"),
         "the backup was not split: {log}"
     );
     let label = fs::read_to_string(data.join("backup_label")).unwrap();
-    let backups = list_backup_ids(&store);
+    let backups = list_backup_ids(store);
     assert_eq!(backups.len(), 2);
     assert!(
         label.contains(&backups[0]),
@@ -237,7 +153,7 @@ fn s3_snappy_split_auto_time_to_restore_point() {
         "a credential was written: {ours}"
     );
 
-    let restored = start_restored(dir.path(), data, &store, "");
+    let restored = start_restored(dir.path(), data, store, Recovery::AsRestored);
     assert!(
         restored
             .log()
@@ -245,17 +161,19 @@ fn s3_snappy_split_auto_time_to_restore_point() {
         "{}",
         restored.log()
     );
-    assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
-    drop(source);
+    assert_eq!(
+        fingerprint(&restored, IN_TBS),
+        expected,
+        "{}",
+        restored.log()
+    );
 }
 
 fn list_backup_ids(store: &Store) -> Vec<String> {
-    let tool = barman("barman-cloud-backup-list").unwrap();
-    let out = run(store
-        .command(tool)
-        .args(["--format", "json", &store.url, "pg"]));
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = store
+        .command(barman("barman-cloud-backup-list").unwrap())
+        .args(["--format", "json", &store.url, "pg"])
+        .ok();
     let mut ids: Vec<String> = text
         .split("\"backup_id\": \"")
         .skip(1)
@@ -279,62 +197,44 @@ fn tablespace_oid(data: &Path) -> String {
 /// archive through our wal-restore.
 #[test]
 fn azure_gzip_by_id_original_location_matches_barman() {
-    let Some(store) = Store::new(Provider::Azure) else {
+    let Some(mut source) = source(Provider::Azure) else {
         return;
     };
-    let Some(mut source) = Source::new(&store) else {
-        return;
-    };
-    source.backup(&store, &["-z"]);
-    source.write(2, "after backup");
-    source.switch_and_wait();
-    let expected = fingerprint(&source.pg);
+    source.backup(By::Barman, &["-z", "--immediate-checkpoint"]);
+    write(&source, 2, "after backup");
+    source.switch_wal_and_wait();
+    let expected = fingerprint(&source.pg, IN_TBS);
     source.pg.stop();
+    let (store, tbs) = (&source.store, source.tbs.as_ref().unwrap());
     // The original location must be empty for the restore: move the source's away.
-    let moved = source.dir.path().join("tbs-source");
-    fs::rename(&source.tbs, &moved).unwrap();
-    let id = list_backup_ids(&store).pop().unwrap();
+    fs::rename(tbs, source.root.join("tbs-source")).unwrap();
+    let id = list_backup_ids(store).pop().unwrap();
 
     let dir = temp_dir();
     let ours_data = dir.path().join("ours");
-    let out = restore(&store, &[&id, ours_data.to_str().unwrap()]);
-    assert!(out.status.success(), "restore failed: {}", stderr(&out));
+    restore(store, &[&id, ours_data.to_str().unwrap()]).code(0);
     assert!(
-        fs::read_dir(&source.tbs).unwrap().next().is_some(),
+        fs::read_dir(tbs).unwrap().next().is_some(),
         "the tablespace is not back in its original location"
     );
 
     let theirs_data = dir.path().join("barman");
     let theirs_tbs = dir.path().join("barman-tbs");
-    let out = run(store
+    store
         .command(barman("barman-cloud-restore").unwrap())
         .args([&store.url, "pg", &id, theirs_data.to_str().unwrap()])
-        .arg(format!("--tablespace=tbs:{}", theirs_tbs.display())));
-    assert!(
-        out.status.success(),
-        "Barman's restore failed: {}",
-        stderr(&out)
-    );
+        .arg(format!("--tablespace=tbs:{}", theirs_tbs.display()))
+        .ok();
     assert_same_tree(&ours_data, &theirs_data);
-    assert_same_tree(&source.tbs, &theirs_tbs);
+    assert_same_tree(tbs, &theirs_tbs);
 
-    let restore_command = format!(
-        "{} {}'{}' pg %f %p",
-        ours("barman-cloud-wal-restore").display(),
-        store.shell_args(),
-        store.url
+    let restored = start_restored(dir.path(), ours_data, store, Recovery::Replay(""));
+    assert_eq!(
+        fingerprint(&restored, IN_TBS),
+        expected,
+        "{}",
+        restored.log()
     );
-    fs::write(ours_data.join("recovery.signal"), "").unwrap();
-    let restored = start_restored(
-        dir.path(),
-        ours_data,
-        &store,
-        &format!(
-            "restore_command = '{}'",
-            restore_command.replace('\'', "''")
-        ),
-    );
-    assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
 }
 
 /// bzip2, split parts, chosen by name, relocated tablespace, two parts at a time, our
@@ -345,23 +245,24 @@ fn gcs_bzip2_split_by_name_full_replay() {
 }
 
 fn bzip2_split_by_name_full_replay(provider: Provider) {
-    let Some(store) = Store::new(provider) else {
+    let Some(mut source) = source(provider) else {
         return;
     };
-    let Some(mut source) = Source::new(&store) else {
-        return;
-    };
-    source.backup(&store, &["-j", "-S", "1MB", "-n", "nightly"]);
-    source.write(2, "after backup");
-    source.switch_and_wait();
-    let expected = fingerprint(&source.pg);
+    source.backup(
+        By::Barman,
+        &["-j", "-S", "1MB", "-n", "nightly", "--immediate-checkpoint"],
+    );
+    write(&source, 2, "after backup");
+    source.switch_wal_and_wait();
+    let expected = fingerprint(&source.pg, IN_TBS);
     source.pg.stop();
+    let store = &source.store;
 
     let dir = temp_dir();
     let data = dir.path().join("data");
     let tbs = dir.path().join("elsewhere/tbs");
     let out = restore(
-        &store,
+        store,
         &[
             "nightly",
             data.to_str().unwrap(),
@@ -371,20 +272,11 @@ fn bzip2_split_by_name_full_replay(provider: Provider) {
             "-J",
             "2",
         ],
-    );
-    assert!(out.status.success(), "restore failed: {}", stderr(&out));
-    assert!(
-        stderr(&out).contains("data_0001.tar.bz2"),
-        "{}",
-        stderr(&out)
-    );
-    let restored = start_restored(dir.path(), data, &store, "");
-    assert_eq!(fingerprint(&restored), expected, "{}", restored.log());
-    assert!(
-        restored.log().contains("restored log file"),
-        "{}",
-        restored.log()
-    );
+    )
+    .code(0);
+    assert!(out.stderr().contains("data_0001.tar.bz2"), "{out:?}");
+    let restored = start_restored(dir.path(), data, store, Recovery::AsRestored);
+    assert_replayed(&restored, &expected, IN_TBS);
 }
 
 /// Compares two restored trees, listing only the paths that differ.
@@ -539,15 +431,17 @@ fn auto_picks_the_backup_for_the_target() {
         let dest = dir.path().join(i.to_string());
         let mut args = vec!["auto", dest.to_str().unwrap()];
         args.extend(targets.iter().copied());
-        let out = restore(&store, &args);
-        assert!(out.status.success(), "{targets:?}: {}", stderr(&out));
+        let out = restore(&store, &args).code(0);
         assert_eq!(
             fs::read_to_string(dest.join("marker")).unwrap(),
             expected,
             "{targets:?}"
         );
         assert!(dest.join("pg_wal").is_dir());
-        assert!(stderr(&out).contains(&format!("Restoring from backup_id: {expected}")));
+        assert!(
+            out.stderr()
+                .contains(&format!("Restoring from backup_id: {expected}"))
+        );
     }
     let dest = dir.path().join("none");
     let out = restore(
@@ -558,21 +452,18 @@ fn auto_picks_the_backup_for_the_target() {
             "--target-time",
             "2026-10-01",
         ],
+    )
+    .code(1);
+    assert!(
+        out.stderr()
+            .contains("Cannot find any candidate backup for recovery.")
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("Cannot find any candidate backup for recovery."));
     for (flag, value) in [
         ("--target-tli", "current"),
         ("--target-time", "yesterday"),
         ("--target-lsn", "x"),
     ] {
-        let out = restore(&store, &["auto", dest.to_str().unwrap(), flag, value]);
-        assert_eq!(
-            out.status.code(),
-            Some(4),
-            "{flag} {value}: {}",
-            stderr(&out)
-        );
+        restore(&store, &["auto", dest.to_str().unwrap(), flag, value]).code(4);
     }
     assert!(!dest.exists());
 }
@@ -586,38 +477,42 @@ fn refusals_and_exit_codes() {
     // A non-empty destination: exit 1, nothing downloaded into it.
     fs::create_dir(&dest).unwrap();
     fs::write(dest.join("keep"), "mine").unwrap();
-    let out = restore(&store, &["latest", dest.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = restore(&store, &["latest", dest.to_str().unwrap()]).code(1);
     assert!(
-        stderr(&out).contains(&format!(
+        out.stderr().contains(&format!(
             "Destination {} already exists and it is not empty",
             dest.display()
         )),
-        "{}",
-        stderr(&out)
+        "{out:?}"
     );
     assert_eq!(fs::read_dir(&dest).unwrap().count(), 1);
 
     let fresh = dir.path().join("fresh");
     let fresh = fresh.to_str().unwrap();
     // An ID with no backup: exit 1, Barman's message.
-    let out = restore(&store, &["20991231T000000", fresh]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("Backup 20991231T000000 for server pg does not exists"));
+    let out = restore(&store, &["20991231T000000", fresh]).code(1);
+    assert!(
+        out.stderr()
+            .contains("Backup 20991231T000000 for server pg does not exists")
+    );
     // An unknown name: exit 4.
-    let out = restore(&store, &["no-such-name", fresh]);
-    assert_eq!(out.status.code(), Some(4));
-    assert!(stderr(&out).contains("Unknown backup 'no-such-name' for server 'pg'"));
+    let out = restore(&store, &["no-such-name", fresh]).code(4);
+    assert!(
+        out.stderr()
+            .contains("Unknown backup 'no-such-name' for server 'pg'")
+    );
     // Snapshot options: accepted by the parser, refused by the command.
     let out = restore(
         &store,
         &["latest", fresh, "--snapshot-recovery-instance", "vm"],
+    )
+    .code(4);
+    assert!(
+        out.stderr()
+            .contains("snapshot backups are not supported yet")
     );
-    assert_eq!(out.status.code(), Some(4));
-    assert!(stderr(&out).contains("snapshot backups are not supported yet"));
     // A bad tablespace rule is a usage error.
-    let out = restore(&store, &["latest", fresh, "--tablespace", "nocolon"]);
-    assert_eq!(out.status.code(), Some(3));
+    restore(&store, &["latest", fresh, "--tablespace", "nocolon"]).code(3);
 
     // A data archive with an unreadable extension only: skipped, then missing (exit 1).
     put_backup(
@@ -626,10 +521,12 @@ fn refusals_and_exit_codes() {
         &backup_info("2026-11-03 00:10:00+00:00", "0/B000100"),
         &[("data.tar.zst", vec![0; 10])],
     );
-    let out = restore(&store, &["20261103T000000", fresh]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("Skipping unknown extension: tar.zst"));
-    assert!(stderr(&out).contains("Missing file pg/base/20261103T000000/data.* for server pg"));
+    let out = restore(&store, &["20261103T000000", fresh]).code(1);
+    assert!(out.stderr().contains("Skipping unknown extension: tar.zst"));
+    assert!(
+        out.stderr()
+            .contains("Missing file pg/base/20261103T000000/data.* for server pg")
+    );
 
     // A hostile archive: exit 4, nothing written outside the destination.
     let evil = gzip(&tar(&[("./PG_VERSION", "15\n"), ("../escaped", "pwned")]));
@@ -639,12 +536,11 @@ fn refusals_and_exit_codes() {
         &backup_info("2026-11-04 00:10:00+00:00", "0/C000100"),
         &[("data.tar.gz", evil)],
     );
-    let out = restore(&store, &["20261104T000000", fresh]);
-    assert_eq!(out.status.code(), Some(4));
+    let out = restore(&store, &["20261104T000000", fresh]).code(4);
     assert!(
-        stderr(&out).contains("refusing to extract '../escaped'"),
+        out.stderr().contains("refusing to extract '../escaped'"),
         "{}",
-        stderr(&out)
+        out.stderr()
     );
     assert!(!dir.path().join("escaped").exists());
 }

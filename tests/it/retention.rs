@@ -9,16 +9,13 @@
 //! The PostgreSQL-backed check of a standalone keep lives in `catalog.rs`, next to the other
 //! tests on real backups.
 
-use std::process::Output;
-
 use bytes::Bytes;
 use chrono::Local;
 
 use barman_cloud::catalog::Status;
 
-use crate::conformance::list_keys;
 use crate::support::synthetic::{self, Backup, Row, segment, wal_key};
-use crate::support::{Provider, Store, barman, ours, run};
+use crate::support::{Provider, Ran, Store, TestCommand, barman, ours};
 
 /// Nine backups over 40 days, oldest first.
 fn table() -> Vec<Row> {
@@ -119,15 +116,12 @@ fn populate(store: &Store, now: chrono::DateTime<Local>) -> Vec<Backup> {
 }
 
 /// Runs a backup-delete (Barman's or ours) with options first, as Barman's parser needs.
-fn delete(program: std::path::PathBuf, store: &Store, options: &[String]) -> Output {
-    run(store
+fn delete(program: std::path::PathBuf, store: &Store, options: &[String]) -> Ran {
+    store
         .command(program)
         .args(options)
-        .args([store.url.as_str(), "pg"]))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+        .args([store.url.as_str(), "pg"])
+        .ran()
 }
 
 /// The dry-run cases: policies, `-b` references, refusals.
@@ -179,24 +173,24 @@ fn compare_dry_runs(provider: Provider, all: bool) {
         return;
     };
     let backups = populate(&store, Local::now());
-    let before = list_keys(&store, "");
+    let before = store.list_keys("");
     for case in dry_run_cases(&backups, all) {
         let theirs = delete(barman_delete.clone(), &store, &case);
         let mine = delete(ours("barman-cloud-backup-delete"), &store, &case);
         assert_eq!(
-            text(&mine.stdout),
-            text(&theirs.stdout),
+            mine.stdout(),
+            theirs.stdout(),
             "{provider:?} {case:?}: dry-run output differs (Barman's stderr: {})",
-            text(&theirs.stderr)
+            theirs.stderr()
         );
         assert_eq!(
-            mine.status.code(),
-            theirs.status.code(),
+            mine.exit_code(),
+            theirs.exit_code(),
             "{provider:?} {case:?}: exit codes differ; ours said {}",
-            text(&mine.stderr)
+            mine.stderr()
         );
     }
-    assert_eq!(list_keys(&store, ""), before, "a dry run deleted something");
+    assert_eq!(store.list_keys(""), before, "a dry run deleted something");
 }
 
 /// Real deletions, one after the other, on two identical catalogs: one in a `provider`
@@ -214,7 +208,8 @@ fn compare_real_deletes(provider: Provider, ours_on: Provider, steps: &[&[&str]]
     populate(&ours_store, now);
     // Keys from the server directory down, whatever the store's key prefix.
     let left_in = |store: &Store| -> Vec<String> {
-        list_keys(store, "")
+        store
+            .list_keys("")
             .into_iter()
             .map(|k| k[k.find("pg/").unwrap()..].to_string())
             .collect()
@@ -226,7 +221,7 @@ fn compare_real_deletes(provider: Provider, ours_on: Provider, steps: &[&[&str]]
         let mut mine_args = step.clone();
         mine_args.extend(["--batch-size".into(), "3".into()]);
         let mine = delete(ours("barman-cloud-backup-delete"), &ours_store, &mine_args);
-        assert_eq!(mine.status.code(), theirs.status.code(), "{step:?}");
+        assert_eq!(mine.exit_code(), theirs.exit_code(), "{step:?}");
         let (left_theirs, left_ours) = (left_in(&theirs_store), left_in(&ours_store));
         assert_eq!(
             left_ours, left_theirs,

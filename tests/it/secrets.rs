@@ -4,22 +4,36 @@
 
 use std::process::Command;
 
-use crate::support::{Provider, Store, ours, run, temp_dir, wal_like_bytes};
+use crate::support::faults::{Fault, Rule, behind_proxy_on};
+use crate::support::{Provider, Store, TestCommand, ours, temp_dir, wal_like_bytes};
 
 const SEGMENT: &str = "000000010000000000000009";
 
-/// Runs `program` with `env` and `args`; fails if any secret shows in its output.
-fn assert_silent(program: &str, env: &[(String, String)], args: &[&str], secrets: &[&str]) {
+/// How a command must end: its exit code, and a line of its output that shows it reached (or
+/// tried to reach) the store, so a command that died before any request cannot pass for
+/// silent. `None`: nothing to show, as a `-t` check that succeeds prints nothing (its exit 0
+/// is the store's answer).
+type Expected = (i32, Option<&'static str>);
+
+/// Runs `program` with `env` and `args`, as text and as JSON logs: it ends as `expected`,
+/// and no secret shows in its output.
+fn assert_silent(
+    program: &str,
+    env: &[(String, String)],
+    args: &[&str],
+    secrets: &[&str],
+    (code, line): Expected,
+) {
     for format in ["text", "json"] {
-        let out = run(Command::new(ours(program))
-            .envs(env.iter().map(|(k, v)| (k, v)))
+        let out = Command::new(ours(program))
+            .envs(env.iter().cloned())
             .args(["-vv", "--log-format", format])
-            .args(args));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .args(args)
+            .code(code);
+        let text = format!("{}{}", out.stdout(), out.stderr());
+        if let Some(line) = line {
+            assert!(text.contains(line), "no '{line}' in:\n{out:?}");
+        }
         for secret in secrets {
             assert!(
                 !text.contains(secret),
@@ -29,56 +43,98 @@ fn assert_silent(program: &str, env: &[(String, String)], args: &[&str], secrets
     }
 }
 
+/// How every command ends against the store.
+#[derive(Clone, Copy)]
+enum Outcome {
+    /// The store answers: each command gives its own verdict on an empty catalog.
+    Served,
+    /// Every request is refused or never connects: every command exits `.0` with `.1`.
+    Refused(i32, &'static str),
+}
+
+impl Outcome {
+    fn expected(self, served: Expected) -> Expected {
+        match self {
+            Outcome::Served => served,
+            Outcome::Refused(code, line) => (code, Some(line)),
+        }
+    }
+}
+
 /// Every command, on success and failure paths, against `store` with `env` and `flags`.
-fn every_command(store: &Store, env: &[(String, String)], flags: &[&str], secrets: &[&str]) {
+fn every_command(
+    store: &Store,
+    env: &[(String, String)],
+    flags: &[&str],
+    secrets: &[&str],
+    outcome: Outcome,
+) {
     let dir = temp_dir();
     let wal = dir.path().join(SEGMENT);
     std::fs::write(&wal, wal_like_bytes(1 << 20, 9)).unwrap();
     let out = dir.path().join("out");
-    let cases: Vec<(&str, Vec<&str>)> = vec![
-        ("barman-cloud-wal-archive", vec![wal.to_str().unwrap()]),
+    let (wal, out) = (wal.to_str().unwrap(), out.to_str().unwrap());
+    let cases: Vec<(&str, Vec<&str>, Expected)> = vec![
         (
-            "barman-cloud-wal-restore",
-            vec![SEGMENT, out.to_str().unwrap()],
+            "barman-cloud-wal-archive",
+            vec![wal],
+            (0, Some("archived ")),
         ),
         (
             "barman-cloud-wal-restore",
-            vec!["0000000100000000000000FF", out.to_str().unwrap()],
+            vec![SEGMENT, out],
+            (0, Some("restored 000000010000000000000009")),
         ),
-        ("barman-cloud-check-wal-archive", vec![]),
+        (
+            "barman-cloud-wal-restore",
+            vec!["0000000100000000000000FF", out],
+            (1, Some("does not exist")),
+        ),
+        (
+            "barman-cloud-check-wal-archive",
+            vec![],
+            (1, Some("Expected empty archive")),
+        ),
         (
             "barman-cloud-restore",
-            vec!["20261126T000000", out.to_str().unwrap()],
+            vec!["20261126T000000", out],
+            (1, Some("does not exists")),
         ),
-        ("barman-cloud-backup-list", vec!["--format", "json"]),
-        ("barman-cloud-backup-show", vec!["20261126T000000"]),
-        ("barman-cloud-backup-keep", vec!["-s", "20261126T000000"]),
+        (
+            "barman-cloud-backup-list",
+            vec!["--format", "json"],
+            (0, Some("backups_list")),
+        ),
+        (
+            "barman-cloud-backup-show",
+            vec!["20261126T000000"],
+            (1, Some("does not exist")),
+        ),
+        (
+            "barman-cloud-backup-keep",
+            vec!["-s", "20261126T000000"],
+            (0, Some("Keep: nokeep")),
+        ),
         (
             "barman-cloud-backup-delete",
             vec!["--dry-run", "-r", "REDUNDANCY 1"],
+            (0, Some("0 backups deleted by retention policy")),
+        ),
+        // `-t`, for the commands that take it.
+        ("barman-cloud-wal-archive", vec!["-t", wal], (0, None)),
+        ("barman-cloud-check-wal-archive", vec!["-t"], (0, None)),
+        ("barman-cloud-backup-list", vec!["-t"], (0, None)),
+        (
+            "barman-cloud-backup-delete",
+            vec!["-t", "-r", "REDUNDANCY 1"],
+            (0, None),
         ),
     ];
-    for (program, rest) in cases {
+    for (program, rest, served) in cases {
         let mut args: Vec<&str> = flags.to_vec();
-        args.push(&store.url);
-        args.push("pg");
+        args.extend([store.url.as_str(), "pg"]);
         args.extend(rest);
-        assert_silent(program, env, &args, secrets);
-        let mut test = flags.to_vec();
-        test.extend(["-t", &store.url, "pg"]);
-        if program == "barman-cloud-wal-archive" {
-            test.push(wal.to_str().unwrap());
-        }
-        // `-t` alone, for the commands that need no further positionals.
-        let more_positionals = [
-            "barman-cloud-wal-restore",
-            "barman-cloud-restore",
-            "barman-cloud-backup-show",
-            "barman-cloud-backup-keep",
-        ];
-        if !more_positionals.contains(&program) {
-            assert_silent(program, env, &test, secrets);
-        }
+        assert_silent(program, env, &args, secrets, outcome.expected(served));
     }
 }
 
@@ -106,12 +162,13 @@ fn aws_secrets_never_printed() {
         ("AWS_SESSION_TOKEN".to_string(), token.to_string()),
         ("AWS_DEFAULT_REGION".to_string(), "us-east-1".to_string()),
     ];
-    let endpoint = store.args[1].clone();
+    let endpoint = store.endpoint_url.clone().unwrap();
     every_command(
         &store,
         &env,
         &["--endpoint-url", &endpoint],
         &[secret, token],
+        Outcome::Served,
     );
     // Error path: nothing listens there.
     every_command(
@@ -119,6 +176,7 @@ fn aws_secrets_never_printed() {
         &env,
         &["--endpoint-url", "http://127.0.0.1:9"],
         &[secret, token],
+        Outcome::Refused(2, "can't connect to cloud provider"),
     );
 }
 
@@ -130,34 +188,49 @@ fn azure_secrets_never_printed() {
     let (conn, key) = connection_string_and_key(&store);
     let flags = ["--cloud-provider", "azure-blob-storage"];
     // The real key, through the connection string: success paths.
-    every_command(&store, &store.env, &flags, &[&key]);
+    every_command(&store, &store.env, &flags, &[&key], Outcome::Served);
     // Wrong credentials of every kind: authentication failures must not echo them.
     let wrong_key = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk=";
     let sas =
         "sv=2026-01-01&ss=b&srt=sco&sp=rwdl&se=2030-01-01T00:00:00Z&sig=KnownSasSignature0123";
     let wrong_conn = conn.replace(&key, wrong_key);
-    for env in [
-        vec![("AZURE_STORAGE_CONNECTION_STRING".to_string(), wrong_conn)],
-        vec![
-            (
-                "AZURE_STORAGE_ACCOUNT".to_string(),
-                "devstoreaccount1".to_string(),
-            ),
-            ("AZURE_STORAGE_KEY".to_string(), wrong_key.to_string()),
-        ],
-        vec![
-            (
-                "AZURE_STORAGE_ACCOUNT".to_string(),
-                "devstoreaccount1".to_string(),
-            ),
-            ("AZURE_STORAGE_SAS_TOKEN".to_string(), sas.to_string()),
-        ],
+    // Azurite refuses a wrong key in a connection string; an account with a key or a SAS
+    // token but no connection string is refused before any request, as the client needs
+    // the emulator's endpoint from a connection string.
+    let denied = Outcome::Refused(4, "access denied: check the credentials");
+    let unconfigured = Outcome::Refused(4, "cannot configure the Azure client");
+    for (env, outcome) in [
+        (
+            vec![("AZURE_STORAGE_CONNECTION_STRING".to_string(), wrong_conn)],
+            denied,
+        ),
+        (
+            vec![
+                (
+                    "AZURE_STORAGE_ACCOUNT".to_string(),
+                    "devstoreaccount1".to_string(),
+                ),
+                ("AZURE_STORAGE_KEY".to_string(), wrong_key.to_string()),
+            ],
+            unconfigured,
+        ),
+        (
+            vec![
+                (
+                    "AZURE_STORAGE_ACCOUNT".to_string(),
+                    "devstoreaccount1".to_string(),
+                ),
+                ("AZURE_STORAGE_SAS_TOKEN".to_string(), sas.to_string()),
+            ],
+            unconfigured,
+        ),
     ] {
         every_command(
             &store,
             &env,
             &flags,
             &[wrong_key, "KnownSasSignature0123", &key],
+            outcome,
         );
     }
 }
@@ -173,12 +246,12 @@ fn bad_credentials_give_one_clear_line() {
     let dir = temp_dir();
     let wal = dir.path().join(SEGMENT);
     std::fs::write(&wal, wal_like_bytes(1 << 16, 1)).unwrap();
-    let out = run(Command::new(ours("barman-cloud-wal-archive"))
+    let out = Command::new(ours("barman-cloud-wal-archive"))
         .env("AZURE_STORAGE_CONNECTION_STRING", wrong)
         .args(["--cloud-provider", "azure-blob-storage", &store.url, "pg"])
-        .arg(&wal));
-    assert_eq!(out.status.code(), Some(4));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .arg(&wal)
+        .code(4);
+    let stderr = out.stderr();
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("access denied: check the credentials"),
@@ -190,8 +263,6 @@ fn bad_credentials_give_one_clear_line() {
 /// (`&amp;sig=...`), is still never printed, in any encoding, by any log line (issue #14).
 #[test]
 fn sas_token_quoted_by_a_server_is_never_printed() {
-    use crate::faults::behind_proxy_on;
-    use crate::support::faults::{Fault, Rule};
     let Some((store, proxy)) = behind_proxy_on(Provider::Azure) else {
         return;
     };
@@ -234,17 +305,18 @@ fn sas_token_quoted_by_a_server_is_never_printed() {
         let mut args = flags.to_vec();
         args.extend([proxied.url.as_str(), "pg"]);
         args.extend(rest);
-        assert_silent(program, &env, &args, &forms);
+        // The proxy answers every request with a 500, which each command reports.
+        assert_silent(program, &env, &args, &forms, (4, Some("injected fault")));
     }
     assert!(proxy.injected() > 0, "no request reached the proxy");
     // What the body said still reaches the user, as its code and message only.
-    let out = run(Command::new(ours("barman-cloud-wal-archive"))
-        .envs(env.iter().map(|(k, v)| (k, v)))
+    let out = Command::new(ours("barman-cloud-wal-archive"))
+        .envs(env.iter().cloned())
         .args(flags)
         .args([proxied.url.as_str(), "pg"])
-        .arg(&wal));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
+        .arg(&wal)
+        .code(4);
+    let stderr = out.stderr();
     assert!(stderr.contains("InternalError: injected fault"), "{stderr}");
     assert!(!stderr.contains("<Resource>"), "{stderr}");
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{barman, ours, required, run, temp_dir, wal_like_bytes};
+use crate::support::{TestCommand, barman, ours, required, temp_dir, wal_like_bytes};
 
 /// moto serving HTTPS with a certificate made for this test; killed on drop.
 struct TlsMoto {
@@ -35,8 +35,7 @@ fn start_tls_moto(dir: &Path) -> Option<TlsMoto> {
     )
     .unwrap();
     let openssl = |args: &[&str]| {
-        let out = run(Command::new("openssl").args(args).current_dir(dir));
-        assert!(out.status.success(), "openssl {args:?}");
+        Command::new("openssl").args(args).current_dir(dir).code(0);
     };
     openssl(&[
         "req",
@@ -116,11 +115,11 @@ fn https_endpoint_with_a_ca_bundle() {
         return;
     };
     let cert = dir.path().join("ca.pem");
-    let created = run(Command::new("curl")
+    Command::new("curl")
         .args(["-sf", "-X", "PUT", "--cacert"])
         .arg(&cert)
-        .arg(format!("{}/tls", moto.endpoint)));
-    assert!(created.status.success(), "cannot create the bucket");
+        .arg(format!("{}/tls", moto.endpoint))
+        .code(0);
 
     let name = "000000010000000000000001";
     let wal = dir.path().join(name);
@@ -137,7 +136,7 @@ fn https_endpoint_with_a_ca_bundle() {
         if let Some(bundle) = bundle {
             cmd.env("AWS_CA_BUNDLE", bundle);
         }
-        run(&mut cmd)
+        cmd.ran()
     };
     let url = "s3://tls/prefix";
     let wal_arg = wal.to_str().unwrap();
@@ -148,26 +147,23 @@ fn https_endpoint_with_a_ca_bundle() {
         None,
         &[url, "pg", wal_arg],
     );
-    assert!(
-        !refused.status.success(),
-        "an unknown certificate was accepted"
-    );
+    assert!(!refused.success(), "an unknown certificate was accepted");
 
     for flag in ["--gzip", "--lz4"] {
         let server = format!("pg{flag}");
-        let archived = tool(
+        tool(
             &ours("barman-cloud-wal-archive"),
             Some(&cert),
             &[flag, url, &server, wal_arg],
-        );
-        assert!(archived.status.success(), "archive over HTTPS with {flag}");
+        )
+        .code(0);
         let back = dir.path().join(format!("back{flag}"));
-        let restored = tool(
+        tool(
             &ours("barman-cloud-wal-restore"),
             Some(&cert),
             &[url, &server, name, back.to_str().unwrap()],
-        );
-        assert!(restored.status.success(), "restore over HTTPS with {flag}");
+        )
+        .code(0);
         assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&wal).unwrap());
 
         // Barman (boto3, with the same bundle) reads what we sent unsigned.
@@ -175,15 +171,12 @@ fn https_endpoint_with_a_ca_bundle() {
             continue;
         };
         let theirs = dir.path().join(format!("barman{flag}"));
-        let restored = tool(
+        tool(
             &barman_restore,
             Some(&cert),
             &[url, &server, name, theirs.to_str().unwrap()],
-        );
-        assert!(
-            restored.status.success(),
-            "Barman restore over HTTPS with {flag}"
-        );
+        )
+        .code(0);
         assert_eq!(
             std::fs::read(&theirs).unwrap(),
             std::fs::read(&wal).unwrap()

@@ -5,36 +5,11 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::pg::Pg;
-use crate::support::{self, Provider, Store, barman, ours, run, temp_dir, wal_like_bytes};
-
-pub fn archive_command(store: &Store, compression: &str) -> String {
-    format!(
-        "{}{} {}{compression} '{}' pg %p",
-        store.shell_env(),
-        ours("barman-cloud-wal-archive").display(),
-        store.shell_args(),
-        store.url
-    )
-}
-
-pub fn restore_command(store: &Store) -> String {
-    format!(
-        "{}{} {}'{}' pg %f %p",
-        store.shell_env(),
-        ours("barman-cloud-wal-restore").display(),
-        store.shell_args(),
-        store.url
-    )
-}
-
-/// The state a replay must reproduce.
-fn fingerprint(pg: &Pg) -> String {
-    pg.sql(
-        "SELECT (SELECT count(*) || ':' || sum(abalance) FROM pgbench_accounts) || '/' || \
-         (SELECT count(*) || ':' || coalesce(sum(delta), 0) FROM pgbench_history) || '/' || \
-         (SELECT string_agg(note, ',' ORDER BY id) FROM marker)",
-    )
-}
+use crate::support::primary::{HISTORY, Recovery, assert_replayed, fingerprint, start_restored};
+use crate::support::{
+    self, Provider, Ran, Store, TestCommand, barman, matrix, ours, spooled, temp_dir,
+    wal_like_bytes,
+};
 
 /// PostgreSQL archives a pgbench workload through our wal-archive; a server restored from a
 /// WAL-less base backup replays all of it through our wal-restore. Returns the primary's log
@@ -53,7 +28,7 @@ fn archive_and_replay(provider: Provider, compression: &str) -> String {
     let mut primary = Pg::init(&primary_dir);
     primary.conf(&format!(
         "archive_mode = on\narchive_command = '{}'",
-        archive_command(&store, compression).replace('\'', "''")
+        store.archive_command(compression).replace('\'', "''")
     ));
     primary.start();
     let base = replica_dir.join("data");
@@ -65,60 +40,21 @@ fn archive_and_replay(provider: Provider, compression: &str) -> String {
     );
     let last = primary.sql("SELECT pg_walfile_name(pg_switch_wal())");
     primary.wait_archived(&last);
-    let expected = fingerprint(&primary);
+    let expected = fingerprint(&primary, HISTORY);
     primary.stop();
 
-    let mut replica = Pg::from_data(&replica_dir, base);
-    replica.conf(&format!(
-        "archive_mode = off\nunix_socket_directories = '{}'\nrestore_command = '{}'",
-        replica_dir.display(),
-        restore_command(&store).replace('\'', "''")
-    ));
-    replica.write_file("recovery.signal", "");
-    replica.start();
-    replica.wait_promoted();
-    assert_eq!(
-        fingerprint(&replica),
-        expected,
-        "replayed data differs\n{}",
-        replica.log()
-    );
-    assert!(
-        replica.log().contains("restored log file"),
-        "nothing came from the archive:\n{}",
-        replica.log()
-    );
+    let replica = start_restored(&replica_dir, base, &store, Recovery::Replay(""));
+    assert_replayed(&replica, &expected, HISTORY);
     primary.log()
 }
 
-#[test]
-fn replay_file_zstd() {
-    archive_and_replay(Provider::File, "--zstd");
-}
-
-#[test]
-fn replay_file_bzip2() {
-    archive_and_replay(Provider::File, "--bzip2");
-}
-
-#[test]
-fn replay_s3_gzip() {
-    archive_and_replay(Provider::S3, "--gzip");
-}
-
-#[test]
-fn replay_s3_xz() {
-    archive_and_replay(Provider::S3, "--xz");
-}
-
-#[test]
-fn replay_azure_lz4() {
-    archive_and_replay(Provider::Azure, "--lz4");
-}
-
-#[test]
-fn replay_gcs_snappy() {
-    archive_and_replay(Provider::Gcs, "--snappy");
+matrix! {
+    replay_file_zstd => archive_and_replay(Provider::File, "--zstd"),
+    replay_file_bzip2 => archive_and_replay(Provider::File, "--bzip2"),
+    replay_s3_gzip => archive_and_replay(Provider::S3, "--gzip"),
+    replay_s3_xz => archive_and_replay(Provider::S3, "--xz"),
+    replay_azure_lz4 => archive_and_replay(Provider::Azure, "--lz4"),
+    replay_gcs_snappy => archive_and_replay(Provider::Gcs, "--snappy"),
 }
 
 /// With `--max-parallel`, calls upload the next ready segments too and PostgreSQL's later
@@ -158,7 +94,7 @@ fn spool_entries_do_not_carry_over_to_another_destination() {
     }
     let spool = dir.path().join("spool");
     let archive = |store: &Path, name: &str| {
-        let out = run(Command::new(ours("barman-cloud-wal-archive"))
+        Command::new(ours("barman-cloud-wal-archive"))
             .args([
                 "--max-parallel",
                 "2",
@@ -167,8 +103,8 @@ fn spool_entries_do_not_carry_over_to_another_destination() {
             ])
             .arg(format!("file://{}", store.display()))
             .arg("pg")
-            .arg(pg_wal.join(name)));
-        assert!(out.status.success(), "archiving {name}");
+            .arg(pg_wal.join(name))
+            .code(0);
     };
     let stored =
         |store: &Path, name: &str| store.join("pg/wals/0000000100000000").join(name).exists();
@@ -208,25 +144,9 @@ fn wal_file(dir: &Path, name: &str, len: usize, seed: u64) -> std::path::PathBuf
     path
 }
 
-/// Runs `program URL pg ...`. Leading options in `rest` go before the positionals: Barman's
-/// argparse rejects an option between `server_name` and the optional `wal_path`.
-pub fn tool(
-    store: &Store,
-    program: std::path::PathBuf,
-    url: &str,
-    rest: &[&str],
-) -> std::process::Output {
-    let split = rest
-        .iter()
-        .position(|a| !a.starts_with('-'))
-        .unwrap_or(rest.len());
-    let (options, positionals) = rest.split_at(split);
-    run(store
-        .command(program)
-        .args(options)
-        .arg(url)
-        .arg("pg")
-        .args(positionals))
+/// Runs `program URL pg ...` (see [`Store::tool`]).
+fn tool(store: &Store, program: std::path::PathBuf, url: &str, rest: &[&str]) -> Ran {
+    store.tool(program, url, rest).ran()
 }
 
 /// Every compression both ways: what Barman archives we restore, what we archive Barman
@@ -258,32 +178,29 @@ fn interop_with_barman_all_compressions() {
         let wal = wal_file(dir.path(), name, 16 << 20, i as u64);
         let flags: Vec<&str> = [*flag].into_iter().filter(|f| !f.is_empty()).collect();
         let wal_arg = wal.to_str().unwrap();
-        let b = tool(
+        tool(
             &store,
             barman_archive.clone(),
             &theirs,
             &[flags.as_slice(), &[wal_arg]].concat(),
-        );
-        assert!(b.status.success(), "Barman could not archive with {flag:?}");
-        let o = tool(
+        )
+        .code(0);
+        tool(
             &store,
             ours("barman-cloud-wal-archive"),
             &mine,
             &[flags.as_slice(), &[wal_arg]].concat(),
-        );
-        assert!(o.status.success(), "we could not archive with {flag:?}");
+        )
+        .code(0);
 
         let from_barman = dir.path().join(format!("{name}.from-barman"));
-        let o = tool(
+        tool(
             &store,
             ours("barman-cloud-wal-restore"),
             &theirs,
             &[name, from_barman.to_str().unwrap()],
-        );
-        assert!(
-            o.status.success(),
-            "we could not restore Barman's {flag:?} object"
-        );
+        )
+        .code(0);
         assert_eq!(
             std::fs::read(&from_barman).unwrap(),
             std::fs::read(&wal).unwrap(),
@@ -291,16 +208,13 @@ fn interop_with_barman_all_compressions() {
         );
 
         let from_ours = dir.path().join(format!("{name}.from-ours"));
-        let b = tool(
+        tool(
             &store,
             barman_restore.clone(),
             &mine,
             &[name, from_ours.to_str().unwrap()],
-        );
-        assert!(
-            b.status.success(),
-            "Barman could not restore our {flag:?} object"
-        );
+        )
+        .code(0);
         assert_eq!(
             std::fs::read(&from_ours).unwrap(),
             std::fs::read(&wal).unwrap(),
@@ -318,15 +232,12 @@ fn interop_with_barman_all_compressions() {
             (barman_archive.clone(), &theirs),
             (ours("barman-cloud-wal-archive"), &mine),
         ] {
-            assert!(
-                tool(&store, program, url, &["--gzip", path.to_str().unwrap()])
-                    .status
-                    .success()
-            );
+            tool(&store, program, url, &["--gzip", path.to_str().unwrap()]).ok();
         }
     }
     let keys = |prefix: &str| -> Vec<String> {
-        crate::conformance::list_keys(&store, prefix)
+        store
+            .list_keys(prefix)
             .into_iter()
             .map(|k| {
                 k.split_once(&format!("/{prefix}/"))
@@ -356,16 +267,10 @@ fn duplicate_archive_same_bytes_succeeds_different_bytes_fail() {
             args.push(wal.to_str().unwrap());
             tool(&store, ours("barman-cloud-wal-archive"), &store.url, &args)
         };
-        assert!(archive(&["--gzip"]).status.success());
-        assert!(
-            archive(&["--gzip"]).status.success(),
-            "identical re-archive must succeed"
-        );
-        assert!(
-            archive(&["--zstd"]).status.success(),
-            "identical content under another codec is the same WAL"
-        );
-        let stored = crate::conformance::list_keys(&store, "");
+        archive(&["--gzip"]).ok();
+        archive(&["--gzip"]).ok();
+        archive(&["--zstd"]).ok();
+        let stored = store.list_keys("");
         assert_eq!(stored.len(), 1, "a duplicate was uploaded: {stored:?}");
 
         let restored = dir.path().join("restored");
@@ -377,23 +282,18 @@ fn duplicate_archive_same_bytes_succeeds_different_bytes_fail() {
                 &[name, restored.to_str().unwrap()],
             )
         };
-        assert!(fetch().status.success());
+        fetch().ok();
         let before = std::fs::read(&restored).unwrap();
 
         std::fs::write(&wal, wal_like_bytes(1 << 20, 8)).unwrap();
-        let out = archive(&["--gzip"]);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "different content must fail with exit 1"
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let out = archive(&["--gzip"]).code(1);
+        let stderr = out.stderr();
         assert!(
             stderr.contains("different content") && stderr.lines().count() == 1,
             "{stderr}"
         );
         std::fs::remove_file(&restored).unwrap();
-        assert!(fetch().status.success());
+        fetch().ok();
         assert_eq!(
             std::fs::read(&restored).unwrap(),
             before,
@@ -416,34 +316,26 @@ fn exit_codes_match_barman() {
             &[name, dest.to_str().unwrap()],
         )
     };
-    assert_eq!(
-        restore("000000010000000000000099").status.code(),
-        Some(1),
-        "missing WAL"
-    );
+    restore("000000010000000000000099").code(1);
     assert!(!dest.exists());
-    assert_eq!(
-        restore("not-a-wal").status.code(),
-        Some(3),
-        "invalid WAL name"
-    );
+    restore("not-a-wal").code(3);
     let bad = dir.path().join("not-a-wal");
     std::fs::write(&bad, b"x").unwrap();
-    let out = tool(
+    tool(
         &store,
         ours("barman-cloud-wal-archive"),
         &store.url,
         &[bad.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(3), "invalid WAL name");
+    )
+    .code(3);
     let missing = dir.path().join("000000010000000000000001");
-    let out = tool(
+    tool(
         &store,
         ours("barman-cloud-wal-archive"),
         &store.url,
         &[missing.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(4), "missing local file");
+    )
+    .code(4);
 }
 
 /// An endpoint nobody listens on is a connection failure (exit 2), for every WAL command.
@@ -480,13 +372,7 @@ fn unreachable_endpoint_exits_2() {
         ("barman-cloud-check-wal-archive", vec![]),
     ];
     for (program, args) in cases {
-        let out = run(base(program).args(&args));
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        base(program).args(&args).code(2);
     }
 }
 
@@ -500,44 +386,28 @@ fn missing_bucket_exit_codes() {
     let url = "s3://bcrs-no-such-bucket/p";
     let dir = temp_dir();
     let wal = wal_file(dir.path(), "000000010000000000000001", 1024, 1);
-    let out = tool(
+    tool(
         &store,
         ours("barman-cloud-wal-archive"),
         url,
         &["-t", wal.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(1));
+    )
+    .code(1);
     let archive = [wal.to_str().unwrap()];
-    let out = tool(&store, ours("barman-cloud-wal-archive"), url, &archive);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tool(&store, ours("barman-cloud-wal-archive"), url, &archive).code(4);
     if let Some(theirs) = barman("barman-cloud-wal-archive") {
-        assert_eq!(
-            tool(&store, theirs.clone(), url, &archive).status.code(),
-            Some(4)
-        );
+        tool(&store, theirs.clone(), url, &archive).code(4);
         let test = ["-t", archive[0]];
-        assert_eq!(tool(&store, theirs, url, &test).status.code(), Some(1));
+        tool(&store, theirs, url, &test).code(1);
     }
-    assert!(
-        tool(
-            &store,
-            ours("barman-cloud-wal-archive"),
-            &store.url,
-            &["-t", wal.to_str().unwrap()]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        tool(&store, ours("barman-cloud-check-wal-archive"), url, &["-t"])
-            .status
-            .success()
-    );
+    tool(
+        &store,
+        ours("barman-cloud-wal-archive"),
+        &store.url,
+        &["-t", wal.to_str().unwrap()],
+    )
+    .ok();
+    tool(&store, ours("barman-cloud-check-wal-archive"), url, &["-t"]).ok();
 }
 
 /// check-wal-archive gives Barman's verdicts on the same archives.
@@ -557,12 +427,10 @@ fn check_wal_archive_agrees_with_barman() {
                 &store.url,
                 args,
             )
-            .status
-            .code();
+            .exit_code();
             let b = barman_check.as_ref().map(|p| {
                 tool(&store, p.clone(), &store.url, args)
-                    .status
-                    .code()
+                    .exit_code()
                     .unwrap()
             });
             (o, b)
@@ -577,16 +445,13 @@ fn check_wal_archive_agrees_with_barman() {
         agree(&[], 0);
         let dir = temp_dir();
         let wal = wal_file(dir.path(), "000000020000000000000003", 1024, 3);
-        assert!(
-            tool(
-                &store,
-                ours("barman-cloud-wal-archive"),
-                &store.url,
-                &[wal.to_str().unwrap()]
-            )
-            .status
-            .success()
-        );
+        tool(
+            &store,
+            ours("barman-cloud-wal-archive"),
+            &store.url,
+            &[wal.to_str().unwrap()],
+        )
+        .ok();
         agree(&[], 1);
         agree(&["--timeline=2"], 1);
         agree(&["--timeline=3"], 0);
@@ -607,16 +472,13 @@ fn restore_prefetches_into_the_spool() {
     ];
     for (i, name) in names.iter().enumerate() {
         let wal = wal_file(dir.path(), name, 1 << 20, i as u64);
-        assert!(
-            tool(
-                &store,
-                ours("barman-cloud-wal-archive"),
-                &store.url,
-                &["--gzip", wal.to_str().unwrap()]
-            )
-            .status
-            .success()
-        );
+        tool(
+            &store,
+            ours("barman-cloud-wal-archive"),
+            &store.url,
+            &["--gzip", wal.to_str().unwrap()],
+        )
+        .ok();
     }
     let spool = dir.path().join("spool");
     let spool_arg = format!("--spool-dir={}", spool.display());
@@ -630,12 +492,12 @@ fn restore_prefetches_into_the_spool() {
     };
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    assert!(restore(names[0], &out.join("a")).status.success());
+    restore(names[0], &out.join("a")).ok();
     assert_eq!(spooled(&spool), [names[1], names[2]]);
     // Remove the archive: the next two must come from the spool.
     std::fs::remove_dir_all(store.file_root().unwrap().join("pg")).unwrap();
     std::fs::create_dir_all(store.file_root().unwrap()).unwrap();
-    assert!(restore(names[1], &out.join("b")).status.success());
+    restore(names[1], &out.join("b")).ok();
     assert_eq!(
         std::fs::read(out.join("b")).unwrap(),
         wal_like_bytes(1 << 20, 1)
@@ -654,15 +516,4 @@ fn restore_prefetches_into_the_spool() {
         2,
         "temporary files left behind: {leftovers:?}"
     );
-}
-
-/// The WAL files waiting in a spool directory (in its per-source subdirectories), sorted.
-pub fn spooled(spool: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(spool)
-        .unwrap()
-        .flat_map(|source| std::fs::read_dir(source.unwrap().path()).unwrap())
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }

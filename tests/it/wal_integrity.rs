@@ -11,8 +11,10 @@ use barman_cloud::storage::{Storage, WriteOptions};
 use object_store::path::Path as Key;
 
 use crate::support::pg::{Pg, as_postgres, pg_bin};
-use crate::support::{Provider, Store, barman, ours, run, temp_dir, wal_like_bytes};
-use crate::wal::{spooled, tool};
+use crate::support::primary::{Recovery, restored};
+use crate::support::{
+    Provider, Ran, Store, TestCommand, barman, block_on, ours, spooled, temp_dir, wal_like_bytes,
+};
 
 /// The exit status PostgreSQL stops recovery on (`ExitClass::StopRecovery`).
 const DAMAGED: i32 = 255;
@@ -22,18 +24,12 @@ const SEGMENT_SIZE: usize = 16 << 20;
 /// The objects behind a store URL, read and replaced through the library's client.
 struct Objects {
     storage: Storage,
-    rt: tokio::runtime::Runtime,
 }
 
 impl Objects {
     fn of(store: &Store, url: &str) -> Objects {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         Objects {
-            storage: crate::conformance::open(store, url),
-            rt,
+            storage: store.open(url),
         }
     }
 
@@ -51,22 +47,20 @@ impl Objects {
     /// The one object stored for WAL `name`: its key and bytes.
     fn wal(&self, name: &str) -> (Key, Vec<u8>) {
         let dir = Key::from(self.dir(name));
-        let key = self
-            .rt
-            .block_on(self.storage.list_dir(&dir))
+        let key = block_on(self.storage.list_dir(&dir))
             .unwrap()
             .into_iter()
             .map(|m| m.location)
             .find(|k| k.filename().is_some_and(|f| f.starts_with(name)))
             .unwrap_or_else(|| panic!("{name} is not stored"));
-        let bytes = self.rt.block_on(self.storage.get(&key)).unwrap().to_vec();
+        let bytes = block_on(self.storage.get(&key)).unwrap().to_vec();
         (key, bytes)
     }
 
     fn put(&self, key: &Key, bytes: Vec<u8>) {
         let options = WriteOptions::default();
         let put = self.storage.put(key, bytes.into(), &options);
-        self.rt.block_on(put).unwrap();
+        block_on(put).unwrap();
     }
 }
 
@@ -76,13 +70,13 @@ fn archive(store: &Store, program: PathBuf, url: &str, flag: &str, name: &str, d
     let path = dir.path().join(name);
     std::fs::write(&path, data).unwrap();
     let flags: Vec<&str> = [flag].into_iter().filter(|f| !f.is_empty()).collect();
-    let out = tool(
-        store,
-        program,
-        url,
-        &[&flags[..], &[path.to_str().unwrap()]].concat(),
-    );
-    assert!(out.status.success(), "archiving {name} with {flag:?}");
+    store
+        .tool(
+            program,
+            url,
+            &[&flags[..], &[path.to_str().unwrap()]].concat(),
+        )
+        .code(0);
 }
 
 /// Our wal-restore of `name` into an empty directory, with `options` first: the output and
@@ -92,11 +86,13 @@ fn restore(
     url: &str,
     options: &[&str],
     name: &str,
-) -> (std::process::Output, Vec<(String, Vec<u8>)>) {
+) -> (Ran, Vec<(String, Vec<u8>)>) {
     let dir = temp_dir();
     let dest = dir.path().join("RECOVERYXLOG");
     let args = [options, &[name, dest.to_str().unwrap()]].concat();
-    let out = tool(store, ours("barman-cloud-wal-restore"), url, &args);
+    let out = store
+        .tool(ours("barman-cloud-wal-restore"), url, &args)
+        .ran();
     let left = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| {
@@ -110,8 +106,8 @@ fn restore(
 
 fn assert_refused(store: &Store, url: &str, name: &str, what: &str) {
     let (out, left) = restore(store, url, &[], name);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(DAMAGED), "{what}: {stderr}");
+    let stderr = out.stderr();
+    assert_eq!(out.exit_code(), Some(DAMAGED), "{what}: {stderr}");
     let names: Vec<&String> = left.iter().map(|(n, _)| n).collect();
     assert!(left.is_empty(), "{what} left {names:?}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -120,7 +116,7 @@ fn assert_refused(store: &Store, url: &str, name: &str, what: &str) {
 
 fn assert_restores(store: &Store, url: &str, name: &str, data: &[u8]) {
     let (out, left) = restore(store, url, &[], name);
-    assert!(out.status.success(), "{name} was refused");
+    out.code(0);
     assert!(left.len() == 1 && left[0].1 == data, "{name}: wrong bytes");
 }
 
@@ -155,13 +151,10 @@ fn a_flipped_byte_in_our_zstd_or_lz4_wal_is_refused() {
         assert_refused(&s3, &s3.url, name, name);
         let dir = temp_dir();
         let dest = dir.path().join("RECOVERYXLOG");
-        let out = tool(
-            &s3,
-            theirs.clone(),
-            &s3.url,
-            &[name, dest.to_str().unwrap()],
-        );
-        assert!(!out.status.success(), "Barman restored {name}");
+        let out = s3
+            .tool(theirs.clone(), &s3.url, &[name, dest.to_str().unwrap()])
+            .ran();
+        assert!(!out.success(), "Barman restored {name}");
     }
 }
 
@@ -294,7 +287,7 @@ fn stores_sharing_a_spool_each_get_their_own_bytes() {
     let options = ["--parallel=3", spool_arg.as_str()];
     let fetch = |s: usize, i: usize| {
         let (out, left) = restore(&stores[s], &stores[s].url, &options, &names[i]);
-        assert!(out.status.success(), "store {s}, {}", names[i]);
+        out.code(0);
         assert!(
             left.len() == 1 && left[0].1 == segment_data(s, i),
             "store {s}, {}: wrong bytes",
@@ -331,9 +324,9 @@ fn concurrent_prefetching_restores_on_one_spool_all_succeed() {
                     for (i, name) in names.iter().enumerate() {
                         let options = ["--parallel=4", spool_arg.as_str()];
                         let (out, left) = restore(store, &store.url, &options, name);
-                        if !out.status.success() {
-                            let stderr = String::from_utf8_lossy(&out.stderr);
-                            let code = out.status.code();
+                        if !out.success() {
+                            let stderr = out.stderr();
+                            let code = out.exit_code();
                             failures.push(format!("store {s} {name}: exit {code:?}: {stderr}"));
                         } else if !(left.len() == 1 && left[0].1 == segment_data(s, i)) {
                             failures.push(format!("store {s} {name}: wrong bytes"));
@@ -371,7 +364,7 @@ fn recovery_stops_at_a_damaged_segment_and_resumes_once_repaired() {
     }
     crate::support::chmod_world(dir.path());
     let mut primary = Pg::init(&primary_dir);
-    let archive_command = crate::wal::archive_command(&store, "--lz4");
+    let archive_command = store.archive_command("--lz4");
     primary.conf(&format!(
         "archive_mode = on\narchive_command = '{}'",
         archive_command.replace('\'', "''")
@@ -394,22 +387,10 @@ fn recovery_stops_at_a_damaged_segment_and_resumes_once_repaired() {
     bad[middle] ^= 0x01;
     objects.put(&key, bad);
 
-    let mut replica = Pg::from_data(&replica_dir, base);
-    replica.conf(&format!(
-        "archive_mode = off\nunix_socket_directories = '{}'\nrestore_command = '{}'",
-        replica_dir.display(),
-        crate::wal::restore_command(&store).replace('\'', "''")
-    ));
-    replica.write_file("recovery.signal", "");
+    let mut replica = restored(&replica_dir, base, &store, Recovery::Replay(""));
     // pg_ctl fails if recovery stops before the server accepts connections; either way
     // the server must shut itself down.
-    let log = replica_dir.join("server.log");
-    run(as_postgres(pg_bin("pg_ctl"))
-        .args(["-w", "-t", "120", "-D"])
-        .arg(&replica.data)
-        .arg("-l")
-        .arg(&log)
-        .arg("start"));
+    replica.start_command(&[]).ran();
     let deadline = Instant::now() + Duration::from_secs(120);
     while replica.data.join("postmaster.pid").exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
@@ -417,10 +398,11 @@ fn recovery_stops_at_a_damaged_segment_and_resumes_once_repaired() {
     let text = replica.log();
     if replica.data.join("postmaster.pid").exists() {
         let stop = ["-w", "-m", "immediate", "-D"];
-        run(as_postgres(pg_bin("pg_ctl"))
+        as_postgres(pg_bin("pg_ctl"))
             .args(stop)
             .arg(&replica.data)
-            .arg("stop"));
+            .arg("stop")
+            .ran();
         panic!("recovery went on past the damaged {damaged}:\n{text}");
     }
     assert!(text.contains("refusing to restore"), "{text}");

@@ -10,6 +10,38 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::{Provider, Ran, Store, TestCommand, ours};
+
+/// A store on S3 and a proxy in front of its endpoint.
+pub fn behind_proxy() -> Option<(Store, FaultProxy)> {
+    behind_proxy_on(Provider::S3)
+}
+
+/// A store on `provider` and a proxy in front of its endpoint.
+pub fn behind_proxy_on(provider: Provider) -> Option<(Store, FaultProxy)> {
+    let store = Store::new(provider)?;
+    let proxy = FaultProxy::start(&store.endpoint());
+    Some((store, proxy))
+}
+
+/// Runs one of our tools through the proxy: `options` before the URL and server name.
+pub fn via(
+    store: &Store,
+    proxy: &FaultProxy,
+    program: &str,
+    options: &[&str],
+    rest: &[&str],
+) -> Ran {
+    let proxied = store.through(&proxy.url);
+    proxied
+        .command(ours(program))
+        .args(options)
+        .arg(&proxied.url)
+        .arg("pg")
+        .args(rest)
+        .ran()
+}
+
 /// What to do to a request a rule picks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {

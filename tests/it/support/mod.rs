@@ -5,16 +5,74 @@
 //! When one is missing a test that needs it is skipped with a message, unless
 //! `BCRS_REQUIRE_SERVICES=1` (set by `.ci/run` and the test script), where it fails.
 
+pub mod command;
 pub mod faults;
 pub mod pg;
+pub mod primary;
 pub mod store;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-pub use store::{Provider, Store};
+pub use command::{Ran, TestCommand};
+pub use store::{Provider, Store, block_on};
+
+/// One `#[test]` per row of a matrix, each a call of the shared body:
+/// `matrix! { replay_s3_gzip => archive_and_replay(Provider::S3, "--gzip"), … }`.
+macro_rules! matrix {
+    ($($name:ident => $body:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $body;
+            }
+        )*
+    };
+}
+pub(crate) use matrix;
+
+/// The nine programs we ship, and where cargo built each.
+pub const PROGRAMS: [(&str, &str); 9] = [
+    (
+        "barman-cloud-wal-archive",
+        env!("CARGO_BIN_EXE_barman-cloud-wal-archive"),
+    ),
+    (
+        "barman-cloud-wal-restore",
+        env!("CARGO_BIN_EXE_barman-cloud-wal-restore"),
+    ),
+    (
+        "barman-cloud-check-wal-archive",
+        env!("CARGO_BIN_EXE_barman-cloud-check-wal-archive"),
+    ),
+    (
+        "barman-cloud-backup",
+        env!("CARGO_BIN_EXE_barman-cloud-backup"),
+    ),
+    (
+        "barman-cloud-restore",
+        env!("CARGO_BIN_EXE_barman-cloud-restore"),
+    ),
+    (
+        "barman-cloud-backup-list",
+        env!("CARGO_BIN_EXE_barman-cloud-backup-list"),
+    ),
+    (
+        "barman-cloud-backup-show",
+        env!("CARGO_BIN_EXE_barman-cloud-backup-show"),
+    ),
+    (
+        "barman-cloud-backup-delete",
+        env!("CARGO_BIN_EXE_barman-cloud-backup-delete"),
+    ),
+    (
+        "barman-cloud-backup-keep",
+        env!("CARGO_BIN_EXE_barman-cloud-backup-keep"),
+    ),
+];
 
 /// Our binaries, copied to a world-readable directory: PostgreSQL runs `archive_command` as
 /// the `postgres` user, who cannot enter a clone under `/root`.
@@ -24,44 +82,7 @@ pub fn bin_dir() -> &'static Path {
         remove_stale_bin_dirs();
         let dir = PathBuf::from(format!("/tmp/bcrs-bin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for (name, path) in [
-            (
-                "barman-cloud-wal-archive",
-                env!("CARGO_BIN_EXE_barman-cloud-wal-archive"),
-            ),
-            (
-                "barman-cloud-wal-restore",
-                env!("CARGO_BIN_EXE_barman-cloud-wal-restore"),
-            ),
-            (
-                "barman-cloud-check-wal-archive",
-                env!("CARGO_BIN_EXE_barman-cloud-check-wal-archive"),
-            ),
-            (
-                "barman-cloud-backup",
-                env!("CARGO_BIN_EXE_barman-cloud-backup"),
-            ),
-            (
-                "barman-cloud-restore",
-                env!("CARGO_BIN_EXE_barman-cloud-restore"),
-            ),
-            (
-                "barman-cloud-backup-list",
-                env!("CARGO_BIN_EXE_barman-cloud-backup-list"),
-            ),
-            (
-                "barman-cloud-backup-show",
-                env!("CARGO_BIN_EXE_barman-cloud-backup-show"),
-            ),
-            (
-                "barman-cloud-backup-delete",
-                env!("CARGO_BIN_EXE_barman-cloud-backup-delete"),
-            ),
-            (
-                "barman-cloud-backup-keep",
-                env!("CARGO_BIN_EXE_barman-cloud-backup-keep"),
-            ),
-        ] {
+        for (name, path) in PROGRAMS {
             let target = dir.join(name);
             std::fs::copy(path, &target).unwrap();
         }
@@ -89,13 +110,7 @@ fn remove_stale_bin_dirs() {
 
 /// Makes a path and everything below it readable (and directories enterable) by anyone.
 pub fn chmod_world(path: &Path) {
-    let status = Command::new("chmod")
-        .arg("-R")
-        .arg("a+rwX")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    Command::new("chmod").arg("-R").arg("a+rwX").arg(path).ok();
 }
 
 /// The path of one of our binaries.
@@ -130,19 +145,34 @@ pub fn required(var: &str) -> Option<String> {
     }
 }
 
-/// Runs a command and returns its output, echoing stderr on failure for the test log.
-pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if !out.status.success() {
-        eprintln!(
-            "{cmd:?} exited {:?}\nstderr: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+/// Waits until the wall clock enters its next second: backup IDs have a one-second
+/// resolution, so a backup taken after this never shares an ID with one taken before.
+pub fn next_backup_second() {
+    let second = || chrono::Local::now().timestamp();
+    let before = second();
+    while second() == before {
+        std::thread::sleep(Duration::from_millis(20));
     }
-    out
+}
+
+/// Polls `done` every 200 ms until it holds; panics with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The WAL files waiting in a spool directory (in its per-source subdirectories), sorted.
+pub fn spooled(spool: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(spool)
+        .unwrap()
+        .flat_map(|source| std::fs::read_dir(source.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// A fresh directory for one test, removed on drop, readable by the postgres user.

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use super::TestCommand;
+
 /// A PostgreSQL data directory, stopped on drop.
 pub struct Pg {
     pub data: PathBuf,
@@ -19,12 +21,16 @@ pub fn pg_bin(name: &str) -> PathBuf {
     Path::new(&dir).join(name)
 }
 
-/// A command that runs as `postgres` when we are root.
-pub fn as_postgres(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    if std::fs::metadata("/proc/self")
+/// Whether the tests run as root (so servers and our tools under them run as `postgres`).
+pub fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
-    {
+}
+
+/// A command that runs as `postgres` when we are root.
+pub fn as_postgres(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    if running_as_root() {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", "postgres", "--"]).arg(program);
         cmd
@@ -47,12 +53,10 @@ impl Pg {
     /// `initdb` a new cluster in `dir/data` (the socket lives in `dir`).
     pub fn init(dir: &Path) -> Pg {
         let data = dir.join("data");
-        let out = super::run(
-            as_postgres(pg_bin("initdb"))
-                .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
-                .arg(&data),
-        );
-        assert!(out.status.success(), "initdb failed");
+        as_postgres(pg_bin("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&data)
+            .ok();
         let pg = Pg {
             data,
             socket_dir: dir.to_path_buf(),
@@ -110,34 +114,32 @@ impl Pg {
     /// Starts the server with extra environment variables (credentials that a
     /// `restore_command` or `archive_command` reads from the server's environment).
     pub fn start_with_env(&mut self, env: &[(String, String)]) {
-        let log = self.socket_dir.join("server.log");
-        let out = super::run(
-            as_postgres(pg_bin("pg_ctl"))
-                .envs(env.iter().map(|(k, v)| (k, v)))
-                .args(["-w", "-t", "120", "-D"])
-                .arg(&self.data)
-                .arg("-l")
-                .arg(&log)
-                .arg("start"),
-        );
-        if !out.status.success() {
-            panic!(
-                "pg_ctl start failed; log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
+        if !self.start_command(env).ran().success() {
+            panic!("pg_ctl start failed; log:\n{}", self.log());
         }
         self.running = true;
+    }
+
+    /// `pg_ctl start`, waiting for the server, with its log in `server.log` beside the socket.
+    pub fn start_command(&self, env: &[(String, String)]) -> Command {
+        let mut cmd = as_postgres(pg_bin("pg_ctl"));
+        cmd.envs(env.iter().cloned())
+            .args(["-w", "-t", "120", "-D"])
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.socket_dir.join("server.log"))
+            .arg("start");
+        cmd
     }
 
     /// Stops the server (fast shutdown).
     pub fn stop(&mut self) {
         if self.running {
-            super::run(
-                as_postgres(pg_bin("pg_ctl"))
-                    .args(["-w", "-m", "fast", "-D"])
-                    .arg(&self.data)
-                    .arg("stop"),
-            );
+            as_postgres(pg_bin("pg_ctl"))
+                .args(["-w", "-m", "fast", "-D"])
+                .arg(&self.data)
+                .arg("stop")
+                .ran();
             self.running = false;
         }
     }
@@ -154,36 +156,24 @@ impl Pg {
 
     /// Runs SQL and returns the unaligned, tuples-only output.
     pub fn sql(&self, sql: &str) -> String {
-        let out = super::run(
-            as_postgres(pg_bin("psql"))
-                .args([
-                    "-X",
-                    "-At",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-h",
-                ])
-                .arg(&self.socket_dir)
-                .args(["-c", sql]),
-        );
-        assert!(out.status.success(), "psql failed: {sql}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        as_postgres(pg_bin("psql"))
+            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", "postgres"])
+            .args(["-d", "postgres", "-h"])
+            .arg(&self.socket_dir)
+            .args(["-c", sql])
+            .ok()
+            .trim()
+            .to_string()
     }
 
     /// Runs pgbench with the given arguments.
     pub fn pgbench(&self, args: &[&str]) {
-        let out = super::run(
-            as_postgres(pg_bin("pgbench"))
-                .args(["-U", "postgres", "-h"])
-                .arg(&self.socket_dir)
-                .args(args)
-                .arg("postgres"),
-        );
-        assert!(out.status.success(), "pgbench {args:?} failed");
+        as_postgres(pg_bin("pgbench"))
+            .args(["-U", "postgres", "-h"])
+            .arg(&self.socket_dir)
+            .args(args)
+            .arg("postgres")
+            .ok();
     }
 
     /// Waits until `pg_stat_archiver` reports `wal` (or a later file) archived.
@@ -221,14 +211,12 @@ impl Pg {
     /// It waits for the end WAL to be archived, so a broken `archive_command` would hang it:
     /// `timeout` turns that into a failure.
     pub fn base_backup_without_wal(&self, target: &Path) {
-        let out = super::run(
-            with_timeout(300, as_postgres(pg_bin("pg_basebackup")))
-                .args(["-U", "postgres", "-X", "none", "-c", "fast", "-h"])
-                .arg(&self.socket_dir)
-                .arg("-D")
-                .arg(target),
-        );
-        assert!(out.status.success(), "pg_basebackup failed");
+        with_timeout(300, as_postgres(pg_bin("pg_basebackup")))
+            .args(["-U", "postgres", "-X", "none", "-c", "fast", "-h"])
+            .arg(&self.socket_dir)
+            .arg("-D")
+            .arg(target)
+            .ok();
     }
 }
 

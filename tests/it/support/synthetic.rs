@@ -172,14 +172,9 @@ pub fn wal_key(name: &str, suffix: &str) -> String {
 
 /// Uploads `objects` (relative to `<store prefix>/<server>/`) with a few requests in flight.
 pub fn upload(store: &Store, server: &str, objects: Vec<(String, Bytes)>) {
-    let storage = crate::conformance::open(store, &store.url);
-    let root = format!("{}/{server}", storage.location().prefix.trim_matches('/'));
-    let root = root.trim_start_matches('/').to_string();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    let storage = store.open(&store.url);
+    let root = store.key(&storage, server);
+    super::block_on(async {
         let results: Vec<_> = futures::stream::iter(objects)
             .map(|(key, body)| {
                 let storage = &storage;
