@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::compress::Compression;
+use crate::compress::Compression::{self, Bzip2, Gzip, Lz4, Snappy, Xz, Zstd};
 
 /// The WAL compression flags: mutually exclusive, none by default.
 #[derive(Debug, Args, Default)]
@@ -31,14 +31,16 @@ pub struct WalCompressionArgs {
 impl WalCompressionArgs {
     /// The chosen codec.
     pub fn compression(&self) -> Option<Compression> {
-        chosen([
-            (self.gzip, Compression::Gzip),
-            (self.bzip2, Compression::Bzip2),
-            (self.xz, Compression::Xz),
-            (self.snappy, Compression::Snappy),
-            (self.zstd, Compression::Zstd),
-            (self.lz4, Compression::Lz4),
-        ])
+        [
+            (self.gzip, Gzip),
+            (self.bzip2, Bzip2),
+            (self.xz, Xz),
+            (self.snappy, Snappy),
+            (self.zstd, Zstd),
+            (self.lz4, Lz4),
+        ]
+        .into_iter()
+        .find_map(|(on, c)| on.then_some(c))
     }
 }
 
@@ -61,18 +63,21 @@ pub struct BackupCompressionArgs {
 }
 
 impl BackupCompressionArgs {
-    /// The chosen codec.
+    /// The chosen codec, by the WAL flags' rule.
     pub fn compression(&self) -> Option<Compression> {
-        chosen([
-            (self.gzip, Compression::Gzip),
-            (self.bzip2, Compression::Bzip2),
-            (self.snappy, Compression::Snappy),
-            (self.lz4, Compression::Lz4),
-        ])
+        let &Self {
+            gzip,
+            bzip2,
+            snappy,
+            lz4,
+        } = self;
+        let wal = WalCompressionArgs {
+            gzip,
+            bzip2,
+            snappy,
+            lz4,
+            ..WalCompressionArgs::default()
+        };
+        wal.compression()
     }
-}
-
-/// The codec whose flag is set; clap's group lets at most one be.
-fn chosen<const N: usize>(flags: [(bool, Compression); N]) -> Option<Compression> {
-    flags.into_iter().find_map(|(on, c)| on.then_some(c))
 }
