@@ -49,6 +49,7 @@
 
 pub mod backup;
 pub mod catalog;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod compress;
 pub mod durable;

@@ -29,7 +29,7 @@ aws:kms\t'SSE-KMS'"
 complete -c barman-cloud-backup -l sse-kms-key-id -d 'The AWS KMS key ID that should be used for encrypting the uploaded data in S3 (requires -e aws:kms)' -r
 complete -c barman-cloud-backup -l encryption-scope -d 'The name of an encryption scope defined in the Azure Blob Storage service which is to be used to encrypt the data in Azure' -r
 complete -c barman-cloud-backup -l kms-key-name -d 'The name of the GCP KMS key which should be used for encrypting the uploaded data in GCS' -r
-complete -c barman-cloud-backup -l snapshot-instance -d 'The name of the VM instance to which the disks to be backed up are attached' -r
+complete -c barman-cloud-backup -l snapshot-instance -d 'The name of the VM instance to which the disks to be backed up are attached (snapshot backups are not supported yet)' -r
 complete -c barman-cloud-backup -l snapshot-disk -d 'Name of a disk for which snapshots should be taken (repeatable)' -r
 complete -c barman-cloud-backup -l snapshot-zone -d 'Zone of the disks from which snapshots should be taken (deprecated: --gcp-zone)' -r
 complete -c barman-cloud-backup -l snapshot-gcp-project -d 'GCP project under which disk snapshots should be stored (deprecated: --gcp-project)' -r

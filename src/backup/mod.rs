@@ -23,13 +23,13 @@ use tokio::sync::{mpsc, watch};
 pub use rules::Rules;
 pub use upload::PartStats;
 
-use crate::catalog::pyrepr::PyValue;
 use crate::catalog::{BackupInfo, Status};
 use crate::compress::Compression;
 use crate::error::{Error, PgFailure, Result};
 use crate::layout::{BackupId, Layout};
 use crate::pg::{Pg, ServerFacts};
 use crate::progress::ProgressHandle;
+use crate::python::PyValue;
 use crate::storage::{Provider, Storage, WriteOptions};
 use crate::task;
 use tarball::TarParts;

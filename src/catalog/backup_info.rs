@@ -6,9 +6,7 @@ use std::fmt::{self, Write};
 use std::str::FromStr;
 
 use crate::postgres::Tablespace;
-use crate::python::Timestamp;
-
-use super::pyrepr::{PyValue, str_repr};
+use crate::python::{PyValue, Timestamp, str_repr};
 
 /// Where a backup is in its life. Object-store backups only use STARTED, DONE and FAILED;
 /// the others appear in files written by a Barman server.

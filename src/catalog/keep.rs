@@ -15,7 +15,8 @@ use crate::layout::{BackupId, Layout};
 use crate::storage::{Storage, WriteOptions};
 
 /// A keep annotation's target (`--target` of backup-keep).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Keep {
     /// Restorable to any point after the backup: every later WAL stays.
     Full,

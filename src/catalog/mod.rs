@@ -4,7 +4,6 @@
 mod backup_info;
 mod keep;
 mod list;
-pub mod pyrepr;
 pub mod select;
 
 pub use backup_info::{BackupInfo, DEFAULT_SEGMENT_SIZE, ParseError, Status};

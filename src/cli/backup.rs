@@ -2,7 +2,9 @@
 
 use clap::Parser;
 
-use super::args::{self, BackupCompressionArgs, CommonArgs, EncryptionArgs, TagArgs};
+use super::args::{
+    self, BackupCompressionArgs, CommonArgs, Destination, EncryptionArgs, TagArgs, ToCloud, heading,
+};
 use crate::backup::{self, BackupOptions, DEFAULT_MAX_ARCHIVE_SIZE};
 use crate::catalog::select::RESERVED_NAMES;
 use crate::compress::Level;
@@ -14,11 +16,8 @@ use crate::pg::{ConnectOptions, Pg, ProcessEnv};
 #[derive(Debug, Parser)]
 #[command(name = "barman-cloud-backup", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
-    /// URL of the cloud destination, such as a bucket in AWS S3. For example:
-    /// `s3://bucket/path/to/folder`, or `file:///var/lib/backups` for a local directory.
-    pub destination_url: String,
-    /// The name of the server as configured in Barman.
-    pub server_name: String,
+    #[command(flatten)]
+    pub destination: Destination<ToCloud>,
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
@@ -70,9 +69,9 @@ pub struct Args {
 
 /// Disk-snapshot backups: accepted so command lines parse, refused when used.
 #[derive(Debug, clap::Args)]
-#[command(next_help_heading = "Snapshot backups (not supported yet)")]
 pub struct SnapshotArgs {
-    /// The name of the VM instance to which the disks to be backed up are attached.
+    /// The name of the VM instance to which the disks to be backed up are attached (snapshot
+    /// backups are not supported yet).
     #[arg(long)]
     pub snapshot_instance: Option<String>,
     /// Name of a disk for which snapshots should be taken (repeatable).
@@ -82,37 +81,37 @@ pub struct SnapshotArgs {
     #[arg(long, value_name = "GCP_ZONE")]
     pub snapshot_zone: Option<String>,
     /// GCP project under which disk snapshots should be stored (deprecated: --gcp-project).
-    #[arg(long, value_name = "GCP_PROJECT")]
+    #[arg(long, value_name = "GCP_PROJECT", help_heading = heading::GCS)]
     pub snapshot_gcp_project: Option<String>,
     /// GCP project under which disk snapshots should be stored.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::GCS)]
     pub gcp_project: Option<String>,
     /// Zone of the disks from which snapshots should be taken.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::GCS)]
     pub gcp_zone: Option<String>,
     /// The name of the AWS region containing the EC2 VM and storage volumes.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::S3)]
     pub aws_region: Option<String>,
     /// The length of time in seconds to wait for snapshots to be created in AWS.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::S3)]
     pub aws_await_snapshots_timeout: Option<u64>,
     /// The lock mode to apply to the snapshot.
-    #[arg(long, value_parser = ["governance", "compliance"])]
+    #[arg(long, value_parser = ["governance", "compliance"], help_heading = heading::S3)]
     pub aws_snapshot_lock_mode: Option<String>,
     /// The cool-off period (hours) for the snapshot lock.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::S3)]
     pub aws_snapshot_lock_cool_off_period: Option<u32>,
     /// The expiration date for the snapshot lock.
-    #[arg(long, conflicts_with = "aws_snapshot_lock_duration")]
+    #[arg(long, conflicts_with = "aws_snapshot_lock_duration", help_heading = heading::S3)]
     pub aws_snapshot_lock_expiration_date: Option<String>,
     /// The duration (days) of the snapshot lock.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::S3)]
     pub aws_snapshot_lock_duration: Option<u32>,
     /// The ID of the Azure subscription which owns the instance and storage volumes.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::AZURE)]
     pub azure_subscription_id: Option<String>,
     /// The name of the Azure resource group of the instance and disks.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::AZURE)]
     pub azure_resource_group: Option<String>,
 }
 
@@ -163,11 +162,7 @@ pub async fn run(args: Args) -> Result<()> {
                 .into(),
         ));
     }
-    let opened = args.common.open_unless_test(
-        &args.destination_url,
-        &args.server_name,
-        Some(&args.encryption),
-    );
+    let opened = args.destination.open(&args.common, Some(&args.encryption));
     let Some((storage, layout)) = opened.await? else {
         return Ok(());
     };

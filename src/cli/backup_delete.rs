@@ -2,10 +2,11 @@
 
 use chrono::Local;
 use clap::{Args as ClapArgs, Parser};
+use object_store::path::Path;
 
-use super::args::{CommonArgs, SourceArgs};
-use super::output;
+use super::args::{CommonArgs, Destination, FromCloud};
 use crate::error::{Error, Result};
+use crate::python::PyValue;
 use crate::retention::{Action, DeleteOptions, Deleter, Policy};
 use crate::storage::Provider;
 
@@ -15,7 +16,7 @@ use crate::storage::Provider;
 #[command(name = "barman-cloud-backup-delete", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
-    pub source: SourceArgs,
+    pub source: Destination<FromCloud>,
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
@@ -72,7 +73,7 @@ pub async fn run(args: Args) -> Result<()> {
             );
         }
     }
-    let Some((storage, layout)) = args.source.open(&args.common).await? else {
+    let Some((storage, layout)) = args.source.open(&args.common, None).await? else {
         return Ok(());
     };
     let max = storage.max_delete_batch();
@@ -86,7 +87,7 @@ pub async fn run(args: Args) -> Result<()> {
     let mut deleter = Deleter::open(&storage, &layout, options).await?;
     let mut report = |action: &Action| {
         if args.dry_run {
-            let _ = output::emit(&(output::dry_run_line(action) + "\n"));
+            let _ = super::emit(&(dry_run_line(action) + "\n"));
         } else {
             log_action(action);
         }
@@ -118,5 +119,50 @@ fn log_action(action: &Action) {
         Action::WalPrefix(prefix) => tracing::info!("Deleting all objects under {prefix}"),
         Action::Wals(keys) => tracing::info!("Deleting {} WAL files", keys.len()),
         Action::Snapshots { .. } | Action::SnapshotLabel(_) => {}
+    }
+}
+
+/// A Python list of keys, as Barman's dry run prints one.
+fn key_list(keys: &[Path]) -> String {
+    PyValue::List(keys.iter().map(|k| PyValue::Str(k.to_string())).collect()).to_string()
+}
+
+/// The line `barman-cloud-backup-delete --dry-run` prints for a step it skips.
+pub fn dry_run_line(action: &Action) -> String {
+    match action {
+        Action::Backup { objects, .. } | Action::Wals(objects) => format!(
+            "Skipping deletion of objects {} due to --dry-run option",
+            key_list(objects)
+        ),
+        Action::WalPrefix(prefix) => {
+            format!(
+                "Skipping deletion of all objects under prefix {prefix} due to --dry-run option"
+            )
+        }
+        Action::Snapshots { .. } => "Skipping deletion of snapshots due to --dry-run option".into(),
+        Action::SnapshotLabel(key) => format!("Skipping deletion of {key} due to --dry-run option"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_lines_are_barmans() {
+        let keys = vec![
+            Path::from("p/pg/base/20261125T035049/data.tar.gz"),
+            Path::from("p/pg/base/20261125T035049/backup.info"),
+        ];
+        assert_eq!(
+            dry_run_line(&Action::Wals(keys)),
+            "Skipping deletion of objects ['p/pg/base/20261125T035049/data.tar.gz', \
+             'p/pg/base/20261125T035049/backup.info'] due to --dry-run option"
+        );
+        assert_eq!(
+            dry_run_line(&Action::WalPrefix("p/pg/wals/0000000100000000/".into())),
+            "Skipping deletion of all objects under prefix p/pg/wals/0000000100000000/ due to \
+             --dry-run option"
+        );
     }
 }

@@ -2,8 +2,7 @@
 
 use clap::{Args as ClapArgs, Parser};
 
-use super::args::{CommonArgs, SourceArgs};
-use super::output;
+use super::args::{CommonArgs, Destination, FromCloud};
 use crate::catalog::{
     Keep, Status, read_backup_info, read_keep, release_keep, resolve_reference, write_keep,
 };
@@ -15,7 +14,7 @@ use crate::error::{Error, Result};
 #[command(name = "barman-cloud-backup-keep", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
-    pub source: SourceArgs,
+    pub source: Destination<FromCloud>,
     /// The backup ID of the backup to be kept (or a name, or a shortcut).
     pub backup_id: String,
     #[command(flatten)]
@@ -48,7 +47,7 @@ super::command_with_common_args!(Args);
 /// # Errors
 /// [`Error::NotKeepable`], [`Error::KeepWithoutBackup`], backup lookup and storage errors.
 pub async fn run(args: Args) -> Result<()> {
-    let Some((storage, layout)) = args.source.open(&args.common).await? else {
+    let Some((storage, layout)) = args.source.open(&args.common, None).await? else {
         return Ok(());
     };
     let id = resolve_reference(&storage, &layout, &args.backup_id).await?;
@@ -59,7 +58,7 @@ pub async fn run(args: Args) -> Result<()> {
         // Like Barman, an ID without a backup simply has no keep.
         let line = read_keep(&storage, &layout, &id).await?;
         let target = line.filter(|l| !l.is_empty());
-        return output::emit(&format!(
+        return super::emit(&format!(
             "Keep: {}\n",
             target.as_deref().unwrap_or("nokeep")
         ));

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 
-use super::args::CommonArgs;
+use super::args::{CommonArgs, Destination, ToCloud};
 use crate::error::{Error, Result};
 use crate::storage::{Location, Target};
 use crate::wal;
@@ -12,10 +12,8 @@ use crate::wal;
 #[derive(Debug, Parser)]
 #[command(name = "barman-cloud-check-wal-archive", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
-    /// URL of the cloud destination, such as a bucket in AWS S3.
-    pub destination_url: String,
-    /// The name of the server as configured in Barman.
-    pub server_name: String,
+    #[command(flatten)]
+    pub destination: Destination<ToCloud>,
     #[command(flatten)]
     pub common: CommonArgs,
     /// The earliest timeline whose WALs should cause the check to fail.
@@ -30,14 +28,14 @@ super::command_with_common_args!(Args);
 /// # Errors
 /// [`Error::ArchiveNotUsable`], [`Error::Connection`], or storage errors.
 pub async fn run(args: Args) -> Result<()> {
-    let location = Location::parse(&args.destination_url, args.common.cloud_provider)?;
+    let location = Location::parse(&args.destination.url, args.common.cloud_provider)?;
     if let Target::File { root } = &location.target {
         // Barman creates a missing bucket here, and only here; a directory is our bucket.
         std::fs::create_dir_all(root).map_err(Error::io("create directory", root))?;
     }
-    let (storage, layout) = args
-        .common
-        .open(&args.destination_url, &args.server_name, None)?;
+    let (storage, layout) =
+        args.common
+            .open(&args.destination.url, &args.destination.server_name, None)?;
     match storage.check().await {
         // Like Barman's, this test is about connectivity only: a missing bucket passes.
         Err(Error::BucketCheckFailed { .. }) if args.common.test => return Ok(()),

@@ -12,18 +12,18 @@ pub mod backup_list;
 pub mod backup_show;
 pub mod check_wal_archive;
 pub mod logging;
-pub mod output;
 pub mod progress;
 pub mod restore;
 pub mod wal_archive;
 pub mod wal_restore;
 
 use std::future::Future;
+use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::error::{Error, ExitClass};
+use crate::error::{Error, ExitClass, Result};
 
 /// Our version and the Barman release whose behaviour we reproduce.
 pub const VERSION: &str = concat!(
@@ -78,7 +78,7 @@ pub fn main<A, F, Fut>(run: F) -> ExitCode
 where
     A: Command,
     F: FnOnce(A) -> Fut,
-    Fut: Future<Output = Result<(), Error>>,
+    Fut: Future<Output = Result<()>>,
 {
     let program = std::env::args().next().and_then(|p| {
         std::path::Path::new(&p)
@@ -123,5 +123,24 @@ where
             tracing::error!("{name}: {e}");
             ExitCode::from(e.class() as u8)
         }
+    }
+}
+
+/// Writes `text` to stdout. A closed pipe (`backup-list | head`) is not an error.
+///
+/// # Errors
+/// Any other write error.
+pub fn emit(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => Err(Error::Io {
+            action: "write",
+            path: "standard output".into(),
+            source: e,
+        }),
+        _ => Ok(()),
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser};
 
-use super::args::CommonArgs;
+use super::args::{CommonArgs, Destination, FromCloud, heading};
 use crate::catalog::{self, BackupInfo, Catalog, RecoveryTargets, Status, TargetTli};
 use crate::error::{Error, Result};
 use crate::layout::{BackupId, Layout};
@@ -13,19 +13,12 @@ use crate::postgres::Lsn;
 use crate::restore::{self, RecoveryConf, RecoveryTarget, RestoreOptions, TargetAction};
 use crate::storage::Storage;
 
-const S3_HEADING: &str = "Extra options for the aws-s3 cloud provider";
-const AZURE_HEADING: &str = "Extra options for the azure-blob-storage cloud provider";
-const GCS_HEADING: &str = "Extra options for google-cloud-storage cloud provider";
-
 /// Downloads a backup made with barman-cloud-backup into a directory, ready for PostgreSQL.
 #[derive(Debug, Parser)]
 #[command(name = "barman-cloud-restore", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
-    /// URL of the cloud source, such as a bucket in AWS S3. For example:
-    /// `s3://bucket/path/to/folder`, or `file:///var/lib/backups` for a local directory.
-    pub source_url: String,
-    /// The name of the server as configured in Barman.
-    pub server_name: String,
+    #[command(flatten)]
+    pub source: Destination<FromCloud>,
     /// The backup ID, a backup name, a shortcut (latest, last, oldest, first, last-failed) or
     /// `auto` to choose with --target-time/--target-lsn/--target-tli.
     pub backup_id: String,
@@ -64,13 +57,13 @@ pub struct SnapshotArgs {
     #[arg(long)]
     pub snapshot_recovery_instance: Option<String>,
     /// Zone containing the instance and disks for the snapshot recovery.
-    #[arg(long, visible_alias = "snapshot-recovery-zone", help_heading = GCS_HEADING)]
+    #[arg(long, visible_alias = "snapshot-recovery-zone", help_heading = heading::GCS)]
     pub gcp_zone: Option<String>,
     /// Name of the AWS region where the instance and disks for snapshot recovery are located.
-    #[arg(long, help_heading = S3_HEADING)]
+    #[arg(long, help_heading = heading::S3)]
     pub aws_region: Option<String>,
     /// Resource group containing the instance and disks for the snapshot recovery.
-    #[arg(long, help_heading = AZURE_HEADING)]
+    #[arg(long, help_heading = heading::AZURE)]
     pub azure_resource_group: Option<String>,
 }
 
@@ -128,10 +121,7 @@ fn parse_tli(s: &str) -> std::result::Result<TargetTli, String> {
 /// Everything [`restore::restore`] returns, plus backup lookup errors.
 pub async fn run(args: Args) -> Result<()> {
     refuse_snapshot_options(&args.snapshot)?;
-    let opened = args
-        .common
-        .open_unless_test(&args.source_url, &args.server_name, None);
-    let Some((storage, layout)) = opened.await? else {
+    let Some((storage, layout)) = args.source.open(&args.common, None).await? else {
         return Ok(());
     };
     let options = RestoreOptions {
@@ -145,7 +135,7 @@ pub async fn run(args: Args) -> Result<()> {
         tracing::info!("Restoring from backup_id: {backup_id}");
         let info = info.ok_or_else(|| Error::BackupNotFound {
             id: backup_id.to_string(),
-            server: args.server_name.clone(),
+            server: args.source.server_name.clone(),
         })?;
         if info.status != Status::Done {
             tracing::warn!(
@@ -245,7 +235,7 @@ async fn choose_backup(
     };
     let id = catalog::select_for_recovery(&catalog.backups, &targets).ok_or_else(|| {
         Error::NoCandidateBackup {
-            server: args.server_name.clone(),
+            server: args.source.server_name.clone(),
         }
     })?;
     // Read again, whole, as Barman reads the chosen one again: the catalog takes what it can.
@@ -261,7 +251,7 @@ fn recovery_conf(args: &Args) -> Result<Option<RecoveryConf>> {
     }
     // A URL can carry secrets (user information, a SAS token in the query): never write one
     // into a file that backups and support bundles copy around.
-    let url = url::Url::parse(&args.source_url).ok();
+    let url = url::Url::parse(&args.source.url).ok();
     if url
         .is_some_and(|u| u.query().is_some() || !u.username().is_empty() || u.password().is_some())
     {
@@ -274,7 +264,7 @@ fn recovery_conf(args: &Args) -> Result<Option<RecoveryConf>> {
     }
     let program = wal_restore_program();
     let mut argv = args.common.provider_argv();
-    argv.extend([args.source_url.clone(), args.server_name.clone()]);
+    argv.extend([args.source.url.clone(), args.source.server_name.clone()]);
     let target = if let Some(t) = &r.recovery_target_time {
         Some(RecoveryTarget::Time(t.clone()))
     } else if let Some(x) = &r.recovery_target_xid {

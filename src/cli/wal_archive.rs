@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::args::{self, CommonArgs, EncryptionArgs, TagArgs, WalCompressionArgs};
+use super::args::{
+    self, CommonArgs, Destination, EncryptionArgs, TagArgs, ToCloud, WalCompressionArgs, heading,
+};
 use crate::compress::Level;
 use crate::error::{Error, Result};
 use crate::wal::{self, ArchiveOptions, Archived, Prearchived};
@@ -13,11 +15,8 @@ use crate::wal::{self, ArchiveOptions, Archived, Prearchived};
 #[derive(Debug, Parser)]
 #[command(name = "barman-cloud-wal-archive", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
-    /// URL of the cloud destination, such as a bucket in AWS S3. For example:
-    /// `s3://bucket/path/to/folder`, or `file:///var/lib/backups` for a local directory.
-    pub destination_url: String,
-    /// The name of the server as configured in Barman.
-    pub server_name: String,
+    #[command(flatten)]
+    pub destination: Destination<ToCloud>,
     /// The value of the '%p' keyword (according to 'archive_command').
     pub wal_path: Option<PathBuf>,
     #[command(flatten)]
@@ -46,16 +45,16 @@ pub struct Args {
     #[arg(long, default_value = "/var/tmp/walarchive")]
     pub spool_dir: PathBuf,
     /// Accepted for compatibility; uploads are sized by the storage client.
-    #[arg(long, value_parser = args::parse_size, help_heading = "Extra options for the azure-blob-storage cloud provider")]
+    #[arg(long, value_parser = args::parse_size, help_heading = heading::AZURE)]
     pub max_block_size: Option<u64>,
     /// Accepted for compatibility; uploads are sized by the storage client.
     #[arg(
         long,
-        help_heading = "Extra options for the azure-blob-storage cloud provider"
+        help_heading = heading::AZURE
     )]
     pub max_concurrency: Option<u32>,
     /// Accepted for compatibility; uploads are sized by the storage client.
-    #[arg(long, value_parser = args::parse_size, help_heading = "Extra options for the azure-blob-storage cloud provider")]
+    #[arg(long, value_parser = args::parse_size, help_heading = heading::AZURE)]
     pub max_single_put_size: Option<u64>,
 }
 
@@ -89,11 +88,7 @@ pub async fn run(args: Args) -> Result<()> {
     if let Some(path) = &wal_path {
         wal::archive::wal_name_of(path)?;
     }
-    let opened = args.common.open_unless_test(
-        &args.destination_url,
-        &args.server_name,
-        Some(&args.encryption),
-    );
+    let opened = args.destination.open(&args.common, Some(&args.encryption));
     let Some((storage, layout)) = opened.await? else {
         return Ok(());
     };
@@ -108,7 +103,7 @@ pub async fn run(args: Args) -> Result<()> {
         history_tags,
     };
     let archived = if args.max_parallel > 1 {
-        let spool = args.spool_dir.join(&args.server_name);
+        let spool = args.spool_dir.join(&args.destination.server_name);
         let outcome = wal::archive_with_prefetch(
             &storage,
             &layout,

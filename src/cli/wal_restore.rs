@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::args::CommonArgs;
+use super::args::{CommonArgs, Destination, FromCloud};
 use crate::error::Result;
 use crate::postgres::WalName;
 use crate::wal::{self, RestoreOptions, Restored};
@@ -13,11 +13,8 @@ use crate::wal::{self, RestoreOptions, Restored};
 #[derive(Debug, Parser)]
 #[command(name = "barman-cloud-wal-restore", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
-    /// URL of the cloud source, such as a bucket in AWS S3. For example:
-    /// `s3://bucket/path/to/folder`, or `file:///var/lib/backups` for a local directory.
-    pub source_url: String,
-    /// The name of the server as configured in Barman.
-    pub server_name: String,
+    #[command(flatten)]
+    pub source: Destination<FromCloud>,
     /// The value of the '%f' keyword (according to 'restore_command').
     pub wal_name: String,
     /// The value of the '%p' keyword (according to 'restore_command').
@@ -45,10 +42,7 @@ super::command_with_common_args!(Args, |a: &Args| a.parallel > 1);
 /// Everything [`wal::restore()`] returns.
 pub async fn run(args: Args) -> Result<()> {
     WalName::parse(&args.wal_name)?;
-    let opened = args
-        .common
-        .open_unless_test(&args.source_url, &args.server_name, None);
-    let Some((storage, layout)) = opened.await? else {
+    let Some((storage, layout)) = args.source.open(&args.common, None).await? else {
         return Ok(());
     };
     let options = RestoreOptions {

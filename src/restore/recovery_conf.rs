@@ -31,7 +31,8 @@ pub enum RecoveryTarget {
 }
 
 /// `recovery_target_action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum TargetAction {
     Pause,
     Promote,

@@ -3,17 +3,18 @@
 use crate::error::{Error, Result};
 
 /// The `--cloud-provider` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Provider {
     /// AWS S3 and S3-compatible servers.
     #[default]
-    #[value(name = "aws-s3")]
+    #[cfg_attr(feature = "cli", value(name = "aws-s3"))]
     AwsS3,
     /// Azure Blob Storage (and Azurite).
-    #[value(name = "azure-blob-storage")]
+    #[cfg_attr(feature = "cli", value(name = "azure-blob-storage"))]
     AzureBlobStorage,
     /// Google Cloud Storage.
-    #[value(name = "google-cloud-storage")]
+    #[cfg_attr(feature = "cli", value(name = "google-cloud-storage"))]
     GoogleCloudStorage,
 }
 

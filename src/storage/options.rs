@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::Provider;
 
 /// `--addressing-style` for S3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum AddressingStyle {
     /// Virtual-hosted on AWS, path style with `--endpoint-url`.
     #[default]
@@ -18,7 +19,8 @@ pub enum AddressingStyle {
 }
 
 /// `--azure-credential` (aliases `--credential`, `--default`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum AzureCredential {
     /// The `az` command line's login.
     AzureCli,
@@ -29,13 +31,14 @@ pub enum AzureCredential {
 }
 
 /// `-e/--encryption` for S3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum S3Encryption {
     /// SSE-S3.
-    #[value(name = "AES256")]
+    #[cfg_attr(feature = "cli", value(name = "AES256"))]
     Aes256,
     /// SSE-KMS.
-    #[value(name = "aws:kms")]
+    #[cfg_attr(feature = "cli", value(name = "aws:kms"))]
     AwsKms,
 }
 

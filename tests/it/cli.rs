@@ -3,7 +3,9 @@
 
 use std::process::Command;
 
-use crate::support::{PROGRAMS, Provider, Store, TestCommand, ours, temp_dir, wal_like_bytes};
+use crate::support::{
+    PROGRAMS, Provider, Store, TestCommand, barman, ours, temp_dir, wal_like_bytes,
+};
 
 #[test]
 fn usage_errors_exit_3_and_help_is_only_long() {
@@ -288,4 +290,131 @@ fn backup_to_a_refused_endpoint_exits_2() {
     // pg_backup_start would have requested a checkpoint.
     assert_eq!(pg.sql(requested), before, "a checkpoint was requested");
     pg.stop();
+}
+
+/// Every long option of a `--help` text with the heading it is listed under, in order. An
+/// option line is indented at most six columns (clap's and argparse's layouts), so an option
+/// named inside a description is not taken for one; argparse's `options` heading and clap's
+/// `Options` are both written `options`.
+fn options_by_heading(help: &str) -> Vec<(String, String)> {
+    let mut heading = None;
+    let mut found = Vec::new();
+    for line in help.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if indent == 0 && line.ends_with(':') && !line.starts_with("usage") {
+            let name = line.trim_end_matches(':');
+            heading = Some(if name.eq_ignore_ascii_case("options") {
+                "options".to_string()
+            } else {
+                name.to_string()
+            });
+            continue;
+        }
+        let Some(heading) = &heading else { continue };
+        if !(2..=6).contains(&indent) || !line.trim_start().starts_with('-') {
+            continue;
+        }
+        let long = line
+            .trim()
+            .split(", ")
+            .find_map(|part| part.strip_prefix("--"))
+            .map(|rest| {
+                rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                    .next()
+                    .unwrap_or_default()
+            });
+        if let Some(long) = long {
+            found.push((format!("--{long}"), heading.clone()));
+        }
+    }
+    found
+}
+
+/// The options Barman lists under a provider's heading, in any of its tools.
+const PROVIDER_OPTIONS: &[(&str, &[&str])] = &[
+    (
+        "Extra options for the aws-s3 cloud provider",
+        &[
+            "--endpoint-url",
+            "--aws-profile",
+            "--read-timeout",
+            "--addressing-style",
+            "--encryption",
+            "--sse-kms-key-id",
+            "--aws-region",
+            "--aws-await-snapshots-timeout",
+            "--aws-snapshot-lock-mode",
+            "--aws-snapshot-lock-cool-off-period",
+            "--aws-snapshot-lock-expiration-date",
+            "--aws-snapshot-lock-duration",
+        ],
+    ),
+    (
+        "Extra options for the azure-blob-storage cloud provider",
+        &[
+            "--azure-credential",
+            "--encryption-scope",
+            "--max-block-size",
+            "--max-concurrency",
+            "--max-single-put-size",
+            "--azure-subscription-id",
+            "--azure-resource-group",
+        ],
+    ),
+    (
+        "Extra options for google-cloud-storage cloud provider",
+        &[
+            "--kms-key-name",
+            "--snapshot-gcp-project",
+            "--gcp-project",
+            "--gcp-zone",
+        ],
+    ),
+];
+
+fn our_help(program: &str) -> String {
+    Command::new(ours(program)).arg("--help").ok()
+}
+
+/// Issue #17 item 1: a heading set on a flattened group carried over, so each command's own
+/// options (backup's -h -p -U, delete's -b -r, list's --format...) were listed as Azure's.
+#[test]
+fn each_option_is_under_its_providers_heading_or_the_general_one() {
+    for (program, _) in PROGRAMS {
+        let options = options_by_heading(&our_help(program));
+        assert!(options.len() > 8, "{program}: {options:?}");
+        for (option, heading) in options {
+            let expected = PROVIDER_OPTIONS
+                .iter()
+                .find(|(_, options)| options.contains(&option.as_str()))
+                .map_or("options", |(heading, _)| *heading);
+            // Our own groups (restore's recovery settings) say so in their heading.
+            let ours = expected == "options" && heading.ends_with("(barman-cloud-rs addition)");
+            assert!(
+                heading == expected || ours,
+                "{program}: {option} is under \"{heading}\", not \"{expected}\""
+            );
+        }
+    }
+}
+
+/// The same against Barman's own `--help`: each option both have is under the same heading,
+/// worded the same.
+#[test]
+fn help_headings_group_options_as_barmans_do() {
+    for (program, _) in PROGRAMS {
+        let Some(barman) = barman(program) else {
+            return;
+        };
+        let theirs = options_by_heading(&Command::new(barman).arg("--help").ok());
+        let ours = options_by_heading(&our_help(program));
+        let mut compared = 0;
+        for (option, heading) in &ours {
+            if let Some((_, barmans)) = theirs.iter().find(|(o, _)| o == option) {
+                assert_eq!(heading, barmans, "{program}: the heading of {option}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 8, "{program}: only {compared} options in common");
+    }
 }

@@ -259,8 +259,8 @@ async fn check_missing_bucket(s: Subject) {
     // A read names a key, so only the provider's code for a missing bucket (NoSuchBucket,
     // ContainerNotFound), which object_store keeps in its text alone, tells it from a
     // missing object. (GCS's JSON API answers a read with a bare 404.)
-    if provider_flag(store) != barman_cloud::storage::Provider::GoogleCloudStorage {
-        let read = storage.get(&Path::from("prefix/key")).await;
+    if s.storage.provider() != barman_cloud::storage::Provider::GoogleCloudStorage {
+        let read = s.storage.get(&s.key("key")).await;
         assert!(
             matches!(read, Err(Error::BucketNotFound { .. })),
             "{read:?}"
@@ -283,12 +283,8 @@ fn refused_credentials_are_access_denied() {
         .unwrap()
         .to_string();
     *connection = connection.replace(&key, "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk=");
-    let storage = open(&store, &store.url);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    let storage = store.open(&store.url);
+    block_on(async {
         let dir = Path::from(storage.location().prefix.trim_matches('/'));
         let key = dir.clone().join("refused");
         let outcomes = [

@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, FixedOffset, Local};
 use futures::StreamExt;
 use object_store::path::Path;
 
-use barman_cloud::catalog::pyrepr::PyValue;
 use barman_cloud::catalog::{BackupInfo, Status};
 use barman_cloud::postgres::Tablespace;
+use barman_cloud::python::PyValue;
 use barman_cloud::python::Timestamp;
 use barman_cloud::storage::WriteOptions;
 
