@@ -7,13 +7,21 @@ use std::fmt::{self, Write};
 /// A Python literal value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PyValue {
+    /// `None`.
     None,
+    /// `True` or `False`.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A float.
     Float(f64),
+    /// A string.
     Str(String),
+    /// `[...]`.
     List(Vec<PyValue>),
+    /// `(...)`.
     Tuple(Vec<PyValue>),
+    /// `{...}`, its pairs in the order written.
     Dict(Vec<(PyValue, PyValue)>),
 }
 
@@ -33,6 +41,7 @@ impl PyValue {
         Ok(v)
     }
 
+    /// The text of a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             PyValue::Str(s) => Some(s),
@@ -40,6 +49,7 @@ impl PyValue {
         }
     }
 
+    /// The value of an integer.
     pub fn as_int(&self) -> Option<i64> {
         match self {
             PyValue::Int(n) => Some(*n),

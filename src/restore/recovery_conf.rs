@@ -33,6 +33,10 @@ pub enum RecoveryTarget {
 /// `recovery_target_action`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[allow(
+    missing_docs,
+    reason = "PostgreSQL's words; a variant's doc would become its help in --help"
+)]
 pub enum TargetAction {
     Pause,
     Promote,
@@ -44,7 +48,9 @@ pub enum TargetAction {
 pub struct RecoveryConf {
     /// The whole `restore_command`, see [`restore_command`].
     pub restore_command: String,
+    /// Where recovery stops (`recovery_target_*`).
     pub target: Option<RecoveryTarget>,
+    /// `recovery_target_action`.
     pub target_action: Option<TargetAction>,
     /// `recovery_target_timeline`: `latest`, `current` or a number.
     pub target_timeline: Option<String>,

@@ -22,18 +22,30 @@ pub enum Provider {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// An S3 bucket.
-    S3 { bucket: String },
+    S3 {
+        /// The bucket.
+        bucket: String,
+    },
     /// An Azure container; `endpoint` is set for emulated storage (Azurite), where the URL is
     /// `http://HOST:PORT/ACCOUNT/CONTAINER/...`.
     Azure {
+        /// The storage account.
         account: String,
+        /// The container.
         container: String,
+        /// The emulator's account URL, `http://HOST:PORT/ACCOUNT`.
         endpoint: Option<String>,
     },
     /// A GCS bucket.
-    Gcs { bucket: String },
+    Gcs {
+        /// The bucket.
+        bucket: String,
+    },
     /// A local (or NFS) directory: our addition to Barman's providers.
-    File { root: std::path::PathBuf },
+    File {
+        /// The directory the URL names.
+        root: std::path::PathBuf,
+    },
     /// A store in memory, for tests and demos ([`Storage::in_memory`](super::Storage::in_memory));
     /// no URL parses to it.
     Memory,

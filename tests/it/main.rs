@@ -1,6 +1,9 @@
 //! Integration tests: one binary, one module per area, driving the real binaries against
 //! real PostgreSQL and real emulators (see `support`).
 
+// The modules of a test binary share helpers with `pub`; none of it is an API.
+#![allow(unreachable_pub)]
+
 mod support;
 
 mod backup;

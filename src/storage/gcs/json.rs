@@ -92,7 +92,7 @@ pub(super) fn client(
 }
 
 impl GcsJson {
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         base: &str,
         bucket: &str,
@@ -164,7 +164,7 @@ impl GcsJson {
 
     /// Lists objects under `prefix` (a directory: a `/` is appended), one level deep with
     /// `delimited`, everything below it otherwise.
-    pub async fn list(&self, prefix: &Path, delimited: bool) -> Result<Vec<ObjectMeta>> {
+    pub(crate) async fn list(&self, prefix: &Path, delimited: bool) -> Result<Vec<ObjectMeta>> {
         let mut prefix = prefix.to_string();
         if !prefix.is_empty() {
             prefix.push('/');
@@ -212,7 +212,7 @@ impl GcsJson {
     }
 
     /// Starts reading an object.
-    pub async fn get(&self, key: &Path) -> Result<reqwest::Response> {
+    pub(crate) async fn get(&self, key: &Path) -> Result<reqwest::Response> {
         self.send(|http, base| {
             http.get(self.object_url(&base, true, key))
                 .query(&[("alt", "media")])
@@ -222,7 +222,7 @@ impl GcsJson {
 
     /// Stores a whole object in one request (`uploadType=multipart`: metadata, then data);
     /// with `if_absent`, only if no object has the name (a 412 otherwise).
-    pub async fn put(
+    pub(crate) async fn put(
         &self,
         key: &Path,
         data: Bytes,
@@ -259,7 +259,7 @@ impl GcsJson {
     }
 
     /// Deletes one object.
-    pub async fn delete(&self, key: &Path) -> Result<()> {
+    pub(crate) async fn delete(&self, key: &Path) -> Result<()> {
         self.send(|http, base| http.delete(self.object_url(&base, false, key)))
             .await
             .map(drop)
@@ -274,7 +274,7 @@ impl GcsJson {
     }
 
     /// Opens a resumable upload session for `key` with custom `metadata`.
-    pub async fn start_upload(
+    pub(crate) async fn start_upload(
         self: &Arc<Self>,
         key: &Path,
         metadata: &[(String, String)],
@@ -362,7 +362,7 @@ pub(in crate::storage) struct ResumableUpload {
 }
 
 impl ResumableUpload {
-    pub async fn write(&mut self, data: &[u8], chunk_size: usize) -> Result<()> {
+    pub(crate) async fn write(&mut self, data: &[u8], chunk_size: usize) -> Result<()> {
         self.buffer.extend_from_slice(data);
         let chunk = chunk_size.max(GRANULE) / GRANULE * GRANULE;
         while self.buffer.len() >= chunk {
@@ -372,7 +372,7 @@ impl ResumableUpload {
         Ok(())
     }
 
-    pub async fn finish(mut self) -> Result<()> {
+    pub(crate) async fn finish(mut self) -> Result<()> {
         let last = std::mem::take(&mut self.buffer).freeze();
         self.put(last, true).await
     }
@@ -406,7 +406,7 @@ impl ResumableUpload {
     }
 
     /// Cancels the session so no object is created.
-    pub async fn abort(self) {
+    pub(crate) async fn abort(self) {
         let session = self.session.clone();
         let _ = self.gcs.send(|http, _| http.delete(session.clone())).await;
     }
