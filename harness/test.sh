@@ -20,5 +20,11 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --quiet
 cargo test --all-targets
+# The CloudNativePG sidecar (cnpg-plugin/, issue #15), in its own invocations: with
+# --workspace, cargo would unify the two packages' features and rebuild the root's
+# dependencies with the sidecar's, twice per run.
+cargo clippy -p cnpg-plugin --all-targets -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc -p cnpg-plugin --no-deps --quiet
+cargo test -p cnpg-plugin --all-targets
 # The README's Quick start, as a user runs it.
 harness/demo.sh

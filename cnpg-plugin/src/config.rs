@@ -1,0 +1,182 @@
+//! The settings the plugin's operator passes to the sidecar as environment variables (the
+//! instance Pod's `NAMESPACE`, `CLUSTER_NAME`, `POD_NAME`, `PGDATA`, `SPOOL_DIRECTORY`, and
+//! `CUSTOM_CNPG_GROUP`/`CUSTOM_CNPG_VERSION` for a CloudNativePG built under another API
+//! group). Read once at start, as the plugin does with viper; an empty value counts as
+//! missing, as there.
+
+use std::path::PathBuf;
+
+use crate::Error;
+
+/// Which sidecar role is starting: each requires a different subset of the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The sidecar of every instance Pod (`manager instance`).
+    Instance,
+    /// The sidecar of the recovery Job (`manager restore`), which has no cluster name.
+    Restore,
+}
+
+/// The sidecar's settings, from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The Cluster's namespace: every object the sidecar reads is in it.
+    pub namespace: String,
+    /// The Cluster's name (empty for the restore role, which does not need it).
+    pub cluster_name: String,
+    /// This Pod's name: the instance name, and a Backup's `instance_id`.
+    pub pod_name: String,
+    /// PostgreSQL's data directory, when the Pod sets it (CloudNativePG does); WAL paths
+    /// from PostgreSQL are checked against it.
+    pub pgdata: Option<PathBuf>,
+    /// Where prefetched WAL files and archive markers are kept.
+    pub spool_directory: PathBuf,
+    /// The API group of CloudNativePG's resources when not `postgresql.cnpg.io`.
+    pub custom_cnpg_group: Option<String>,
+    /// The API version of CloudNativePG's resources when not `v1`.
+    pub custom_cnpg_version: Option<String>,
+}
+
+impl Config {
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    /// [`Error::MissingSetting`] for the first required setting that is unset or empty.
+    pub fn from_env(role: Role) -> Result<Self, Error> {
+        Self::from_lookup(role, |name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a table in tests). The
+    /// required ones are checked in the plugin's order, so the first missing one named is
+    /// the one the plugin would name.
+    ///
+    /// # Errors
+    /// [`Error::MissingSetting`] for the first required setting that is unset or empty.
+    pub fn from_lookup(role: Role, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let get = |variable: &str| lookup(variable).filter(|value| !value.is_empty());
+        let require = |setting: &'static str, variable: &'static str| {
+            get(variable).ok_or(Error::MissingSetting { setting, variable })
+        };
+        let namespace = require("namespace", "NAMESPACE")?;
+        let cluster_name = match role {
+            Role::Instance => require("cluster-name", "CLUSTER_NAME")?,
+            Role::Restore => get("CLUSTER_NAME").unwrap_or_default(),
+        };
+        let pod_name = require("pod-name", "POD_NAME")?;
+        let spool_directory = require("spool-directory", "SPOOL_DIRECTORY")?.into();
+        Ok(Self {
+            namespace,
+            cluster_name,
+            pod_name,
+            pgdata: get("PGDATA").map(PathBuf::from),
+            spool_directory,
+            custom_cnpg_group: get("CUSTOM_CNPG_GROUP"),
+            custom_cnpg_version: get("CUSTOM_CNPG_VERSION"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: [(&str, &str); 7] = [
+        ("NAMESPACE", "default"),
+        ("CLUSTER_NAME", "pg"),
+        ("POD_NAME", "pg-1"),
+        ("PGDATA", "/var/lib/postgresql/data/pgdata"),
+        ("SPOOL_DIRECTORY", "/controller/wal-restore-spool"),
+        ("CUSTOM_CNPG_GROUP", "postgresql.example.com"),
+        ("CUSTOM_CNPG_VERSION", "v2"),
+    ];
+
+    /// `FULL` with `unset` removed and `empty` set to "".
+    fn env(unset: &[&str], empty: &[&str]) -> impl Fn(&str) -> Option<String> {
+        let table: Vec<(String, String)> = FULL
+            .iter()
+            .filter(|(name, _)| !unset.contains(name))
+            .map(|&(name, value)| {
+                let value = if empty.contains(&name) { "" } else { value };
+                (name.to_owned(), value.to_owned())
+            })
+            .collect();
+        move |name| {
+            table
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        }
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let config = Config::from_lookup(Role::Instance, env(&[], &[])).unwrap();
+        assert_eq!(
+            config,
+            Config {
+                namespace: "default".into(),
+                cluster_name: "pg".into(),
+                pod_name: "pg-1".into(),
+                pgdata: Some("/var/lib/postgresql/data/pgdata".into()),
+                spool_directory: "/controller/wal-restore-spool".into(),
+                custom_cnpg_group: Some("postgresql.example.com".into()),
+                custom_cnpg_version: Some("v2".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn optional_settings_may_be_missing() {
+        let optional = ["PGDATA", "CUSTOM_CNPG_GROUP", "CUSTOM_CNPG_VERSION"];
+        let config = Config::from_lookup(Role::Instance, env(&optional, &[])).unwrap();
+        assert_eq!(config.pgdata, None);
+        assert_eq!(config.custom_cnpg_group, None);
+        assert_eq!(config.custom_cnpg_version, None);
+        let config = Config::from_lookup(Role::Instance, env(&[], &optional)).unwrap();
+        assert_eq!(config.pgdata, None);
+        assert_eq!(config.custom_cnpg_group, None);
+    }
+
+    fn missing(role: Role, unset: &[&str], empty: &[&str]) -> String {
+        Config::from_lookup(role, env(unset, empty))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn each_required_setting_is_named_when_missing() {
+        for (setting, variable) in [
+            ("namespace", "NAMESPACE"),
+            ("cluster-name", "CLUSTER_NAME"),
+            ("pod-name", "POD_NAME"),
+            ("spool-directory", "SPOOL_DIRECTORY"),
+        ] {
+            let message = missing(Role::Instance, &[variable], &[]);
+            assert_eq!(
+                message,
+                format!(
+                    "read required setting \"{setting}\": environment variable {variable} is \
+                     not set; the plugin's operator sets it in the sidecar, export it when \
+                     running by hand"
+                )
+            );
+            assert!(!message.contains('\n'));
+            // Empty is missing, as with viper's GetString.
+            assert_eq!(missing(Role::Instance, &[], &[variable]), message);
+        }
+    }
+
+    #[test]
+    fn the_first_missing_setting_in_the_plugins_order_is_named() {
+        let message = missing(Role::Instance, &["SPOOL_DIRECTORY", "POD_NAME"], &[]);
+        assert!(message.contains("POD_NAME"), "{message}");
+    }
+
+    #[test]
+    fn the_restore_role_needs_no_cluster_name() {
+        let config = Config::from_lookup(Role::Restore, env(&["CLUSTER_NAME"], &[])).unwrap();
+        assert_eq!(config.cluster_name, "");
+        let message = missing(Role::Restore, &["NAMESPACE"], &[]);
+        assert!(message.contains("NAMESPACE"), "{message}");
+    }
+}

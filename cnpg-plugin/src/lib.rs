@@ -1,0 +1,31 @@
+//! Our own CloudNativePG sidecar: a drop-in for the instance sidecar of the Barman Cloud
+//! Plugin (`barman-cloud.cloudnative-pg.io`), issue #15.
+//!
+//! CloudNativePG's instance manager finds the sidecar by listing `/plugins` and connects to
+//! the Unix socket named after the plugin with plaintext HTTP/2 gRPC (CNPG-I). On every new
+//! connection it asks Identity for the metadata and the capabilities, then each advertised
+//! service for its own capabilities, and only then makes the call it came for (archive a
+//! segment, restore one, take a backup). The kubelet's startup probe runs
+//! `manager healthcheck unix`, which asks `grpc.health.v1.Health` on the same socket.
+//!
+//! The flows themselves (WAL Archive and Restore, Backup, metrics collection) shell out to our
+//! `barman-cloud-*` binaries; this crate so far answers the handshake and the capability
+//! queries, and refuses the flow calls with UNIMPLEMENTED.
+//!
+//! Modules: [`cli`] (the `manager` command line), [`config`] (the environment the plugin's
+//! operator sets), [`log`] (JSON lines with the plugin's keys), [`server`] (the socket and the
+//! services), [`services`] (one module per CNPG-I service), [`healthcheck`], [`client`] (the
+//! socket's client side, shared with the tests), [`proto`] (the generated messages).
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod healthcheck;
+pub mod log;
+pub mod metadata;
+pub mod proto;
+pub mod server;
+pub mod services;
+
+pub use error::Error;

@@ -1,0 +1,46 @@
+//! `cnpgi.backup.v1.Backup`: a base backup of this instance, asked for by CloudNativePG's
+//! instance manager when a Backup object names the plugin.
+
+use tonic::{Request, Response, Status};
+
+use super::not_implemented;
+use crate::proto::backup::{
+    BackupCapabilitiesRequest, BackupCapabilitiesResult, BackupCapability, BackupRequest,
+    BackupResult, backup_capability, backup_server,
+};
+
+/// The instance role's Backup service.
+#[derive(Debug, Default)]
+pub struct Backup;
+
+#[tonic::async_trait]
+impl backup_server::Backup for Backup {
+    async fn get_capabilities(
+        &self,
+        _request: Request<BackupCapabilitiesRequest>,
+    ) -> Result<Response<BackupCapabilitiesResult>, Status> {
+        Ok(Response::new(BackupCapabilitiesResult {
+            capabilities: vec![BackupCapability {
+                r#type: Some(backup_capability::Type::Rpc(backup_capability::Rpc {
+                    r#type: backup_capability::rpc::Type::Backup.into(),
+                })),
+            }],
+        }))
+    }
+
+    async fn backup(
+        &self,
+        request: Request<BackupRequest>,
+    ) -> Result<Response<BackupResult>, Status> {
+        let backup = backup_name(&request.get_ref().backup_definition);
+        Err(not_implemented("take backup", &backup))
+    }
+}
+
+/// The Backup object's `metadata.name`, for messages; "?" when the JSON does not say.
+fn backup_name(definition: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(definition)
+        .ok()
+        .and_then(|backup| backup["metadata"]["name"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}

@@ -1,0 +1,8 @@
+//! The sidecar's integration tests: the real `manager` binary on a temporary plugin
+//! directory, driven by a CNPG stand-in (`support::Cnpg`) that dials the Unix socket as
+//! CloudNativePG's instance manager does.
+
+mod cli;
+mod handshake;
+mod support;
+mod wire;

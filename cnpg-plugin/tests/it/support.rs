@@ -1,0 +1,142 @@
+//! Runs `manager instance` on a temporary `--plugin-path` and connects to it the way
+//! CloudNativePG's instance manager does (plaintext HTTP/2 on the Unix socket).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cnpg_plugin::client::{connect, socket_path};
+use tempfile::TempDir;
+use tonic::transport::Channel;
+
+/// The environment the plugin's operator gives the instance sidecar.
+pub(crate) const INSTANCE_ENV: [(&str, &str); 5] = [
+    ("NAMESPACE", "default"),
+    ("CLUSTER_NAME", "pg"),
+    ("POD_NAME", "pg-1"),
+    ("PGDATA", "/var/lib/postgresql/data/pgdata"),
+    ("SPOOL_DIRECTORY", "/controller/wal-restore-spool"),
+];
+
+/// `manager` with a clean environment (only PATH kept) plus `env`.
+pub(crate) fn manager(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_manager"));
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command.envs(env.iter().copied());
+    command
+}
+
+/// `manager --plugin-path DIR healthcheck unix`.
+pub(crate) fn healthcheck(plugin_path: &Path) -> Output {
+    manager(&[])
+        .arg("--plugin-path")
+        .arg(plugin_path)
+        .args(["healthcheck", "unix"])
+        .output()
+        .expect("run manager healthcheck unix")
+}
+
+/// A running `manager instance`, killed if a test fails before stopping it.
+pub(crate) struct Sidecar {
+    /// Holds the plugin directory's parent.
+    _dir: TempDir,
+    /// The `--plugin-path` given (created by the sidecar).
+    pub(crate) plugin_path: PathBuf,
+    child: Option<Child>,
+}
+
+impl Sidecar {
+    /// Starts `manager instance` on `<tmp>/plugins` after `prepare` has run on that path
+    /// (the directory does not exist yet unless `prepare` makes it).
+    pub(crate) fn start(prepare: impl FnOnce(&Path)) -> Self {
+        let dir = tempfile::tempdir().expect("make a temp dir");
+        let plugin_path = dir.path().join("plugins");
+        prepare(&plugin_path);
+        let child = manager(&INSTANCE_ENV)
+            .arg("--plugin-path")
+            .arg(&plugin_path)
+            .arg("instance")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start manager instance");
+        Self {
+            _dir: dir,
+            plugin_path,
+            child: Some(child),
+        }
+    }
+
+    /// The socket path.
+    pub(crate) fn socket(&self) -> PathBuf {
+        socket_path(&self.plugin_path)
+    }
+
+    /// Connects once the socket accepts connections (a stale file may be there before).
+    pub(crate) async fn connect(&self) -> Channel {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match connect(&self.socket()).await {
+                Ok(channel) => return channel,
+                Err(error) if Instant::now() > deadline => {
+                    panic!("the sidecar did not listen within 30 s: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// Sends `signal` (TERM, INT) and waits for the exit; returns the status and stderr.
+    /// Async, so the test's runtime keeps driving client connections (and answers the
+    /// server's GOAWAY) while the sidecar shuts down.
+    pub(crate) async fn stop(&mut self, signal: &str) -> (ExitStatus, String) {
+        let child = self.child.take().expect("the sidecar is running");
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} failed");
+        let output = wait_with_timeout(child, Duration::from_secs(30)).await;
+        (
+            output.status,
+            String::from_utf8(output.stderr).expect("UTF-8 logs"),
+        )
+    }
+}
+
+async fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("poll the sidecar").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the sidecar did not stop within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.wait_with_output().expect("read the sidecar's output")
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Each stderr line parsed as JSON; panics on a line that is not a JSON object.
+pub(crate) fn json_lines(logs: &str) -> Vec<serde_json::Value> {
+    logs.lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("log line {line:?} is not JSON: {error}"));
+            assert!(value.is_object(), "log line {line:?} is not an object");
+            value
+        })
+        .collect()
+}
