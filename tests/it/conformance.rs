@@ -3,8 +3,8 @@
 //! its own (`conformance::<property>::<provider>`), as object_store's `integration.rs` does.
 //!
 //! A store is a row of the first provider list given to `properties!` below, `name =>` an
-//! `Option<Subject>` (`None`: skipped). The in-memory store is one more row there:
-//! `memory => Some(Subject { storage: Storage::in_memory(), root: "it".into(), _store: None }),`
+//! `Option<Subject>` (`None`: skipped). The in-memory store the library's own unit tests use
+//! is a row too, so it is held to the same properties as the real ones.
 
 use barman_cloud::error::Error;
 use barman_cloud::storage::{Storage, WriteOptions};
@@ -106,6 +106,7 @@ macro_rules! properties {
 
 properties! {
     [
+        memory => Some(Subject { storage: Storage::in_memory(), root: "it".into(), _store: None }),
         file => bucket(Provider::File),
         s3 => bucket(Provider::S3),
         azure => bucket(Provider::Azure),
