@@ -404,7 +404,8 @@ impl<'a> Deleter<'a> {
 }
 
 /// A WAL name of `backup.info`; one that does not parse is treated as absent, so the backup
-/// bounds no WAL removal and protects no range, and said once.
+/// bounds no WAL removal and protects no range, with a warning each time the catalog is
+/// read for WAL cleanup (once per backup deleted).
 fn wal_name(id: &str, field: &str, value: &Option<String>) -> Option<WalName> {
     let value = value.as_deref()?;
     WalName::parse(value)
