@@ -35,7 +35,17 @@ pub struct Config {
     pub custom_cnpg_group: Option<String>,
     /// The API version of CloudNativePG's resources when not `v1`.
     pub custom_cnpg_version: Option<String>,
+    /// The scratch volume CloudNativePG shares with the sidecar (`/controller`): `backup/`
+    /// (barman-cloud-backup's `TMPDIR`), `recovery/`, the GCS credentials file. Ours, not
+    /// the plugin's: [`CONTROLLER_DIR_VARIABLE`] moves it for tests and other layouts.
+    pub controller_root: PathBuf,
 }
+
+/// The variable that overrides [`DEFAULT_CONTROLLER_ROOT`].
+pub const CONTROLLER_DIR_VARIABLE: &str = "BARMAN_CLOUD_CONTROLLER_DIR";
+
+/// Where CloudNativePG mounts its scratch volume in the instance Pod.
+pub const DEFAULT_CONTROLLER_ROOT: &str = "/controller";
 
 impl Config {
     /// Reads the settings from the process environment.
@@ -72,6 +82,9 @@ impl Config {
             spool_directory,
             custom_cnpg_group: get("CUSTOM_CNPG_GROUP"),
             custom_cnpg_version: get("CUSTOM_CNPG_VERSION"),
+            controller_root: get(CONTROLLER_DIR_VARIABLE)
+                .unwrap_or_else(|| DEFAULT_CONTROLLER_ROOT.to_owned())
+                .into(),
         })
     }
 }
@@ -121,6 +134,7 @@ mod tests {
                 spool_directory: "/controller/wal-restore-spool".into(),
                 custom_cnpg_group: Some("postgresql.example.com".into()),
                 custom_cnpg_version: Some("v2".into()),
+                controller_root: "/controller".into(),
             }
         );
     }
@@ -135,6 +149,22 @@ mod tests {
         let config = Config::from_lookup(Role::Instance, env(&[], &optional)).unwrap();
         assert_eq!(config.pgdata, None);
         assert_eq!(config.custom_cnpg_group, None);
+    }
+
+    #[test]
+    fn the_controller_root_can_be_moved() {
+        let moved = |lookup: &dyn Fn(&str) -> Option<String>| {
+            Config::from_lookup(Role::Instance, |name| {
+                if name == CONTROLLER_DIR_VARIABLE {
+                    Some("/tmp/ctl".to_owned())
+                } else {
+                    lookup(name)
+                }
+            })
+            .unwrap()
+            .controller_root
+        };
+        assert_eq!(moved(&env(&[], &[])), PathBuf::from("/tmp/ctl"));
     }
 
     fn missing(role: Role, unset: &[&str], empty: &[&str]) -> String {

@@ -17,15 +17,22 @@
 //! services), [`services`] (one module per CNPG-I service), [`healthcheck`], [`client`] (the
 //! socket's client side, shared with the tests), [`proto`] (the generated messages).
 
+pub mod barman;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod healthcheck;
+pub mod instance;
+pub mod kubernetes;
 pub mod log;
 pub mod metadata;
+pub mod objectstore;
 pub mod proto;
 pub mod server;
 pub mod services;
+pub mod wal;
 
 pub use error::Error;

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -18,6 +19,7 @@ use tonic::transport::Server;
 use crate::Error;
 use crate::client::socket_path;
 use crate::config::Config;
+use crate::instance::Instance;
 use crate::log::Logger;
 use crate::metadata::{PLUGIN_NAME, PLUGIN_VERSION};
 use crate::proto::{backup, identity, metrics, wal};
@@ -81,14 +83,17 @@ pub async fn serve_instance(
             ("podName", json!(config.pod_name)),
         ],
     );
+    let instance = Arc::new(Instance::new(config.clone(), log.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let server = Server::builder()
         .add_service(identity::identity_server::IdentityServer::new(
             services::identity::Identity,
         ))
-        .add_service(wal::wal_server::WalServer::new(services::wal::Wal))
+        .add_service(wal::wal_server::WalServer::new(services::wal::Wal::new(
+            instance.clone(),
+        )))
         .add_service(backup::backup_server::BackupServer::new(
-            services::backup::Backup,
+            services::backup::Backup::new(instance),
         ))
         .add_service(metrics::metrics_server::MetricsServer::new(
             services::metrics::Metrics,

@@ -1,17 +1,29 @@
 //! `cnpgi.backup.v1.Backup`: a base backup of this instance, asked for by CloudNativePG's
 //! instance manager when a Backup object names the plugin.
 
+use std::sync::Arc;
+
 use tonic::{Request, Response, Status};
 
 use super::not_implemented;
+use crate::instance::Instance;
 use crate::proto::backup::{
     BackupCapabilitiesRequest, BackupCapabilitiesResult, BackupCapability, BackupRequest,
     BackupResult, backup_capability, backup_server,
 };
 
 /// The instance role's Backup service.
-#[derive(Debug, Default)]
-pub struct Backup;
+#[derive(Debug)]
+pub struct Backup {
+    instance: Arc<Instance>,
+}
+
+impl Backup {
+    /// The service, sharing the instance role's state.
+    pub fn new(instance: Arc<Instance>) -> Self {
+        Self { instance }
+    }
+}
 
 #[tonic::async_trait]
 impl backup_server::Backup for Backup {

@@ -1,9 +1,12 @@
 //! `cnpgi.wal.v1.WAL`: PostgreSQL's archive_command and restore_command, relayed by
 //! CloudNativePG's `manager wal-archive` / `wal-restore`.
 
+use std::sync::Arc;
+
 use tonic::{Request, Response, Status};
 
 use super::not_implemented;
+use crate::instance::Instance;
 use crate::proto::wal::{
     SetFirstRequiredRequest, SetFirstRequiredResult, WalArchiveRequest, WalArchiveResult,
     WalCapabilitiesRequest, WalCapabilitiesResult, WalCapability, WalRestoreRequest,
@@ -11,8 +14,17 @@ use crate::proto::wal::{
 };
 
 /// The instance role's WAL service.
-#[derive(Debug, Default)]
-pub struct Wal;
+#[derive(Debug)]
+pub struct Wal {
+    instance: Arc<Instance>,
+}
+
+impl Wal {
+    /// The service, sharing the instance role's state.
+    pub fn new(instance: Arc<Instance>) -> Self {
+        Self { instance }
+    }
+}
 
 /// Archive and Restore, as the plugin: not Status nor SetFirstRequired, so CloudNativePG never
 /// calls those two.
