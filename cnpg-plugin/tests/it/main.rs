@@ -4,5 +4,6 @@
 
 mod cli;
 mod handshake;
+mod kubernetes;
 mod support;
 mod wire;
