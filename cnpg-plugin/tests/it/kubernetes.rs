@@ -393,3 +393,147 @@ async fn the_status_of_a_missing_store_is_not_found() {
         .unwrap_err();
     assert!(error.is_not_found(), "{error:?}");
 }
+
+const CNPG: &str = "postgresql.cnpg.io/v1";
+
+fn backup(name: &str, cluster: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": CNPG,
+        "kind": "Backup",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"cluster": {"name": cluster}, "method": "plugin"},
+        "status": {"phase": "completed", "backupID": format!("id-{name}")}
+    })
+}
+
+#[tokio::test]
+async fn the_retention_loop_reads_the_cluster_uncached() {
+    let api = ApiServer::start();
+    api.put(json!({
+        "apiVersion": CNPG,
+        "kind": "Cluster",
+        "metadata": {"name": "pg", "namespace": NAMESPACE},
+        "status": {"currentPrimary": "pg-1"}
+    }));
+    let kubernetes = client(&api).await;
+    let cluster = kubernetes.cluster(CNPG, "pg").await.unwrap();
+    assert_eq!(cluster["status"]["currentPrimary"], "pg-1");
+    kubernetes.cluster(CNPG, "pg").await.unwrap();
+    let path = object_path(CNPG, "clusters", "pg");
+    assert_eq!(api.count("GET", &path), 2);
+    let error = kubernetes.cluster(CNPG, "other").await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("Cluster default/other not found;"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn backups_are_listed_and_deleted() {
+    let api = ApiServer::start();
+    api.put(backup("b1", "pg"));
+    api.put(backup("b2", "other"));
+    let kubernetes = client(&api).await;
+    let mut names: Vec<String> = kubernetes
+        .backups(CNPG)
+        .await
+        .unwrap()
+        .iter()
+        .map(|backup| backup["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["b1", "b2"]);
+    kubernetes.delete_backup(CNPG, "b1").await.unwrap();
+    assert_eq!(api.objects("backups").len(), 1);
+    assert!(api.object("backups", "b1").is_none());
+    let error = kubernetes.delete_backup(CNPG, "b1").await.unwrap_err();
+    assert!(error.is_not_found(), "{error:?}");
+    let collection = format!("/apis/{CNPG}/namespaces/{NAMESPACE}/backups");
+    assert_eq!(api.count("GET", &collection), 1);
+    assert_eq!(api.count("DELETE", &format!("{collection}/b1")), 2);
+    // Nothing is left to list.
+    kubernetes.delete_backup(CNPG, "b2").await.unwrap();
+    assert!(kubernetes.backups(CNPG).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn events_are_created() {
+    let api = ApiServer::start();
+    let kubernetes = client(&api).await;
+    let event = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": "pg.", "namespace": NAMESPACE},
+        "involvedObject": {"apiVersion": CNPG, "kind": "Cluster", "name": "pg"},
+        "reason": "RetentionPolicyFailed",
+        "type": "Warning",
+        "message": "Error while enforcing retention policy"
+    });
+    kubernetes.create_event(&event).await.unwrap();
+    let events = api.objects("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["reason"], "RetentionPolicyFailed");
+    assert!(
+        events[0]["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("pg.")
+    );
+    assert_eq!(
+        api.requests()
+            .last()
+            .map(|seen| (seen.method.clone(), seen.path.clone())),
+        Some((
+            "POST".into(),
+            format!("/api/v1/namespaces/{NAMESPACE}/events")
+        ))
+    );
+}
+
+#[tokio::test]
+async fn the_stand_in_wants_the_kubeconfigs_token() {
+    let api = ApiServer::start();
+    let kubeconfig = std::fs::read_to_string(api.kubeconfig()).unwrap();
+    assert!(
+        kubeconfig.contains(&format!("server: {}", api.url())),
+        "{kubeconfig}"
+    );
+    api.put_object_store(STORE, s3_configuration());
+    let mut config = api.config().await;
+    config.auth_info = Default::default();
+    let error = Kubernetes::with_config(NAMESPACE, config)
+        .object_store(STORE)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("401"), "{error}");
+    api.clear_requests();
+    client(&api).await.object_store(STORE).await.unwrap();
+    assert_eq!(api.requests().len(), 1);
+}
+
+/// The sidecar makes its client lazily: the handshake needs no API, reachable or not.
+#[tokio::test]
+async fn the_sidecar_handshake_contacts_no_api() {
+    use cnpg_plugin::proto::identity::{ProbeRequest, identity_client::IdentityClient};
+
+    let api = ApiServer::start();
+    for kubeconfig in [
+        api.kubeconfig().to_owned(),
+        std::path::PathBuf::from("/nonexistent/kubeconfig"),
+    ] {
+        let mut sidecar =
+            crate::support::Sidecar::start_with_env(|_| {}, [("KUBECONFIG", &kubeconfig)]);
+        let channel = sidecar.connect().await;
+        let ready = IdentityClient::new(channel)
+            .probe(ProbeRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(ready.ready);
+        let (status, _) = sidecar.stop("TERM").await;
+        assert!(status.success(), "{status:?}");
+    }
+    assert!(api.requests().is_empty(), "{:?}", api.requests());
+}
