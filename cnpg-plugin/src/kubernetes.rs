@@ -455,6 +455,8 @@ impl Kubernetes {
     async fn client(&self) -> Result<&kube::Client, Error> {
         self.client
             .get_or_try_init(|| async {
+                // Fails only when a provider is installed already: that one is used.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 let config = match &self.config {
                     Some(config) => config.clone(),
                     None => kube::Config::infer().await.map_err(|error| Error::Config {

@@ -537,3 +537,25 @@ async fn the_sidecar_handshake_contacts_no_api() {
     }
     assert!(api.requests().is_empty(), "{:?}", api.requests());
 }
+
+/// An API over TLS (as in a cluster) that does not answer: a one-line error, and no panic
+/// from the TLS set-up whichever crypto features the build unified.
+#[tokio::test]
+async fn an_https_api_that_does_not_answer_is_one_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = kube::Config::new(format!("https://127.0.0.1:{port}").parse().unwrap());
+    let error = Kubernetes::with_config(NAMESPACE, config)
+        .secret_value(&selector("minio", "key"))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("get Secret default/minio: "),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+}

@@ -366,6 +366,22 @@ async fn azure_sas_token_from_a_secret() {
     round.round_trip().await;
     round.assert_log_clean(&[&signature, &key]);
 
+    // Azurite checks the signature: a tampered one is refused.
+    let first = if signature.starts_with('X') { 'Y' } else { 'X' };
+    let tampered_signature = format!("{first}{}", &signature[1..]);
+    let tampered = sas_connection.replace(&signature, &tampered_signature);
+    let round = Round::new(
+        &[("azure", &[("CONNECTION", tampered.as_bytes())])],
+        json!({
+            "destinationPath": destination,
+            "azureCredentials": {"connectionString": {"name": "azure", "key": "CONNECTION"}}
+        }),
+    )
+    .await;
+    let archived = round.archive().await;
+    assert_eq!(archived.code, Some(4), "{archived:?}");
+    round.assert_log_clean(&[&signature, &tampered_signature, &key]);
+
     // `storageAccount` + `storageSasToken`: the variables are set as the plugin sets them,
     // and the command refuses an emulated endpoint without a connection string before any
     // request (exit 4), naming the variable to set.
