@@ -41,9 +41,8 @@ impl Instance {
         name: &str,
     ) -> Result<(ObjectStore, Vec<(String, String)>), kubernetes::Error> {
         let store = self.kubernetes.object_store(name).await?;
-        let env =
-            credentials::environment(&self.kubernetes, &store, &self.config.controller_root)
-                .await?;
+        let env = credentials::environment(&self.kubernetes, &store, &self.config.controller_root)
+            .await?;
         Ok((store, env))
     }
 
