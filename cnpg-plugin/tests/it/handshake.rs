@@ -215,8 +215,11 @@ async fn cnpg_handshake_then_sigterm_removes_the_socket() {
         })
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::Unimplemented);
-    assert!(refused.message().contains("\"nightly\""), "{refused:?}");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("Cluster definition"),
+        "{refused:?}"
+    );
     let refused = metrics_client
         .collect(CollectMetricsRequest::default())
         .await
