@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use crate::config::Config;
-use crate::kubernetes::Kubernetes;
+use crate::credentials;
+use crate::kubernetes::{self, Kubernetes};
 use crate::log::Logger;
+use crate::objectstore::ObjectStore;
 
 /// The state of a running `manager instance`, shared by the services.
 #[derive(Debug)]
@@ -27,6 +29,21 @@ impl Instance {
             log,
             kubernetes,
         }
+    }
+
+    /// The ObjectStore `name` and the variables its commands need on top of the sidecar's
+    /// environment (credentials, CA bundle), as every flow starts.
+    ///
+    /// # Errors
+    /// When the store, a Secret or a key cannot be read.
+    pub async fn store(
+        &self,
+        name: &str,
+    ) -> Result<(ObjectStore, Vec<(String, String)>), kubernetes::Error> {
+        let store = self.kubernetes.object_store(name).await?;
+        let env = credentials::environment(&self.kubernetes, &store, &self.config.controller_root)
+            .await?;
+        Ok((store, env))
     }
 
     /// `<controller root>/backup`: the `TMPDIR` of barman-cloud-backup.

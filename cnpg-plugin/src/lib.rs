@@ -17,6 +17,7 @@
 //! services), [`services`] (one module per CNPG-I service), [`healthcheck`], [`client`] (the
 //! socket's client side, shared with the tests), [`proto`] (the generated messages).
 
+pub mod backup;
 pub mod barman;
 pub mod cli;
 pub mod client;

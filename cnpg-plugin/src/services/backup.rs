@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
 use tonic::{Request, Response, Status};
 
-use super::not_implemented;
 use crate::instance::Instance;
 use crate::proto::backup::{
     BackupCapabilitiesRequest, BackupCapabilitiesResult, BackupCapability, BackupRequest,
@@ -44,8 +44,21 @@ impl backup_server::Backup for Backup {
         &self,
         request: Request<BackupRequest>,
     ) -> Result<Response<BackupResult>, Status> {
-        let backup = backup_name(&request.get_ref().backup_definition);
-        Err(not_implemented("take backup", &backup))
+        let request = request.into_inner();
+        match crate::backup::take(&self.instance, &request).await {
+            Ok(result) => Ok(Response::new(result)),
+            Err(error) => {
+                let status = error.status();
+                self.instance.log.named("backup").error(
+                    "Backup call failed",
+                    &[
+                        ("backup", json!(backup_name(&request.backup_definition))),
+                        ("error", json!(error.to_string())),
+                    ],
+                );
+                Err(status)
+            }
+        }
     }
 }
 
