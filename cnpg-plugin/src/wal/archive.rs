@@ -98,7 +98,7 @@ pub async fn archive(instance: &Instance, request: &WalArchiveRequest) -> Result
         .await
         .map_err(|source| Error::ObjectStore {
             name: store_name.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let env = credentials::environment(
         &instance.kubernetes,

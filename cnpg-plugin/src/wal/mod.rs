@@ -89,7 +89,7 @@ pub enum Error {
         /// Its name.
         name: String,
         /// The API's answer.
-        source: kubernetes::Error,
+        source: Box<kubernetes::Error>,
     },
     /// The store's credentials cannot be read from their Secrets.
     #[error("read the credentials of ObjectStore {store:?}: {source}{hint}")]
@@ -97,7 +97,7 @@ pub enum Error {
         /// The store's name.
         store: String,
         /// The API's answer.
-        source: kubernetes::Error,
+        source: Box<kubernetes::Error>,
         /// A retry hint when the read was forbidden.
         hint: &'static str,
     },
@@ -196,9 +196,9 @@ impl From<&run::Finished> for Ended {
     }
 }
 
-/// The retry hint of a forbidden Secret read (the plugin's message says "retrying").
-const FORBIDDEN_HINT: &str =
-    "; the plugin's operator may not have granted the Role for it yet, retrying";
+/// Added to a forbidden Secret read, whose message already says why: the plugin's says
+/// "retrying", and PostgreSQL does retry.
+const FORBIDDEN_HINT: &str = "; retrying";
 
 impl Error {
     /// The gRPC code of the call's status.
@@ -225,7 +225,7 @@ impl Error {
     }
 
     /// The credentials error, with the retry hint when the read was forbidden.
-    fn credentials(store: &str, source: kubernetes::Error) -> Self {
+    pub(crate) fn credentials(store: &str, source: kubernetes::Error) -> Self {
         let hint = if source.is_forbidden() {
             FORBIDDEN_HINT
         } else {
@@ -233,7 +233,7 @@ impl Error {
         };
         Error::Credentials {
             store: store.to_owned(),
-            source,
+            source: Box::new(source),
             hint,
         }
     }
@@ -251,13 +251,16 @@ pub fn restore_code(exit: Option<i32>) -> Code {
     }
 }
 
-/// A Forbidden read is the plugin's FAILED_PRECONDITION (the Role is reconciled later);
-/// anything else the API says is a retry that may succeed.
+/// A Forbidden read is the plugin's FAILED_PRECONDITION (the Role is reconciled later), and
+/// so is a configuration to fix (a missing store, Secret or key, an object that does not
+/// decode, a store without credentials); an API that did not answer is a retry that may
+/// succeed. Never NOT_FOUND: for Restore that code means the WAL is not in the archive.
 fn kubernetes_code(error: &kubernetes::Error) -> Code {
-    if error.is_forbidden() {
-        Code::FailedPrecondition
-    } else {
-        Code::Unavailable
+    use kubernetes::Error as K;
+    match error {
+        K::Request { .. } | K::Conflict { .. } | K::Config { .. } => Code::Unavailable,
+        K::WriteFile { .. } => Code::Internal,
+        _ => Code::FailedPrecondition,
     }
 }
 

@@ -172,7 +172,7 @@ pub async fn restore(instance: &Instance, request: &WalRestoreRequest) -> Result
         .await
         .map_err(|source| Error::ObjectStore {
             name: store_name.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let env = credentials::environment(
         &instance.kubernetes,
