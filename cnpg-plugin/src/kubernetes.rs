@@ -6,6 +6,9 @@
 //! hand) or the Pod's in-cluster ServiceAccount, so the sidecar answers the CNPG-I handshake
 //! and the startup probe even before the API is reachable.
 //!
+//! The retention loop's calls are here too: GET of the Cluster (uncached), LIST and DELETE
+//! of Backups, POST of Events.
+//!
 //! Requests are plain GETs and PUTs of named objects because that is all the Role the
 //! plugin's operator generates allows: `get` of the named Secrets and ObjectStores, and only
 //! `update` of `objectstores/status` (so a PUT, never a PATCH). ObjectStores are read as
@@ -22,7 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{GetParams, PostParams, Request};
+use kube::api::{DeleteParams, GetParams, ListParams, PostParams, Request};
+use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::objectstore::{self, ObjectStore, RecoveryWindow, SecretKeySelector};
@@ -43,6 +47,11 @@ const STATUS_BACKOFF: [Duration; 3] = [
 /// The kind names used in messages.
 const OBJECT_STORE: &str = "ObjectStore";
 const SECRET: &str = "Secret";
+const CLUSTER: &str = "Cluster";
+const BACKUP: &str = "Backup";
+const EVENT: &str = "Event";
+/// The "name" of a list in messages.
+const ALL: &str = "*";
 
 /// Why a Kubernetes call failed, or (for [`crate::credentials`]) why a store's credentials
 /// cannot be turned into an environment. Each message is one line naming the object and
@@ -339,10 +348,115 @@ impl Kubernetes {
         })
     }
 
+    /// The CloudNativePG Cluster `name` (`api_version`: `postgresql.cnpg.io/v1`, or the
+    /// `CUSTOM_CNPG_GROUP`/`VERSION` pair), uncached as in the plugin's retention loop.
+    ///
+    /// # Errors
+    /// When it does not exist, cannot be read, or is not JSON.
+    pub async fn cluster(&self, api_version: &str, name: &str) -> Result<Value, Error> {
+        let path = self.collection_path(api_version, "clusters");
+        let text = self.get(CLUSTER, path, name).await?;
+        self.json(CLUSTER, name, &text)
+    }
+
+    /// Every Backup in the namespace (`api_version` as for [`Kubernetes::cluster`]); the
+    /// caller picks the ones of its Cluster.
+    ///
+    /// # Errors
+    /// When the list cannot be read or is not a list.
+    pub async fn backups(&self, api_version: &str) -> Result<Vec<Value>, Error> {
+        let request = Request::new(self.collection_path(api_version, "backups"))
+            .list(&ListParams::default())
+            .map_err(|error| self.request_error("list", BACKUP, ALL, error.to_string()))?;
+        let text = self
+            .client()
+            .await?
+            .request_text(request)
+            .await
+            .map_err(|error| self.classify("list", BACKUP, ALL, error))?;
+        match self.json(BACKUP, ALL, &text)? {
+            Value::Object(mut list) => match list.remove("items") {
+                Some(Value::Array(items)) => Ok(items),
+                Some(Value::Null) | None => Ok(Vec::new()),
+                Some(_) => Err(self.decode_error(BACKUP, ALL, "items is not a list".into())),
+            },
+            _ => Err(self.decode_error(BACKUP, ALL, "not a list object".into())),
+        }
+    }
+
+    /// Deletes the Backup `name`.
+    ///
+    /// # Errors
+    /// When it does not exist ([`Error::is_not_found`]) or the API refuses.
+    pub async fn delete_backup(&self, api_version: &str, name: &str) -> Result<(), Error> {
+        let request = Request::new(self.collection_path(api_version, "backups"))
+            .delete(name, &DeleteParams::default())
+            .map_err(|error| self.request_error("delete", BACKUP, name, error.to_string()))?;
+        self.client()
+            .await?
+            .request_text(request)
+            .await
+            .map(drop)
+            .map_err(|error| self.classify("delete", BACKUP, name, error))
+    }
+
+    /// Creates `event` (a core `v1` Event, with `metadata.name` or `generateName`) in the
+    /// namespace.
+    ///
+    /// # Errors
+    /// When the API refuses it.
+    pub async fn create_event(&self, event: &Value) -> Result<(), Error> {
+        let name = event["metadata"]["name"]
+            .as_str()
+            .or_else(|| event["metadata"]["generateName"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let body = serde_json::to_vec(event)
+            .map_err(|error| self.request_error("create", EVENT, &name, error.to_string()))?;
+        let request = Request::new(self.collection_path("v1", "events"))
+            .create(&PostParams::default(), body)
+            .map_err(|error| self.request_error("create", EVENT, &name, error.to_string()))?;
+        self.client()
+            .await?
+            .request_text(request)
+            .await
+            .map(drop)
+            .map_err(|error| self.classify("create", EVENT, &name, error))
+    }
+
+    /// `/api/v1/namespaces/NS/PLURAL` or `/apis/GROUP/VERSION/namespaces/NS/PLURAL`.
+    fn collection_path(&self, api_version: &str, plural: &str) -> String {
+        let root = if api_version.contains('/') {
+            "apis"
+        } else {
+            "api"
+        };
+        format!(
+            "/{root}/{api_version}/namespaces/{}/{plural}",
+            self.namespace
+        )
+    }
+
+    fn json(&self, kind: &'static str, name: &str, text: &str) -> Result<Value, Error> {
+        serde_json::from_str(text)
+            .map_err(|error| self.decode_error(kind, name, one_line(&error.to_string())))
+    }
+
+    fn decode_error(&self, kind: &'static str, name: &str, reason: String) -> Error {
+        Error::Decode {
+            kind,
+            namespace: self.namespace.clone(),
+            name: name.to_owned(),
+            reason,
+        }
+    }
+
     /// The client, made on first use. A failure is not kept: the next call tries again.
     async fn client(&self) -> Result<&kube::Client, Error> {
         self.client
             .get_or_try_init(|| async {
+                // Fails only when a provider is installed already: that one is used.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 let config = match &self.config {
                     Some(config) => config.clone(),
                     None => kube::Config::infer().await.map_err(|error| Error::Config {

@@ -3,6 +3,9 @@
 //! CloudNativePG's instance manager does.
 
 mod cli;
+mod credentials;
 mod handshake;
+mod kubernetes;
+mod rounds;
 mod support;
 mod wire;

@@ -1,6 +1,10 @@
 //! Runs `manager instance` on a temporary `--plugin-path` and connects to it the way
-//! CloudNativePG's instance manager does (plaintext HTTP/2 on the Unix socket).
+//! CloudNativePG's instance manager does (plaintext HTTP/2 on the Unix socket); the
+//! Kubernetes API stand-in it reads objects from ([`apiserver`]).
 
+pub(crate) mod apiserver;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -29,6 +33,34 @@ pub(crate) fn manager(env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// The directory of our root crate's `barman-cloud-*` binaries: cargo builds them
+/// (`cargo build --bins` in the root package) into the same target directory as `manager`.
+/// Panics with the command to run when they are not there.
+pub(crate) fn barman_bin_dir() -> PathBuf {
+    let manager = Path::new(env!("CARGO_BIN_EXE_manager"));
+    let dir = manager
+        .parent()
+        .expect("manager is in a directory")
+        .to_owned();
+    assert!(
+        dir.join("barman-cloud-wal-archive").is_file(),
+        "no barman-cloud-wal-archive in {}: build the root binaries first (cargo build --bins \
+         in the repository root, same CARGO_TARGET_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+/// `PATH` with [`barman_bin_dir`] first, so a bare `barman-cloud-wal-archive` is ours.
+pub(crate) fn path_with_barman() -> String {
+    let mut path = barman_bin_dir().to_string_lossy().into_owned();
+    if let Some(rest) = std::env::var_os("PATH") {
+        path.push(':');
+        path.push_str(&rest.to_string_lossy());
+    }
+    path
+}
+
 /// `manager --plugin-path DIR healthcheck unix`.
 pub(crate) fn healthcheck(plugin_path: &Path) -> Output {
     manager(&[])
@@ -52,10 +84,25 @@ impl Sidecar {
     /// Starts `manager instance` on `<tmp>/plugins` after `prepare` has run on that path
     /// (the directory does not exist yet unless `prepare` makes it).
     pub(crate) fn start(prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_with_env(prepare, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// As [`Sidecar::start`], with `env` added after [`INSTANCE_ENV`] (so it may replace
+    /// `PGDATA`, `SPOOL_DIRECTORY` or `PATH`): `KUBECONFIG` of an [`apiserver::ApiServer`],
+    /// `PATH` from [`path_with_barman`], `BARMAN_CLOUD_CONTROLLER_DIR`, ….
+    pub(crate) fn start_with_env<K, V>(
+        prepare: impl FnOnce(&Path),
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Self
+    where
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
         let dir = tempfile::tempdir().expect("make a temp dir");
         let plugin_path = dir.path().join("plugins");
         prepare(&plugin_path);
         let child = manager(&INSTANCE_ENV)
+            .envs(env)
             .arg("--plugin-path")
             .arg(&plugin_path)
             .arg("instance")
