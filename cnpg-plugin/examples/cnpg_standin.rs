@@ -4,9 +4,9 @@
 //! sidecar → `barman-cloud-*` → object store with only CloudNativePG replaced.
 //!
 //! ```text
-//! cnpg_standin --socket SOCKET --cluster CLUSTER.json [--check-empty true|false]
-//!              [--mode recovery|rewind] wal-archive PATH
-//! cnpg_standin --socket SOCKET --cluster CLUSTER.json wal-restore WALNAME DESTINATION
+//! cnpg_standin --socket SOCKET --cluster CLUSTER.json [--check-empty true|false] wal-archive PATH
+//! cnpg_standin --socket SOCKET --cluster CLUSTER.json [--mode recovery|rewind]
+//!              wal-restore WALNAME DESTINATION
 //! ```
 //!
 //! What it does, as CloudNativePG: a fresh connection per call; the handshake of

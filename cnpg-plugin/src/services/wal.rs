@@ -1,5 +1,7 @@
 //! `cnpgi.wal.v1.WAL`: PostgreSQL's archive_command and restore_command, relayed by
-//! CloudNativePG's `manager wal-archive` / `wal-restore`.
+//! CloudNativePG's `manager wal-archive` / `wal-restore`. The calls run the flows of
+//! [`crate::wal`]; a failure is logged here, once, and becomes the call's status with the
+//! flow's code and message.
 
 use std::sync::Arc;
 
