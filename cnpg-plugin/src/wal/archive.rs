@@ -202,8 +202,17 @@ pub async fn archive(instance: &Instance, request: &WalArchiveRequest) -> Result
         }
     }
     results.sort_by_key(|(index, _)| *index);
-    for (_, result) in results {
-        result?;
+    // The first failure in list order is the call's (the service logs it); any later one
+    // is logged here, so each failed file is logged once.
+    let mut errors = results.into_iter().filter_map(|(_, result)| result.err());
+    if let Some(first) = errors.next() {
+        for other in errors {
+            log.warning(
+                "Failed pre-archiving WAL: PostgreSQL will retry it",
+                &[("error", json!(other.to_string()))],
+            );
+        }
+        return Err(first);
     }
     Ok(Archived::Uploaded {
         extra: files.len() - 1,
@@ -231,20 +240,12 @@ impl Upload {
         let name = file_name(&self.path);
         let finished = self.invocation.run(&self.log, Stdout::Log).await?;
         if !finished.success() {
-            let error = Error::Archive {
+            return Err(Error::Archive {
                 path: self.path,
                 store: self.store,
                 program: WAL_ARCHIVE,
                 ended: Ended::from(&finished),
-            };
-            self.log.warning(
-                "Failed archiving WAL: PostgreSQL will retry",
-                &[
-                    ("walName", json!(name)),
-                    ("error", json!(error.to_string())),
-                ],
-            );
-            return Err(error);
+            });
         }
         if let Err(error) = drop_page_cache(&self.path) {
             self.log.error(

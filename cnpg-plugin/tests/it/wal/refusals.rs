@@ -148,3 +148,52 @@ async fn bad_archive_calls_are_refused_by_name_and_nothing_is_archived() {
     }
     assert!(!log.contains(SECRET_ACCESS_KEY), "no credential in the log");
 }
+
+#[tokio::test]
+async fn a_failed_upload_fails_the_call_with_the_commands_last_line_and_leaves_no_marker() {
+    let Some(rig) = Rig::new() else { return };
+    // A bucket that does not exist: every upload fails.
+    let mut configuration = rig.configuration("gone", json!({"maxParallel": 2}));
+    configuration["destinationPath"] = json!(format!("s3://{}-missing/gone", rig.bucket));
+    rig.api.put_object_store("gone", configuration);
+    let pgdata = shared_dir(&rig.root.join("pgdata"));
+    let pg_wal = shared_dir(&pgdata.join("pg_wal"));
+    let status = shared_dir(&pg_wal.join("archive_status"));
+    for name in ["000000010000000000000001", "000000010000000000000002"] {
+        std::fs::write(pg_wal.join(name), b"segment").unwrap();
+        std::fs::write(status.join(format!("{name}.ready")), b"").unwrap();
+    }
+    let sidecar = rig.sidecar("pg-1", &pgdata).await;
+    let mut client = WalClient::new(sidecar.channel().await);
+    let requested = pg_wal.join("000000010000000000000001");
+    let status = client
+        .archive(WalArchiveRequest {
+            cluster_definition: definition(&cluster(Some("gone"), "pg-1")),
+            source_file_name: requested.to_string_lossy().into_owned(),
+            ..WalArchiveRequest::default()
+        })
+        .await
+        .unwrap_err();
+    let message = status.message();
+    assert!(
+        message.contains(&*requested.to_string_lossy())
+            && message.contains("barman-cloud-wal-archive exited ")
+            && message.contains("\"gone\""),
+        "{status:?}"
+    );
+    assert_ne!(status.code(), Code::Ok);
+    assert_eq!(sidecar.executed("barman-cloud-wal-archive").len(), 2);
+    assert!(
+        sidecar.spooled().is_empty(),
+        "no marker for a failed extra file"
+    );
+    assert_eq!(
+        sidecar.logged("Failed archiving WAL: PostgreSQL will retry"),
+        1
+    );
+    assert_eq!(
+        sidecar.logged("Failed pre-archiving WAL: PostgreSQL will retry it"),
+        1
+    );
+    assert!(!sidecar.log().contains(SECRET_ACCESS_KEY));
+}
