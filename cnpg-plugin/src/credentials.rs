@@ -8,6 +8,16 @@
 //! `--cloud-provider` option in the order S3, Azure, Google; both orders are kept, so a store
 //! that (invalidly) names two providers behaves as with the plugin.
 //!
+//! Not reproduced, because nothing can observe it: for WAL restore and backup the plugin
+//! first sets the CA variable to `/controller/certificates/backup-barman-ca.crt`, but always
+//! under the same condition as the per-store path, which it then adds after it (and which
+//! wins, by its `MergeEnv` for restore and by exec's last-entry rule for backup).
+//!
+//! Differences from the library, on inputs it mishandles: a `googleCredentials` block with
+//! neither a key nor `gkeEnvironment` is an error here (the library dereferences a nil
+//! selector); with `gkeEnvironment` alone the key file is removed, as the library's code
+//! intends, where it in fact writes an empty file (unused: the variable is not set).
+//!
 //! Values come from Secrets: they go into the returned variables and the GCS file only,
 //! never into an error or a log line.
 

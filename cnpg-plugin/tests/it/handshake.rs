@@ -216,8 +216,11 @@ async fn cnpg_handshake_then_sigterm_removes_the_socket() {
         })
         .await
         .unwrap_err();
-    // The Backup flow answers too (a request without a Cluster cannot succeed).
-    assert_ne!(refused.code(), Code::Unimplemented, "{refused:?}");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("Cluster definition"),
+        "{refused:?}"
+    );
     let refused = metrics_client
         .collect(CollectMetricsRequest::default())
         .await

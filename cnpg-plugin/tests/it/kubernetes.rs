@@ -559,3 +559,41 @@ async fn an_https_api_that_does_not_answer_is_one_line() {
     );
     assert!(!message.contains('\n'), "{message}");
 }
+
+/// Parallel archives read the same store and Secret at once: one request each, as the
+/// plugin's client (which holds its lock across the GET).
+#[tokio::test]
+async fn concurrent_reads_make_one_request() {
+    let api = ApiServer::start();
+    api.put_object_store(STORE, s3_configuration());
+    api.put_secret("minio", &[("ACCESS_KEY_ID", b"id")]);
+    let kubernetes = std::sync::Arc::new(client(&api).await);
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let kubernetes = std::sync::Arc::clone(&kubernetes);
+        reads.spawn(async move {
+            let key = selector("minio", "ACCESS_KEY_ID");
+            let (store, secret) = tokio::join!(
+                kubernetes.object_store(STORE),
+                kubernetes.secret_value(&key)
+            );
+            store.unwrap();
+            assert_eq!(secret.unwrap(), b"id");
+        });
+    }
+    while let Some(read) = reads.join_next().await {
+        read.unwrap();
+    }
+    assert_eq!(
+        api.count("GET", &store_path(STORE)),
+        1,
+        "{:?}",
+        api.requests()
+    );
+    assert_eq!(
+        api.count("GET", &secret_path("minio")),
+        1,
+        "{:?}",
+        api.requests()
+    );
+}
