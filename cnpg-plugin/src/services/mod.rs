@@ -1,6 +1,7 @@
 //! One module per CNPG-I service of the instance role. Each answers its `GetCapabilities` as
-//! the plugin's instance role does; the flow calls (WAL Archive and Restore, Backup, metrics
-//! collection) come in later parts of issue #15 and are refused with UNIMPLEMENTED until then.
+//! the plugin's instance role does. WAL Archive and Restore call the flows of
+//! [`crate::wal`], Backup those of [`crate::backup`]; a flow call not written yet (metrics
+//! collection) is refused with UNIMPLEMENTED.
 
 pub mod backup;
 pub mod identity;

@@ -8,4 +8,5 @@ mod handshake;
 mod kubernetes;
 mod rounds;
 mod support;
+mod wal;
 mod wire;
