@@ -196,6 +196,21 @@ impl Error {
         matches!(self, Error::Forbidden { .. })
     }
 
+    /// The gRPC code of a call that failed on this. A Forbidden read is the plugin's
+    /// FAILED_PRECONDITION (the Role is reconciled later), and so is a configuration to fix
+    /// (a missing store, Secret or key, an object that does not decode, a store without
+    /// credentials); an API that did not answer is a retry that may succeed. Never NOT_FOUND:
+    /// for a WAL Restore that code means the WAL is not in the archive.
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            Error::Request { .. } | Error::Conflict { .. } | Error::Config { .. } => {
+                tonic::Code::Unavailable
+            }
+            Error::WriteFile { .. } => tonic::Code::Internal,
+            _ => tonic::Code::FailedPrecondition,
+        }
+    }
+
     /// True when the object does not exist (404).
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })

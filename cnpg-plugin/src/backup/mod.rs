@@ -73,18 +73,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// The gRPC status CloudNativePG gets: the plugin returns plain errors (UNKNOWN), except
-    /// FAILED_PRECONDITION for a Secret the Role does not let us read yet.
+    /// The gRPC status CloudNativePG gets. The plugin returns plain errors (UNKNOWN); ours
+    /// are the WAL calls' codes: a request or configuration to fix is INVALID_ARGUMENT or
+    /// FAILED_PRECONDITION, a failed command UNKNOWN with its last line.
     pub fn status(&self) -> tonic::Status {
-        match self {
-            Error::Kubernetes(error) if error.is_forbidden() => {
-                tonic::Status::failed_precondition(self.to_string())
-            }
-            Error::Cluster(_) | Error::NoObjectStore { .. } => {
-                tonic::Status::invalid_argument(self.to_string())
-            }
-            _ => tonic::Status::unknown(self.to_string()),
-        }
+        let code = match self {
+            Error::Kubernetes(error) => error.code(),
+            Error::Cluster(_) => tonic::Code::InvalidArgument,
+            Error::NoObjectStore { .. } => tonic::Code::FailedPrecondition,
+            _ => tonic::Code::Unknown,
+        };
+        tonic::Status::new(code, self.to_string())
     }
 }
 

@@ -211,9 +211,7 @@ impl Error {
             | Error::NoBarmanObjectName { .. }
             | Error::NoPgdata { .. }
             | Error::NotEmpty { .. } => Code::FailedPrecondition,
-            Error::ObjectStore { source, .. } | Error::Credentials { source, .. } => {
-                kubernetes_code(source)
-            }
+            Error::ObjectStore { source, .. } | Error::Credentials { source, .. } => source.code(),
             Error::File { .. } | Error::Run(_) => Code::Internal,
             Error::Archive { ended, .. } => match ended.code {
                 Some(2 | 4) => Code::Unavailable,
@@ -248,19 +246,6 @@ pub fn restore_code(exit: Option<i32>) -> Code {
         Some(3) => Code::InvalidArgument,
         Some(2 | 4) => Code::Unavailable,
         _ => Code::Internal,
-    }
-}
-
-/// A Forbidden read is the plugin's FAILED_PRECONDITION (the Role is reconciled later), and
-/// so is a configuration to fix (a missing store, Secret or key, an object that does not
-/// decode, a store without credentials); an API that did not answer is a retry that may
-/// succeed. Never NOT_FOUND: for Restore that code means the WAL is not in the archive.
-fn kubernetes_code(error: &kubernetes::Error) -> Code {
-    use kubernetes::Error as K;
-    match error {
-        K::Request { .. } | K::Conflict { .. } | K::Config { .. } => Code::Unavailable,
-        K::WriteFile { .. } => Code::Internal,
-        _ => Code::FailedPrecondition,
     }
 }
 

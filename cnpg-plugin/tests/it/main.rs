@@ -2,6 +2,7 @@
 //! directory, driven by a CNPG stand-in (`support::Cnpg`) that dials the Unix socket as
 //! CloudNativePG's instance manager does.
 
+mod backup;
 mod cli;
 mod credentials;
 mod handshake;

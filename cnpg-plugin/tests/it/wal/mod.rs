@@ -4,8 +4,8 @@
 //! against the S3 emulator, reading its ObjectStores and Secret from the Kubernetes API
 //! stand-in. The bad-input and Restore tests call the sidecar directly, as the stand-in does.
 
-mod postgres;
+pub(crate) mod postgres;
 mod refusals;
 mod replay;
 mod restore;
-mod rig;
+pub(crate) mod rig;

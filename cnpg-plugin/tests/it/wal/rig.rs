@@ -211,6 +211,17 @@ impl Rig {
     /// Starts `manager instance` for Pod `pod` with PGDATA `pgdata`, its spool, controller
     /// and plugin directories under `<root>/<pod>/`.
     pub(crate) async fn sidecar(&self, pod: &str, pgdata: &Path) -> Sidecar {
+        self.sidecar_with_env(pod, pgdata, &[]).await
+    }
+
+    /// As [`Rig::sidecar`], with `env` added (a Backup needs `PGHOST` and `PGPORT`, which the
+    /// sidecar inherits from PostgreSQL's container in a Pod).
+    pub(crate) async fn sidecar_with_env(
+        &self,
+        pod: &str,
+        pgdata: &Path,
+        env: &[(&str, &Path)],
+    ) -> Sidecar {
         let home = shared_dir(&self.root.join(pod));
         let spool = shared_dir(&home.join("spool"));
         let controller = shared_dir(&home.join("controller"));
@@ -229,6 +240,7 @@ impl Rig {
             .env("BARMAN_CLOUD_CONTROLLER_DIR", &controller)
             .env("KUBECONFIG", self.root.join("kubeconfig"))
             .env("HOME", &home)
+            .envs(env.iter().copied())
             .args(["--log-level", "debug", "--plugin-path"])
             .arg(&plugins)
             .arg("instance")
