@@ -215,13 +215,21 @@ async fn cnpg_handshake_then_sigterm_removes_the_socket() {
         })
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::Unimplemented);
-    assert!(refused.message().contains("\"nightly\""), "{refused:?}");
+    // The Backup flow and Collect read the Cluster definition first: none is refused as such.
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("Cluster definition"),
+        "{refused:?}"
+    );
     let refused = metrics_client
         .collect(CollectMetricsRequest::default())
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::Unimplemented);
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("Cluster definition"),
+        "{refused:?}"
+    );
 
     // The startup probe's call, then the probe command itself.
     let health = HealthClient::new(channel.clone())
