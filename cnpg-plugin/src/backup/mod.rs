@@ -123,7 +123,7 @@ pub async fn take(instance: &Instance, request: &BackupRequest) -> Result<Backup
     );
     let backup = Invocation {
         program: "barman-cloud-backup",
-        args: command::backup(configuration, server, &name),
+        args: command::backup(configuration, &name, server),
         env: env.clone(),
     };
     let finished = backup.run(&log, Stdout::Log).await?;

@@ -14,6 +14,7 @@
 //! whatever the builder has put in the vector by then (for `wal-restore` that includes the
 //! destination and the server name).
 
+use crate::credentials::cloud_provider_args;
 use crate::objectstore::BarmanObjectStoreConfiguration;
 
 /// Archives one WAL file.
@@ -28,32 +29,6 @@ pub const BACKUP: &str = "barman-cloud-backup";
 pub const BACKUP_SHOW: &str = "barman-cloud-backup-show";
 /// Lists a server's backups.
 pub const BACKUP_LIST: &str = "barman-cloud-backup-list";
-
-/// `--cloud-provider P [--credential C]` from whichever credentials block the store has,
-/// checked S3, Azure, Google (the library's order).
-// Private until `credentials::cloud_provider_args` (helper "kube") lands on main.
-fn cloud_provider_args(configuration: &BarmanObjectStoreConfiguration) -> Vec<String> {
-    let mut args = Vec::new();
-    if configuration.s3_credentials.is_some() {
-        args.extend(["--cloud-provider".to_owned(), "aws-s3".to_owned()]);
-    } else if let Some(azure) = &configuration.azure_credentials {
-        args.extend([
-            "--cloud-provider".to_owned(),
-            "azure-blob-storage".to_owned(),
-        ]);
-        if azure.use_default_azure_credentials {
-            args.extend(["--credential".to_owned(), "default".to_owned()]);
-        } else if azure.inherit_from_azure_ad {
-            args.extend(["--credential".to_owned(), "managed-identity".to_owned()]);
-        }
-    } else if configuration.google_credentials.is_some() {
-        args.extend([
-            "--cloud-provider".to_owned(),
-            "google-cloud-storage".to_owned(),
-        ]);
-    }
-    args
-}
 
 /// The server name of the WAL commands: the store's own `serverName` when set (the CRD
 /// forbids it, but the library still honours it), else the one the Cluster's plugin

@@ -1,17 +1,21 @@
 //! `cnpgi.wal.v1.WAL`: PostgreSQL's archive_command and restore_command, relayed by
-//! CloudNativePG's `manager wal-archive` / `wal-restore`.
+//! CloudNativePG's `manager wal-archive` / `wal-restore`. The calls run the flows of
+//! [`crate::wal`]; a failure is logged here, once, and becomes the call's status with the
+//! flow's code and message.
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use serde_json::json;
+use tonic::{Code, Request, Response, Status};
 
-use super::not_implemented;
 use crate::instance::Instance;
+use crate::log::Level;
 use crate::proto::wal::{
     SetFirstRequiredRequest, SetFirstRequiredResult, WalArchiveRequest, WalArchiveResult,
     WalCapabilitiesRequest, WalCapabilitiesResult, WalCapability, WalRestoreRequest,
     WalRestoreResult, WalStatusRequest, WalStatusResult, wal_capability, wal_server,
 };
+use crate::wal::{self as flows, archive, restore};
 
 /// The instance role's WAL service.
 #[derive(Debug)]
@@ -23,6 +27,30 @@ impl Wal {
     /// The service, sharing the instance role's state.
     pub fn new(instance: Arc<Instance>) -> Self {
         Self { instance }
+    }
+}
+
+impl Wal {
+    /// Logs a failed call once and turns it into its status. A WAL that is not in the
+    /// archive, or the end of the WAL stream, is how recovery normally ends: info, not a
+    /// warning. The message holds names and paths only, never a credential (the commands'
+    /// environment is not part of any error).
+    fn failed(&self, msg: &str, wal: &str, error: &flows::Error) -> Status {
+        let code = error.code();
+        let level = match code {
+            Code::NotFound | Code::OutOfRange => Level::Info,
+            _ => Level::Warning,
+        };
+        self.instance.log.named("wal").log(
+            level,
+            msg,
+            &[
+                ("walName", json!(wal)),
+                ("code", json!(format!("{code:?}"))),
+                ("error", json!(error.to_string())),
+            ],
+        );
+        Status::new(code, error.to_string())
     }
 }
 
@@ -54,20 +82,30 @@ impl wal_server::Wal for Wal {
         &self,
         request: Request<WalArchiveRequest>,
     ) -> Result<Response<WalArchiveResult>, Status> {
-        Err(not_implemented(
-            "archive WAL",
-            &request.into_inner().source_file_name,
-        ))
+        let request = request.into_inner();
+        match archive::archive(&self.instance, &request).await {
+            Ok(_) => Ok(Response::new(WalArchiveResult {})),
+            Err(error) => Err(self.failed(
+                "Failed archiving WAL: PostgreSQL will retry",
+                &request.source_file_name,
+                &error,
+            )),
+        }
     }
 
     async fn restore(
         &self,
         request: Request<WalRestoreRequest>,
     ) -> Result<Response<WalRestoreResult>, Status> {
-        Err(not_implemented(
-            "restore WAL",
-            &request.into_inner().source_wal_name,
-        ))
+        let request = request.into_inner();
+        match restore::restore(&self.instance, &request).await {
+            Ok(_) => Ok(Response::new(WalRestoreResult {})),
+            Err(error) => Err(self.failed(
+                "Failed restoring WAL file",
+                &request.source_wal_name,
+                &error,
+            )),
+        }
     }
 
     // Not advertised (the plugin's bodies panic, which its server turns into INTERNAL);

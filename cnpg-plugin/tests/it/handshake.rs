@@ -178,7 +178,8 @@ async fn cnpg_handshake_then_sigterm_removes_the_socket() {
         assert!(metric.variable_labels.is_empty());
     }
 
-    // The flow calls are refused plainly until they are written.
+    // The WAL flows answer (a request without a Cluster is refused as such, before any
+    // store is read); the calls still to be written are refused plainly.
     let mut wal_client = WalClient::new(channel.clone());
     let refused = wal_client
         .archive(WalArchiveRequest {
@@ -189,9 +190,9 @@ async fn cnpg_handshake_then_sigterm_removes_the_socket() {
         })
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::Unimplemented);
+    assert_eq!(refused.code(), Code::InvalidArgument);
     assert!(
-        refused.message().contains("000000010000000000000001"),
+        refused.message().contains("Cluster definition"),
         "{refused:?}"
     );
     let refused = wal_client
@@ -201,8 +202,8 @@ async fn cnpg_handshake_then_sigterm_removes_the_socket() {
         })
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::Unimplemented);
-    assert!(refused.message().contains("000000010000000000000002"));
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("Cluster definition"));
     let refused = wal_client
         .status(WalStatusRequest::default())
         .await

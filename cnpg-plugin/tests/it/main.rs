@@ -9,4 +9,5 @@ mod kubernetes;
 mod retention;
 mod rounds;
 mod support;
+mod wal;
 mod wire;

@@ -1,0 +1,11 @@
+//! The WAL flows end to end (issue #15, Archive and Restore): PostgreSQL 15 runs the CNPG
+//! stand-in as its `archive_command` and `restore_command`, the stand-in calls the real
+//! `manager instance` over CNPG-I, and the sidecar runs our real `barman-cloud-*` binaries
+//! against the S3 emulator, reading its ObjectStores and Secret from the Kubernetes API
+//! stand-in. The bad-input and Restore tests call the sidecar directly, as the stand-in does.
+
+mod postgres;
+mod refusals;
+mod replay;
+mod restore;
+mod rig;
