@@ -585,6 +585,15 @@ async fn the_primary_applies_the_policy_and_deletes_the_backups_gone_from_the_ca
     let left = rig.catalog();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].backup_id, taken[2].backup_id);
+    let wals = rig.keys("wals/");
+    assert!(
+        !wals_of(&wals, taken[0].begin_wal.as_deref().unwrap()),
+        "{wals:?}"
+    );
+    assert!(
+        wals_of(&wals, taken[2].begin_wal.as_deref().unwrap()),
+        "{wals:?}"
+    );
     let mut expected_now = expected;
     expected_now.remove("b-2");
     expected_now.insert("b-4".to_owned());
