@@ -602,6 +602,33 @@ async fn the_primary_applies_the_policy_and_deletes_the_backups_gone_from_the_ca
         rig.window()["firstRecoverabilityPoint"],
         json!(api_time(&left[0]))
     );
+
+    // Without a policy nothing is deleted from the store, but a Backup whose backup left
+    // the catalog some other way still goes, and the window is still written.
+    rig.put_store(json!({}));
+    rig.put_backup("b-elsewhere", "20200101T000000", |_| {});
+    rig.api.modify("objectstores", STORE, |store| {
+        store["status"] = json!({});
+    });
+    rig.api.clear_requests();
+    let mut primary = rig.sidecar(&[]);
+    wait_for("the status update", || {
+        rig.api.count("PUT", &rig.status_path()) >= 1
+    })
+    .await;
+    let (status, logs) = primary.stop("TERM").await;
+    assert!(status.success(), "{status:?}\n{logs}");
+    assert!(
+        logs.contains("Skipping retention policy enforcement, no retention policy specified"),
+        "{logs}"
+    );
+    assert!(!logs.contains("barman-cloud-backup-delete"), "{logs}");
+    assert_eq!(rig.catalog(), left);
+    assert_eq!(rig.backup_names(), expected_now);
+    assert_eq!(
+        rig.window()["lastSuccessfulBackupTime"],
+        json!(api_time(&left[0]))
+    );
 }
 
 /// barman-cloud-backup-delete fails (the bucket does not exist): a Warning Event on the
