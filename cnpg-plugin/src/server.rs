@@ -23,7 +23,7 @@ use crate::instance::Instance;
 use crate::log::Logger;
 use crate::metadata::{PLUGIN_NAME, PLUGIN_VERSION};
 use crate::proto::{backup, identity, metrics, wal};
-use crate::services;
+use crate::{retention, services};
 
 /// How long calls still running at a SIGTERM may go on before their connections are closed.
 /// When the kubelet stops a native sidecar, PostgreSQL's container has already exited, so
@@ -58,7 +58,8 @@ fn remove_socket(socket: &Path) -> io::Result<bool> {
 }
 
 /// Serves Identity, WAL, Backup, Metrics and `grpc.health.v1.Health` (SERVING) on the
-/// socket in `plugin_path` until `shutdown` completes, then lets running calls finish (for
+/// socket in `plugin_path`, with the catalog maintenance loop ([`retention::run`]) in the
+/// background, until `shutdown` completes, then lets running calls finish (for
 /// at most [`SHUTDOWN_GRACE`]) and removes the socket.
 ///
 /// # Errors
@@ -84,6 +85,8 @@ pub async fn serve_instance(
         ],
     );
     let instance = Arc::new(Instance::new(config.clone(), log.clone()));
+    // Stopped with the server: aborted once serving ends, whichever way it ends.
+    let maintenance = AbortOnDrop(tokio::spawn(retention::run(instance.clone())));
     let (stop, stopped) = oneshot::channel::<()>();
     let server = Server::builder()
         .add_service(identity::identity_server::IdentityServer::new(
@@ -93,10 +96,10 @@ pub async fn serve_instance(
             instance.clone(),
         )))
         .add_service(backup::backup_server::BackupServer::new(
-            services::backup::Backup::new(instance),
+            services::backup::Backup::new(instance.clone()),
         ))
         .add_service(metrics::metrics_server::MetricsServer::new(
-            services::metrics::Metrics,
+            services::metrics::Metrics::new(instance),
         ))
         .add_service(health)
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
@@ -122,6 +125,7 @@ pub async fn serve_instance(
             }
         }
     };
+    drop(maintenance);
     if let Err(error) = remove_socket(&socket) {
         log.warning(
             "Could not remove the socket",
@@ -136,4 +140,13 @@ pub async fn serve_instance(
         path: socket,
         source,
     })
+}
+
+/// A spawned task aborted when this is dropped, so an early return cannot leave it running.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -228,6 +228,29 @@ pub fn backup_list(configuration: &BarmanObjectStoreConfiguration, server: &str)
     query(configuration, server, &[])
 }
 
+/// Deletes the backups (and the WAL only they need) a retention policy no longer keeps.
+pub const BACKUP_DELETE: &str = "barman-cloud-backup-delete";
+
+/// `barman-cloud-backup-delete [--endpoint-url URL] [--cloud-provider P [--credential C]]
+/// --retention-policy POLICY DEST SERVER`, `POLICY` being Barman's text (`RECOVERY WINDOW OF
+/// 30 DAYS`, `REDUNDANCY 3`). No additional arguments: the library passes none to it.
+pub fn backup_delete(
+    configuration: &BarmanObjectStoreConfiguration,
+    server: &str,
+    policy: &str,
+) -> Vec<String> {
+    let mut options = Vec::new();
+    push_endpoint(&mut options, configuration);
+    options.extend(crate::credentials::cloud_provider_args(configuration));
+    options.extend([
+        "--retention-policy".to_owned(),
+        policy.to_owned(),
+        configuration.destination_path.clone(),
+        server.to_owned(),
+    ]);
+    options
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +276,44 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|&s| s.to_owned()).collect()
+    }
+
+    #[test]
+    fn backup_delete_puts_the_endpoint_before_the_provider() {
+        assert_eq!(
+            backup_delete(
+                &s3(json!({"endpointURL": "http://minio:9000", "serverName": "other"})),
+                "pg",
+                "RECOVERY WINDOW OF 30 DAYS"
+            ),
+            strings(&[
+                "--endpoint-url",
+                "http://minio:9000",
+                "--cloud-provider",
+                "aws-s3",
+                "--retention-policy",
+                "RECOVERY WINDOW OF 30 DAYS",
+                "s3://bucket/path",
+                "pg",
+            ])
+        );
+        let azure = configuration(json!({
+            "destinationPath": "https://account.blob.core.windows.net/c",
+            "azureCredentials": {"inheritFromAzureAD": true}
+        }));
+        assert_eq!(
+            backup_delete(&azure, "pg", "REDUNDANCY 2"),
+            strings(&[
+                "--cloud-provider",
+                "azure-blob-storage",
+                "--credential",
+                "managed-identity",
+                "--retention-policy",
+                "REDUNDANCY 2",
+                "https://account.blob.core.windows.net/c",
+                "pg",
+            ])
+        );
     }
 
     #[test]

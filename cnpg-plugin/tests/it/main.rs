@@ -7,6 +7,7 @@ mod cli;
 mod credentials;
 mod handshake;
 mod kubernetes;
+mod retention;
 mod rounds;
 mod support;
 mod wal;

@@ -29,7 +29,7 @@ const SERVER: &str = "pg";
 const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 
 /// The rig's variable, or `None` to skip (a panic when services are required).
-fn required(var: &str) -> Option<String> {
+pub(crate) fn required(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(value) if !value.is_empty() => Some(value),
         _ if std::env::var("BCRS_REQUIRE_SERVICES").as_deref() == Ok("1") => {
@@ -43,7 +43,7 @@ fn required(var: &str) -> Option<String> {
 }
 
 /// A bucket or container name no other test uses.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -57,7 +57,7 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-fn run_ok(command: &mut Command, what: &str) -> String {
+pub(crate) fn run_ok(command: &mut Command, what: &str) -> String {
     let output = command
         .output()
         .unwrap_or_else(|error| panic!("{what}: {error}"));
