@@ -32,6 +32,7 @@ pub mod log;
 pub mod metadata;
 pub mod objectstore;
 pub mod proto;
+pub mod recovery;
 pub mod server;
 pub mod services;
 pub mod wal;

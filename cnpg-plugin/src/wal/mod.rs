@@ -255,7 +255,7 @@ pub fn restore_code(exit: Option<i32>) -> Code {
 /// so is a configuration to fix (a missing store, Secret or key, an object that does not
 /// decode, a store without credentials); an API that did not answer is a retry that may
 /// succeed. Never NOT_FOUND: for Restore that code means the WAL is not in the archive.
-fn kubernetes_code(error: &kubernetes::Error) -> Code {
+pub(crate) fn kubernetes_code(error: &kubernetes::Error) -> Code {
     use kubernetes::Error as K;
     match error {
         K::Request { .. } | K::Conflict { .. } | K::Config { .. } => Code::Unavailable,
