@@ -134,7 +134,7 @@ pub enum Error {
         /// The recovery server name.
         server: String,
         /// What is wrong with the JSON.
-        source: catalog::Error,
+        source: Box<catalog::Error>,
     },
     /// The recovery target cannot be read.
     #[error("choose the backup of Cluster {cluster:?}: {source}")]
@@ -200,7 +200,10 @@ pub enum Error {
         /// How it ended.
         ended: Ended,
     },
-    /// A file or directory cannot be written, moved or linked.
+    /// `pg_wal` cannot be moved to the WAL volume.
+    #[error("move pg_wal to the WAL volume (spec.walStorage): {0}")]
+    WalStorage(#[from] wal_storage::Error),
+    /// A file or directory cannot be written.
     #[error("{action} {path:?}: {source}")]
     File {
         /// What was being done.
@@ -232,7 +235,9 @@ impl Error {
                 Some(2) => Code::Unavailable,
                 _ => Code::Internal,
             },
-            Error::Catalog { .. } | Error::Run(_) | Error::File { .. } => Code::Internal,
+            Error::Catalog { .. } | Error::Run(_) | Error::File { .. } | Error::WalStorage(_) => {
+                Code::Internal
+            }
         }
     }
 }
@@ -359,7 +364,7 @@ pub async fn restore(instance: &Instance, request: &RestoreRequest) -> Result<Re
     let backups = BarmanBackup::from_list(&listed.stdout).map_err(|source| Error::Catalog {
         store: recovery_name.clone(),
         server: recovery_server.clone(),
-        source,
+        source: Box::new(source),
     })?;
     log.info(
         "Downloaded backup catalog",

@@ -6,23 +6,34 @@
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::Error;
 use crate::log::Logger;
+
+/// A file or directory of the move that cannot be read, copied, removed or linked.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path:?}: {source}")]
+pub struct Error {
+    /// What was being done.
+    pub action: &'static str,
+    /// The path.
+    pub path: PathBuf,
+    /// What the OS said.
+    pub source: io::Error,
+}
 
 /// Moves `<pgdata>/pg_wal`'s content into `volume` and links `pg_wal` to it; false when the
 /// link was already there.
 ///
 /// # Errors
-/// [`Error::File`] for the first file that cannot be copied, removed or linked.
+/// [`Error`] for the first file that cannot be copied, removed or linked.
 pub fn move_pg_wal(log: &Logger, pgdata: &Path, volume: &Path) -> Result<bool, Error> {
     let pg_wal = pgdata.join("pg_wal");
     let file = |action: &'static str, path: &Path| {
         let path = path.to_owned();
-        move |source| Error::File {
+        move |source| Error {
             action,
             path,
             source,
@@ -53,33 +64,33 @@ pub fn move_pg_wal(log: &Logger, pgdata: &Path, volume: &Path) -> Result<bool, E
 
 /// Copies every entry of `from` into `to`, directories recursively.
 fn copy_content(from: &Path, to: &Path) -> Result<(), Error> {
-    let entries = fs::read_dir(from).map_err(|source| Error::File {
+    let entries = fs::read_dir(from).map_err(|source| Error {
         action: "read",
         path: from.to_owned(),
         source,
     })?;
     for entry in entries {
-        let entry = entry.map_err(|source| Error::File {
+        let entry = entry.map_err(|source| Error {
             action: "read",
             path: from.to_owned(),
             source,
         })?;
         let source_path = entry.path();
         let target = to.join(entry.file_name());
-        let copy_error = |source| Error::File {
+        let copy_error = |source| Error {
             action: "copy to the WAL volume",
             path: source_path.clone(),
             source,
         };
         if fs::metadata(&source_path).map_err(copy_error)?.is_dir() {
-            fs::create_dir_all(&target).map_err(|source| Error::File {
+            fs::create_dir_all(&target).map_err(|source| Error {
                 action: "create",
                 path: target.clone(),
                 source,
             })?;
             copy_content(&source_path, &target)?;
         } else {
-            fs::copy(&source_path, &target).map_err(|source| Error::File {
+            fs::copy(&source_path, &target).map_err(|source| Error {
                 action: "copy to the WAL volume",
                 path: source_path.clone(),
                 source,

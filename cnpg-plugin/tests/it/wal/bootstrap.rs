@@ -224,10 +224,7 @@ async fn a_restore_sidecar_bootstraps_pgdata_to_a_point_in_time() {
         .into_inner()
         .capabilities
         .into_iter()
-        .filter_map(|c| match c.r#type {
-            Some(plugin_capability::Type::Service(s)) => Some(s.r#type),
-            None => None,
-        })
+        .filter_map(|c| c.r#type.map(|plugin_capability::Type::Service(s)| s.r#type))
         .collect();
     use plugin_capability::service::Type;
     assert_eq!(services, [Type::RestoreJob as i32, Type::WalService as i32]);
