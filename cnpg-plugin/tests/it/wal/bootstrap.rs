@@ -87,33 +87,8 @@ fn source(rig: &Rig) -> Source {
     pg.start_with_env(&env);
     pg.sql("CREATE TABLE marks (name text PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
     pg.sql("INSERT INTO marks (name) VALUES ('m0')");
-    as_postgres(barman("barman-cloud-backup"))
-        .envs(rig.aws_env())
-        .args(["--user", "postgres", "-h"])
-        .arg(pg.socket_dir())
-        .args(["--immediate-checkpoint", "--endpoint-url", &rig.endpoint])
-        .args([
-            "--cloud-provider",
-            "aws-s3",
-            &rig.destination("origin"),
-            SERVER,
-        ])
-        .ok();
-    let listed = as_postgres(barman("barman-cloud-backup-list"))
-        .envs(rig.aws_env())
-        .args(["--format", "json", "--endpoint-url", &rig.endpoint])
-        .args([
-            "--cloud-provider",
-            "aws-s3",
-            &rig.destination("origin"),
-            SERVER,
-        ])
-        .ok();
-    let listed: Value = serde_json::from_str(&listed).unwrap();
-    let backup_id = listed["backups_list"][0]["backup_id"]
-        .as_str()
-        .expect("one backup listed")
-        .to_owned();
+    take_backup(rig, &pg, &barman("barman-cloud-backup"));
+    let backup_id = backup_ids(rig).pop().expect("one backup listed");
 
     pg.sql("INSERT INTO marks (name) VALUES ('m1')");
     std::thread::sleep(Duration::from_millis(1100));
@@ -131,6 +106,43 @@ fn source(rig: &Rig) -> Source {
         target_time,
         target_time_utc,
     }
+}
+
+/// A base backup of `pg` into the ObjectStore `origin` with `program` (ours or Barman's).
+fn take_backup(rig: &Rig, pg: &Pg, program: &Path) {
+    as_postgres(program)
+        .envs(rig.aws_env())
+        .args(["--user", "postgres", "-h"])
+        .arg(pg.socket_dir())
+        .args(["--immediate-checkpoint", "--endpoint-url", &rig.endpoint])
+        .args([
+            "--cloud-provider",
+            "aws-s3",
+            &rig.destination("origin"),
+            SERVER,
+        ])
+        .ok();
+}
+
+/// The IDs of the backups in `origin`, as our backup-list gives them.
+fn backup_ids(rig: &Rig) -> Vec<String> {
+    let listed = as_postgres(barman("barman-cloud-backup-list"))
+        .envs(rig.aws_env())
+        .args(["--format", "json", "--endpoint-url", &rig.endpoint])
+        .args([
+            "--cloud-provider",
+            "aws-s3",
+            &rig.destination("origin"),
+            SERVER,
+        ])
+        .ok();
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    listed["backups_list"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|b| b["backup_id"].as_str().expect("an ID").to_owned())
+        .collect()
 }
 
 /// A `manager restore` sidecar for a new empty PGDATA under `<root>/<name>/`, with the WAL
@@ -409,5 +421,41 @@ async fn a_restore_that_cannot_be_done_is_refused_by_name() {
         .await;
     assert!(response.is_ok(), "{response:?}\n{}", sidecar.log());
     assert_eq!(sidecar.executed("barman-cloud-check-wal-archive").len(), 1);
+    source.pg.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_barmans_own_tools_made_restores_through_the_sidecar() {
+    let Some(rig) = Rig::new() else { return };
+    let Some(barman_dir) = super::replay::barman_bin() else {
+        return;
+    };
+    let mut source = source(&rig);
+    source.pg.sql("INSERT INTO marks (name) VALUES ('m3')");
+    take_backup(&rig, &source.pg, &barman_dir.join("barman-cloud-backup"));
+    source.pg.sql("INSERT INTO marks (name) VALUES ('m4')");
+    let last = source
+        .pg
+        .sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
+    source.pg.sql("SELECT pg_switch_wal()");
+    source.pg.wait_archived(&last);
+    let ids = backup_ids(&rig);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let by_barman = ids
+        .iter()
+        .find(|id| **id != source.backup_id)
+        .unwrap()
+        .clone();
+
+    // No target: the latest backup, Barman's.
+    let (sidecar, dir, _) = restore_job(&rig, "from-barman").await;
+    let cluster = bootstrapping("origin", Value::Null, json!({}));
+    let response = call_restore(&sidecar, &cluster)
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}\n{}", sidecar.log()));
+    assert_eq!(sidecar.executed("barman-cloud-restore")[0][6], by_barman);
+    let mut restored = start_restored(&dir, &sidecar, &cluster, &response, "");
+    assert_eq!(marks(&restored), "m0,m1,m2,m3,m4");
+    restored.stop();
     source.pg.stop();
 }
