@@ -7,7 +7,7 @@
 //! promotes. Bad input is refused by name.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cnpg_plugin::metadata::PLUGIN_NAME;
 use cnpg_plugin::proto::identity::{
@@ -64,6 +64,8 @@ struct Source {
     target_time: String,
     /// The same time without a zone, in UTC.
     target_time_utc: String,
+    /// The WAL position at that time (after `m1`'s commit, before `m2`'s).
+    target_lsn: String,
 }
 
 fn barman(name: &str) -> PathBuf {
@@ -95,6 +97,7 @@ fn source(rig: &Rig) -> Source {
     let target_time = pg.sql("SELECT clock_timestamp()::text");
     let target_time_utc =
         pg.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')");
+    let target_lsn = pg.sql("SELECT pg_current_wal_lsn()::text");
     std::thread::sleep(Duration::from_millis(1100));
     pg.sql("INSERT INTO marks (name) VALUES ('m2')");
     let last = pg.sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
@@ -105,6 +108,7 @@ fn source(rig: &Rig) -> Source {
         backup_id,
         target_time,
         target_time_utc,
+        target_lsn,
     }
 }
 
@@ -255,9 +259,11 @@ async fn a_restore_sidecar_bootstraps_pgdata_to_a_point_in_time() {
         .into_inner();
     assert_eq!(wal.capabilities.len(), 2);
 
+    let started = Instant::now();
     let response = call_restore(&sidecar, &cluster)
         .await
         .unwrap_or_else(|s| panic!("{s:?}\n{}", sidecar.log()));
+    let restore_took = started.elapsed();
     assert_eq!(response.restore_config, RESTORE_CONFIG);
     assert!(response.envs.is_empty());
     // The plugin's steps, with its argument vectors.
@@ -284,6 +290,7 @@ async fn a_restore_sidecar_bootstraps_pgdata_to_a_point_in_time() {
     let pg_wal = dir.join("data/pg_wal");
     assert_eq!(std::fs::read_link(&pg_wal).unwrap(), wal_volume);
 
+    let started = Instant::now();
     let mut restored = start_restored(
         &dir,
         &sidecar,
@@ -291,7 +298,21 @@ async fn a_restore_sidecar_bootstraps_pgdata_to_a_point_in_time() {
         &response,
         &format!("recovery_target_time = '{}'\n", source.target_time),
     );
+    eprintln!(
+        "measured: Restore call {restore_took:?}, PostgreSQL start to promotion {:?}",
+        started.elapsed()
+    );
     assert_eq!(marks(&restored), "m0,m1", "stopped exactly at the target");
+    // Promoted onto a new timeline, its WAL fetched through this sidecar's WAL/Restore.
+    assert_eq!(
+        restored.sql("SELECT timeline_id FROM pg_control_checkpoint()"),
+        "2"
+    );
+    assert!(
+        sidecar.executed("barman-cloud-wal-restore").len() > 1,
+        "{}",
+        sidecar.log()
+    );
     assert!(
         restored.log().contains("recovery stopping before commit"),
         "{}",
@@ -327,6 +348,30 @@ async fn a_restore_sidecar_bootstraps_pgdata_to_a_point_in_time() {
     );
     let mut restored = start_restored(&latest_dir, &latest_sidecar, &latest, &response, "");
     assert_eq!(marks(&restored), "m0,m1,m2");
+    restored.stop();
+
+    // targetLSN, with the matching recovery_target_lsn.
+    let (lsn_sidecar, lsn_dir, _) = restore_job(&rig, "lsn").await;
+    let by_lsn = bootstrapping(
+        "origin",
+        json!({"targetLSN": source.target_lsn, "targetTLI": "latest"}),
+        json!({}),
+    );
+    let response = call_restore(&lsn_sidecar, &by_lsn)
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}\n{}", lsn_sidecar.log()));
+    assert_eq!(
+        lsn_sidecar.executed("barman-cloud-restore")[0][6],
+        source.backup_id
+    );
+    let mut restored = start_restored(
+        &lsn_dir,
+        &lsn_sidecar,
+        &by_lsn,
+        &response,
+        &format!("recovery_target_lsn = '{}'\n", source.target_lsn),
+    );
+    assert_eq!(marks(&restored), "m0,m1");
     restored.stop();
 
     // backupID, exact.
