@@ -4,9 +4,10 @@
 
 use std::error::Error;
 
-const PROTOS: [&str; 4] = [
+const PROTOS: [&str; 5] = [
     "proto/identity.proto",
     "proto/wal.proto",
+    "proto/restore_job.proto",
     "proto/backup.proto",
     "proto/metrics.proto",
 ];

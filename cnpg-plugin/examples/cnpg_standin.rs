@@ -11,9 +11,9 @@
 //!
 //! What it does, as CloudNativePG: a fresh connection per call; the handshake of
 //! `LoadPlugin` (GetPluginMetadata, GetPluginCapabilities, the GetCapabilities of each
-//! advertised WAL, Backup and Metrics service, Probe); then one Archive or Restore with the
-//! Cluster's JSON and the path made absolute against the working directory (PostgreSQL runs
-//! its commands in PGDATA). Exit 0 on success; on any error it prints the gRPC code and
+//! advertised WAL, Backup, Metrics and RestoreJobHooks service, Probe); then one Archive or
+//! Restore with the Cluster's JSON and the path made absolute against the working directory
+//! (PostgreSQL runs its commands in PGDATA). Exit 0 on success; on any error it prints the gRPC code and
 //! message on stderr (PostgreSQL copies it into its log) and exits 1, which PostgreSQL takes
 //! as "not archived, retry" or "no such file" (CloudNativePG does the same for restore's
 //! NOT_FOUND and OUT_OF_RANGE, after its in-tree fallback finds nothing configured).
@@ -32,7 +32,8 @@ use cnpg_plugin::proto::identity::{
 };
 use cnpg_plugin::proto::metrics::{MetricsCapabilitiesRequest, metrics_client::MetricsClient};
 use cnpg_plugin::proto::wal::{
-    WalArchiveRequest, WalCapabilitiesRequest, WalRestoreRequest, wal_client::WalClient,
+    RestoreJobHooksCapabilitiesRequest, WalArchiveRequest, WalCapabilitiesRequest,
+    WalRestoreRequest, restore_job_hooks_client::RestoreJobHooksClient, wal_client::WalClient,
     wal_restore_request::Mode,
 };
 use tonic::transport::Channel;
@@ -132,6 +133,11 @@ async fn handshake(channel: &Channel) -> Result<(), tonic::Status> {
             Ok(Type::Metrics) => {
                 MetricsClient::new(channel.clone())
                     .get_capabilities(MetricsCapabilitiesRequest {})
+                    .await?;
+            }
+            Ok(Type::RestoreJob) => {
+                RestoreJobHooksClient::new(channel.clone())
+                    .get_capabilities(RestoreJobHooksCapabilitiesRequest {})
                     .await?;
             }
             _ => {}

@@ -80,7 +80,7 @@ enum Command {
         #[arg(long, value_name = "ADDRESS", default_value = "")]
         pprof_server: String,
     },
-    /// Starts the sidecar of the recovery Job (not implemented yet).
+    /// Starts the sidecar of the recovery Job (a full or snapshot recovery bootstrap).
     Restore,
     /// Health check commands.
     Healthcheck {
@@ -131,8 +131,13 @@ fn run(cli: Cli) -> Result<u8, Error> {
             Ok(0)
         }
         Command::Restore => {
-            Config::from_env(Role::Restore)?;
-            Err(Error::NotImplemented { command: "restore" })
+            let log = log.named("restore");
+            let config = Config::from_env(Role::Restore)?;
+            runtime.block_on(async {
+                let shutdown = shutdown_signal(log.clone())?;
+                server::serve_restore(&cli.plugin_path, &config, &log, shutdown).await
+            })?;
+            Ok(0)
         }
         Command::Healthcheck {
             kind: HealthcheckKind::Unix,

@@ -17,6 +17,16 @@ pub enum Role {
     Restore,
 }
 
+impl Role {
+    /// The subcommand's name, as logged.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Instance => "instance",
+            Role::Restore => "restore",
+        }
+    }
+}
+
 /// The sidecar's settings, from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -39,6 +49,10 @@ pub struct Config {
     /// (barman-cloud-backup's `TMPDIR`), `recovery/`, the GCS credentials file. Ours, not
     /// the plugin's: [`CONTROLLER_DIR_VARIABLE`] moves it for tests and other layouts.
     pub controller_root: PathBuf,
+    /// Where the restore role moves `pg_wal` when the Cluster has `walStorage`: `pg_wal` in
+    /// the WAL volume CloudNativePG mounts at `/var/lib/postgresql/wal`. Ours, not the
+    /// plugin's (a constant there): [`PG_WAL_VOLUME_VARIABLE`] moves it for tests.
+    pub pg_wal_volume: PathBuf,
 }
 
 /// The variable that overrides [`DEFAULT_CONTROLLER_ROOT`].
@@ -46,6 +60,12 @@ pub const CONTROLLER_DIR_VARIABLE: &str = "BARMAN_CLOUD_CONTROLLER_DIR";
 
 /// Where CloudNativePG mounts its scratch volume in the instance Pod.
 pub const DEFAULT_CONTROLLER_ROOT: &str = "/controller";
+
+/// The variable that overrides [`DEFAULT_PG_WAL_VOLUME`].
+pub const PG_WAL_VOLUME_VARIABLE: &str = "BARMAN_CLOUD_PG_WAL_VOLUME";
+
+/// `pg_wal` inside the WAL volume, when the Cluster has one.
+pub const DEFAULT_PG_WAL_VOLUME: &str = "/var/lib/postgresql/wal/pg_wal";
 
 impl Config {
     /// Reads the settings from the process environment.
@@ -84,6 +104,9 @@ impl Config {
             custom_cnpg_version: get("CUSTOM_CNPG_VERSION"),
             controller_root: get(CONTROLLER_DIR_VARIABLE)
                 .unwrap_or_else(|| DEFAULT_CONTROLLER_ROOT.to_owned())
+                .into(),
+            pg_wal_volume: get(PG_WAL_VOLUME_VARIABLE)
+                .unwrap_or_else(|| DEFAULT_PG_WAL_VOLUME.to_owned())
                 .into(),
         })
     }
@@ -135,6 +158,7 @@ mod tests {
                 custom_cnpg_group: Some("postgresql.example.com".into()),
                 custom_cnpg_version: Some("v2".into()),
                 controller_root: "/controller".into(),
+                pg_wal_volume: "/var/lib/postgresql/wal/pg_wal".into(),
             }
         );
     }
@@ -165,6 +189,13 @@ mod tests {
             .controller_root
         };
         assert_eq!(moved(&env(&[], &[])), PathBuf::from("/tmp/ctl"));
+        let wal = Config::from_lookup(Role::Restore, |name| {
+            (name == PG_WAL_VOLUME_VARIABLE)
+                .then(|| "/tmp/wal/pg_wal".to_owned())
+                .or_else(|| env(&[], &[])(name))
+        })
+        .unwrap();
+        assert_eq!(wal.pg_wal_volume, PathBuf::from("/tmp/wal/pg_wal"));
     }
 
     fn missing(role: Role, unset: &[&str], empty: &[&str]) -> String {

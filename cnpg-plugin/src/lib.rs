@@ -12,6 +12,10 @@
 //! `barman-cloud-*` binaries; this crate so far answers the handshake and the capability
 //! queries, and refuses the flow calls with UNIMPLEMENTED.
 //!
+//! `manager restore` is the recovery Job's sidecar (issue #16): the same socket with
+//! Identity, WAL and `RestoreJobHooks`, whose `Restore` bootstraps an empty PGDATA from a
+//! backup ([`recovery`]).
+//!
 //! Modules: [`cli`] (the `manager` command line), [`config`] (the environment the plugin's
 //! operator sets), [`log`] (JSON lines with the plugin's keys), [`server`] (the socket and the
 //! services), [`services`] (one module per CNPG-I service), [`healthcheck`], [`client`] (the
@@ -32,6 +36,7 @@ pub mod log;
 pub mod metadata;
 pub mod objectstore;
 pub mod proto;
+pub mod recovery;
 pub mod retention;
 pub mod server;
 pub mod services;

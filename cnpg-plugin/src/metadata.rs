@@ -44,6 +44,10 @@ pub const INSTANCE_SERVICES: [ServiceType; 3] = [
     ServiceType::Metrics,
 ];
 
+/// The services the restore role (`manager restore`, the recovery Job's sidecar) serves, in
+/// the plugin's order.
+pub const RESTORE_SERVICES: [ServiceType; 2] = [ServiceType::RestoreJob, ServiceType::WalService];
+
 /// `GetPluginCapabilities`'s list for the given services.
 pub fn plugin_capabilities(services: &[ServiceType]) -> Vec<PluginCapability> {
     services

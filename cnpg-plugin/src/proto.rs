@@ -8,7 +8,8 @@ pub mod identity {
     tonic::include_proto!("cnpgi.identity.v1");
 }
 
-/// `cnpgi.wal.v1`: archive and restore of WAL files.
+/// `cnpgi.wal.v1`: archive and restore of WAL files, and the restore Job's hooks
+/// (`RestoreJobHooks`, which cnpg-i declares in the same package).
 pub mod wal {
     tonic::include_proto!("cnpgi.wal.v1");
 }

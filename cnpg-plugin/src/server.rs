@@ -1,4 +1,7 @@
-//! The instance role's gRPC server on the Unix socket `<plugin-path>/<plugin name>`.
+//! The gRPC server of both roles on the Unix socket `<plugin-path>/<plugin name>`: the
+//! instance role (Identity, WAL, Backup, Metrics) and the restore role of the recovery Job
+//! (Identity, WAL, RestoreJobHooks), each with `grpc.health.v1.Health`. The socket, the
+//! health service and the shutdown are the same for both; only the services differ.
 //!
 //! The socket lives in the `plugins` emptyDir shared with PostgreSQL's container. A socket
 //! left by a previous run of the sidecar (a restart keeps the emptyDir) is removed first, and
@@ -15,10 +18,11 @@ use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::Router;
 
 use crate::Error;
 use crate::client::socket_path;
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::instance::Instance;
 use crate::log::Logger;
 use crate::metadata::{PLUGIN_NAME, PLUGIN_VERSION};
@@ -70,6 +74,75 @@ pub async fn serve_instance(
     log: &Logger,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    serve(
+        plugin_path,
+        config,
+        log,
+        Role::Instance,
+        shutdown,
+        |instance| {
+            Server::builder()
+                .add_service(identity::identity_server::IdentityServer::new(
+                    services::identity::Identity::instance(),
+                ))
+                .add_service(wal::wal_server::WalServer::new(services::wal::Wal::new(
+                    instance.clone(),
+                )))
+                .add_service(backup::backup_server::BackupServer::new(
+                    services::backup::Backup::new(instance.clone()),
+                ))
+                .add_service(metrics::metrics_server::MetricsServer::new(
+                    services::metrics::Metrics::new(instance),
+                ))
+        },
+    )
+    .await
+}
+
+/// The recovery Job's sidecar: Identity, WAL (the same Restore as the instance role: during
+/// a bootstrap the Cluster has no primary, so it reads the recovery source), RestoreJobHooks
+/// and Health, with the same socket and shutdown as [`serve_instance`].
+///
+/// # Errors
+/// [`Error::Listen`] when the socket cannot be set up, [`Error::Serve`] when the server fails.
+pub async fn serve_restore(
+    plugin_path: &Path,
+    config: &Config,
+    log: &Logger,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    serve(
+        plugin_path,
+        config,
+        log,
+        Role::Restore,
+        shutdown,
+        |instance| {
+            Server::builder()
+                .add_service(identity::identity_server::IdentityServer::new(
+                    services::identity::Identity::restore(),
+                ))
+                .add_service(wal::wal_server::WalServer::new(services::wal::Wal::new(
+                    instance.clone(),
+                )))
+                .add_service(wal::restore_job_hooks_server::RestoreJobHooksServer::new(
+                    services::restore_job::RestoreJob::new(instance),
+                ))
+        },
+    )
+    .await
+}
+
+/// What both roles share: bind the socket, add Health to the role's `routes`, serve until
+/// `shutdown`, stop gracefully within [`SHUTDOWN_GRACE`], remove the socket.
+async fn serve(
+    plugin_path: &Path,
+    config: &Config,
+    log: &Logger,
+    role: Role,
+    shutdown: impl Future<Output = ()>,
+    routes: impl FnOnce(Arc<Instance>) -> Router,
+) -> Result<(), Error> {
     let (socket, listener) = bind(plugin_path, log)?;
     // A new reporter says SERVING for the empty service name, the one the probe asks about.
     let (_health_reporter, health) = tonic_health::server::health_reporter();
@@ -77,6 +150,7 @@ pub async fn serve_instance(
         "Starting the CNPG-I server",
         &[
             ("socket", json!(socket)),
+            ("role", json!(role.name())),
             ("name", json!(PLUGIN_NAME)),
             ("version", json!(PLUGIN_VERSION)),
             ("namespace", json!(config.namespace)),
@@ -85,22 +159,12 @@ pub async fn serve_instance(
         ],
     );
     let instance = Arc::new(Instance::new(config.clone(), log.clone()));
-    // Stopped with the server: aborted once serving ends, whichever way it ends.
-    let maintenance = AbortOnDrop(tokio::spawn(retention::run(instance.clone())));
+    // The instance role keeps the catalog; the recovery Job's sidecar only restores. Stopped
+    // with the server: aborted once serving ends, whichever way it ends.
+    let maintenance = (role == Role::Instance)
+        .then(|| AbortOnDrop(tokio::spawn(retention::run(instance.clone()))));
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = Server::builder()
-        .add_service(identity::identity_server::IdentityServer::new(
-            services::identity::Identity,
-        ))
-        .add_service(wal::wal_server::WalServer::new(services::wal::Wal::new(
-            instance.clone(),
-        )))
-        .add_service(backup::backup_server::BackupServer::new(
-            services::backup::Backup::new(instance.clone()),
-        ))
-        .add_service(metrics::metrics_server::MetricsServer::new(
-            services::metrics::Metrics::new(instance),
-        ))
+    let server = routes(instance)
         .add_service(health)
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
             let _ = stopped.await;

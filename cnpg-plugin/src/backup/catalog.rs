@@ -152,6 +152,21 @@ impl BarmanBackup {
     pub fn is_done(&self) -> bool {
         self.started().is_some() && self.ended().is_some()
     }
+
+    /// The end LSN as a number, or 0 when missing or unreadable: the Go library compares
+    /// LSNs that way, so a backup with a bad `end_xlog` sorts as the oldest.
+    pub fn end_lsn(&self) -> u64 {
+        self.end_xlog.as_deref().and_then(parse_lsn).unwrap_or(0)
+    }
+}
+
+/// `X/Y` (two hexadecimal numbers, as PostgreSQL writes an LSN) as `X << 32 + Y`; `None`
+/// when the text is not that.
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (high, low) = text.split_once('/')?;
+    let high = u64::from_str_radix(high, 16).ok()?;
+    let low = u64::from_str_radix(low, 16).ok()?;
+    Some((high << 32).wrapping_add(low))
 }
 
 /// The ISO value when present, else the ctime one (or RFC 3339 in that field); `Err` holds
@@ -217,6 +232,23 @@ mod tests {
         assert_eq!(parsed("Tue Dec  1 03:50:49 2026"), 1_796_097_049);
         assert_eq!(parsed("2026-11-25T03:50:49Z"), 1_795_578_649);
         assert_eq!(parse_time(None, Some("yesterday")), Err("yesterday".into()));
+    }
+
+    #[test]
+    fn lsns_compare_as_numbers() {
+        assert_eq!(parse_lsn("0/4000100"), Some(0x400_0100));
+        assert_eq!(parse_lsn("1/0"), Some(1 << 32));
+        assert!(parse_lsn("A/0").unwrap() > parse_lsn("9/FFFFFFFF").unwrap());
+        for bad in ["", "0", "0/", "/1", "g/1", "1/2/3"] {
+            assert_eq!(parse_lsn(bad), None, "{bad}");
+        }
+        let backup = |lsn: Option<&str>| BarmanBackup {
+            end_xlog: lsn.map(Into::into),
+            ..BarmanBackup::default()
+        };
+        assert_eq!(backup(Some("0/4000100")).end_lsn(), 0x400_0100);
+        assert_eq!(backup(Some("junk")).end_lsn(), 0);
+        assert_eq!(backup(None).end_lsn(), 0);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub const BACKUP: &str = "barman-cloud-backup";
 pub const BACKUP_SHOW: &str = "barman-cloud-backup-show";
 /// Lists a server's backups.
 pub const BACKUP_LIST: &str = "barman-cloud-backup-list";
+/// Restores a base backup into a data directory.
+pub const RESTORE: &str = "barman-cloud-restore";
 
 /// The server name of the WAL commands: the store's own `serverName` when set (the CRD
 /// forbids it, but the library still honours it), else the one the Cluster's plugin
@@ -193,6 +195,27 @@ pub fn backup(
     options.extend(cloud_provider_args(configuration));
     options.push(configuration.destination_path.clone());
     options.push(server.to_owned());
+    options
+}
+
+/// `barman-cloud-restore [--cloud-provider P [--credential C]] [--endpoint-url URL]
+/// [data.restoreAdditionalCommandArgs…] DEST SERVER BACKUP_ID PGDATA`: the provider before
+/// the endpoint, as the plugin orders them to work around Barman 3.13.0's parser (#209).
+pub fn restore(
+    configuration: &BarmanObjectStoreConfiguration,
+    server: &str,
+    backup_id: &str,
+    pgdata: &str,
+) -> Vec<String> {
+    let mut options = cloud_provider_args(configuration);
+    push_endpoint(&mut options, configuration);
+    if let Some(data) = &configuration.data {
+        push_additional(&mut options, &data.restore_additional_command_args);
+    }
+    options.push(configuration.destination_path.clone());
+    options.push(server.to_owned());
+    options.push(backup_id.to_owned());
+    options.push(pgdata.to_owned());
     options
 }
 
@@ -504,6 +527,42 @@ mod tests {
                 "aws-s3",
                 "s3://bucket/path",
                 "pg"
+            ])
+        );
+    }
+
+    #[test]
+    fn restore_puts_the_provider_before_the_endpoint() {
+        let configuration = s3(json!({
+            "endpointURL": "http://s3",
+            "serverName": "legacy",
+            "data": {"restoreAdditionalCommandArgs": ["--jobs=2", "--endpoint-url=x", "--cloud-provider"],
+                     "additionalCommandArgs": ["--min-chunk-size=5MB"]},
+            "wal": {"restoreAdditionalCommandArgs": ["--read-timeout=9"]}
+        }));
+        assert_eq!(
+            restore(&configuration, "pg", "20261202T051500", "/pgdata"),
+            strings(&[
+                "--cloud-provider",
+                "aws-s3",
+                "--endpoint-url",
+                "http://s3",
+                "--jobs=2",
+                "s3://bucket/path",
+                "pg",
+                "20261202T051500",
+                "/pgdata"
+            ])
+        );
+        assert_eq!(
+            restore(&s3(json!({})), "pg", "b", "/d"),
+            strings(&[
+                "--cloud-provider",
+                "aws-s3",
+                "s3://bucket/path",
+                "pg",
+                "b",
+                "/d"
             ])
         );
     }

@@ -1,4 +1,4 @@
-//! One module per CNPG-I service of the instance role. Each answers its `GetCapabilities` as
+//! One module per CNPG-I service of the two roles (RestoreJobHooks is the restore role's). Each answers its `GetCapabilities` as
 //! the plugin's instance role does. WAL Archive and Restore call the flows of
 //! [`crate::wal`], Backup those of [`crate::backup`], Metrics' Collect reads the
 //! ObjectStore's status.
@@ -6,4 +6,5 @@
 pub mod backup;
 pub mod identity;
 pub mod metrics;
+pub mod restore_job;
 pub mod wal;

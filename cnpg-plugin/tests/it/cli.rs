@@ -1,5 +1,4 @@
-//! The `manager` command line: missing settings, the subcommands not written yet, the
-//! accepted global flags.
+//! The `manager` command line: missing settings of both roles, the accepted global flags.
 
 use crate::support::{INSTANCE_ENV, healthcheck, manager};
 
@@ -36,11 +35,22 @@ fn instance_names_the_missing_variable_on_one_line() {
 }
 
 #[test]
-fn restore_is_accepted_but_not_implemented() {
-    let output = manager(&INSTANCE_ENV).arg("restore").output().unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("not implemented yet"), "{stderr}");
+fn restore_needs_no_cluster_name_and_names_what_is_missing() {
+    let plugins = tempfile::tempdir().unwrap();
+    for variable in ["NAMESPACE", "POD_NAME", "SPOOL_DIRECTORY"] {
+        let output = manager(&env_without(variable))
+            .arg("--plugin-path")
+            .arg(plugins.path())
+            .arg("restore")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{variable}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(variable), "{stderr}");
+        assert!(!stderr.contains("not implemented"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(plugins.path()).unwrap().count(), 0);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! CloudNativePG's side of a connection (`LoadPlugin`): Identity metadata and capabilities,
 //! each advertised service's capabilities, Probe, and the health check the startup probe
 //! makes; then a clean stop on SIGTERM or SIGINT. Every expected value is the Barman Cloud
-//! Plugin's instance role's (shared/spec/cnpg-i-protocol.md §4.0).
+//! Plugin's instance role's, or its restore role's for `manager restore`
+//! (shared/spec/cnpg-i-protocol.md §4.0).
 
 use std::collections::HashMap;
 use std::os::unix::fs::FileTypeExt;
@@ -324,4 +325,101 @@ async fn a_client_that_never_answers_does_not_hold_the_stop() {
         logs.contains("Calls still open after the grace period"),
         "{logs}"
     );
+}
+
+#[tokio::test]
+async fn the_restore_roles_handshake_then_sigterm() {
+    use cnpg_plugin::proto::wal::{
+        RestoreJobHooksCapabilitiesRequest, RestoreRequest,
+        restore_job_hooks_client::RestoreJobHooksClient,
+    };
+    let mut sidecar = Sidecar::start_restore(|_| {});
+    let channel = sidecar.connect().await;
+    let mut identity = IdentityClient::new(channel.clone());
+    // The same metadata as the instance role.
+    let metadata = identity
+        .get_plugin_metadata(GetPluginMetadataRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(metadata, cnpg_plugin::metadata::plugin_metadata());
+    assert_eq!(metadata.name, "barman-cloud.cloudnative-pg.io");
+    let services: Vec<i32> = identity
+        .get_plugin_capabilities(GetPluginCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .capabilities
+        .iter()
+        .map(|capability| match &capability.r#type {
+            Some(plugin_capability::Type::Service(service)) => service.r#type,
+            None => panic!("a capability without a service: {capability:?}"),
+        })
+        .collect();
+    // TYPE_RESTORE_JOB = 6, TYPE_WAL_SERVICE = 2, the plugin's restore identity's order.
+    assert_eq!(services, [6, 2]);
+    let kinds: Vec<i32> = RestoreJobHooksClient::new(channel.clone())
+        .get_capabilities(RestoreJobHooksCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .capabilities
+        .iter()
+        .map(|capability| capability.kind)
+        .collect();
+    assert_eq!(kinds, [1], "KIND_RESTORE");
+    let wal_capabilities = WalClient::new(channel.clone())
+        .get_capabilities(WalCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .capabilities;
+    assert_eq!(
+        rpc_types!(wal_capabilities, wal::wal_capability::Type::Rpc),
+        [1, 2]
+    );
+    assert!(
+        identity
+            .probe(ProbeRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .ready
+    );
+    // Restore answers (a request without a Cluster is refused as such, before any store is
+    // read); Backup and Metrics are not served by this role.
+    let refused = RestoreJobHooksClient::new(channel.clone())
+        .restore(RestoreRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("Cluster definition"),
+        "{refused:?}"
+    );
+    let refused = BackupClient::new(channel.clone())
+        .get_capabilities(BackupCapabilitiesRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unimplemented);
+    let refused = MetricsClient::new(channel.clone())
+        .get_capabilities(MetricsCapabilitiesRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unimplemented);
+    // The Job's startup probe works the same.
+    let probe = healthcheck(&sidecar.plugin_path);
+    assert_eq!(
+        probe.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    drop(channel);
+
+    let (status, logs) = sidecar.stop("TERM").await;
+    assert!(status.success(), "{status:?}; logs:\n{logs}");
+    assert!(!sidecar.socket().exists(), "the socket is still there");
+    assert!(logs.contains(r#""role":"restore""#), "{logs}");
+    assert!(logs.contains("CNPG-I server stopped"), "{logs}");
 }

@@ -103,3 +103,56 @@ fn backup_result_numbers() {
         ]
     );
 }
+
+#[test]
+fn restore_job_messages_have_cnpg_i_numbers() {
+    use cnpg_plugin::metadata::RESTORE_SERVICES;
+    use cnpg_plugin::proto::wal::{
+        RestoreJobHooksCapabilitiesResult, RestoreJobHooksCapability, RestoreRequest,
+        RestoreResponse, restore_job_hooks_capability::Kind,
+    };
+    // The restore role's Identity: RESTORE_JOB = 6, WAL = 2, in the plugin's order.
+    let encoded = GetPluginCapabilitiesResponse {
+        capabilities: plugin_capabilities(&RESTORE_SERVICES),
+    }
+    .encode_to_vec();
+    assert_eq!(
+        encoded,
+        [
+            0x0a, 0x04, 0x0a, 0x02, 0x08, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0x08, 0x02
+        ]
+    );
+    // capabilities (1) { kind (1) = KIND_RESTORE (1) }.
+    let capabilities = RestoreJobHooksCapabilitiesResult {
+        capabilities: vec![RestoreJobHooksCapability {
+            kind: Kind::Restore.into(),
+        }],
+    };
+    assert_eq!(capabilities.encode_to_vec(), [0x0a, 0x02, 0x08, 0x01]);
+    // cluster_definition 1 (bytes), check_empty_wal_archive 2 (optional: false is sent).
+    let request = RestoreRequest {
+        cluster_definition: b"{}".to_vec(),
+        check_empty_wal_archive: Some(false),
+    };
+    assert_eq!(
+        request.encode_to_vec(),
+        [0x0a, 0x02, b'{', b'}', 0x10, 0x00]
+    );
+    let absent = RestoreRequest::decode(&[0x0a, 0x00][..]).unwrap();
+    assert_eq!(absent.check_empty_wal_archive, None);
+    // restore_config 1 (string), envs 2 (repeated string).
+    let response = RestoreResponse {
+        restore_config: "a".into(),
+        envs: vec!["B=c".into()],
+    };
+    assert_eq!(
+        response.encode_to_vec(),
+        [0x0a, 0x01, b'a', 0x12, 0x03, b'B', b'=', b'c']
+    );
+}
+
+#[test]
+fn restore_job_hooks_path_is_in_the_wal_package() {
+    use cnpg_plugin::proto::wal::restore_job_hooks_server::SERVICE_NAME;
+    assert_eq!(SERVICE_NAME, "cnpgi.wal.v1.RestoreJobHooks");
+}

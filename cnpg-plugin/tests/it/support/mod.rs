@@ -22,6 +22,15 @@ pub(crate) const INSTANCE_ENV: [(&str, &str); 5] = [
     ("SPOOL_DIRECTORY", "/controller/wal-restore-spool"),
 ];
 
+/// The environment the plugin's operator gives the recovery Job's sidecar: no Cluster
+/// name (the Job's Pod has none to give).
+pub(crate) const RESTORE_ENV: [(&str, &str); 4] = [
+    ("NAMESPACE", "default"),
+    ("POD_NAME", "pg-copy-1-full-recovery"),
+    ("PGDATA", "/var/lib/postgresql/data/pgdata"),
+    ("SPOOL_DIRECTORY", "/controller/wal-restore-spool"),
+];
+
 /// `manager` with a clean environment (only PATH kept) plus `env`.
 pub(crate) fn manager(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_manager"));
@@ -71,7 +80,8 @@ pub(crate) fn healthcheck(plugin_path: &Path) -> Output {
         .expect("run manager healthcheck unix")
 }
 
-/// A running `manager instance`, killed if a test fails before stopping it.
+/// A running `manager instance` or `manager restore`, killed if a test fails before
+/// stopping it.
 pub(crate) struct Sidecar {
     /// Holds the plugin directory's parent.
     _dir: TempDir,
@@ -98,18 +108,42 @@ impl Sidecar {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
+        Self::start_role("instance", &INSTANCE_ENV, prepare, env)
+    }
+
+    /// `manager restore` (the recovery Job's sidecar) with [`RESTORE_ENV`], as
+    /// [`Sidecar::start`].
+    pub(crate) fn start_restore(prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_role(
+            "restore",
+            &RESTORE_ENV,
+            prepare,
+            std::iter::empty::<(&str, &str)>(),
+        )
+    }
+
+    fn start_role<K, V>(
+        role: &str,
+        base: &[(&str, &str)],
+        prepare: impl FnOnce(&Path),
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Self
+    where
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
         let dir = tempfile::tempdir().expect("make a temp dir");
         let plugin_path = dir.path().join("plugins");
         prepare(&plugin_path);
-        let child = manager(&INSTANCE_ENV)
+        let child = manager(base)
             .envs(env)
             .arg("--plugin-path")
             .arg(&plugin_path)
-            .arg("instance")
+            .arg(role)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start manager instance");
+            .expect("start manager");
         Self {
             _dir: dir,
             plugin_path,

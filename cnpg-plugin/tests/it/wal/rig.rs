@@ -211,7 +211,7 @@ impl Rig {
     /// Starts `manager instance` for Pod `pod` with PGDATA `pgdata`, its spool, controller
     /// and plugin directories under `<root>/<pod>/`.
     pub(crate) async fn sidecar(&self, pod: &str, pgdata: &Path) -> Sidecar {
-        self.sidecar_with_env(pod, pgdata, &[]).await
+        self.start("instance", pod, pgdata, &[]).await
     }
 
     /// As [`Rig::sidecar`], with `env` added (a Backup needs `PGHOST` and `PGPORT`, which the
@@ -222,6 +222,21 @@ impl Rig {
         pgdata: &Path,
         env: &[(&str, &Path)],
     ) -> Sidecar {
+        self.start("instance", pod, pgdata, env).await
+    }
+
+    /// Starts `manager restore` (the recovery Job's sidecar, no `CLUSTER_NAME`) for Pod
+    /// `pod`, with `env` on top (the WAL volume's path).
+    pub(crate) async fn restore_sidecar(
+        &self,
+        pod: &str,
+        pgdata: &Path,
+        env: &[(&str, &Path)],
+    ) -> Sidecar {
+        self.start("restore", pod, pgdata, env).await
+    }
+
+    async fn start(&self, role: &str, pod: &str, pgdata: &Path, env: &[(&str, &Path)]) -> Sidecar {
         let home = shared_dir(&self.root.join(pod));
         let spool = shared_dir(&home.join("spool"));
         let controller = shared_dir(&home.join("controller"));
@@ -233,28 +248,31 @@ impl Rig {
             .env_clear()
             .env("PATH", path_with_barman())
             .env("NAMESPACE", "default")
-            .env("CLUSTER_NAME", "pg")
             .env("POD_NAME", pod)
             .env("PGDATA", pgdata)
             .env("SPOOL_DIRECTORY", &spool)
             .env("BARMAN_CLOUD_CONTROLLER_DIR", &controller)
             .env("KUBECONFIG", self.root.join("kubeconfig"))
             .env("HOME", &home)
-            .envs(env.iter().copied())
             .args(["--log-level", "debug", "--plugin-path"])
             .arg(&plugins)
-            .arg("instance")
+            .arg(role)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        if role == "instance" {
+            command.env("CLUSTER_NAME", "pg");
+        }
+        command.envs(env.iter().copied());
         if let Some((uid, gid)) = postgres_ids() {
             command.uid(uid).gid(gid);
         }
-        let child = command.spawn().expect("start manager instance");
+        let child = command.spawn().expect("start manager");
         let sidecar = Sidecar {
             child: Some(child),
             socket: socket_path(&plugins),
             spool,
+            controller,
             log_path,
         };
         sidecar.channel().await;
@@ -262,13 +280,15 @@ impl Rig {
     }
 }
 
-/// A running `manager instance`, killed on drop.
+/// A running `manager instance` or `manager restore`, killed on drop.
 pub(crate) struct Sidecar {
     child: Option<Child>,
     /// Its socket.
     pub(crate) socket: PathBuf,
     /// Its `SPOOL_DIRECTORY`.
     pub(crate) spool: PathBuf,
+    /// Its `BARMAN_CLOUD_CONTROLLER_DIR`.
+    pub(crate) controller: PathBuf,
     log_path: PathBuf,
 }
 
