@@ -8,18 +8,30 @@
 //! segment, restore one, take a backup). The kubelet's startup probe runs
 //! `manager healthcheck unix`, which asks `grpc.health.v1.Health` on the same socket.
 //!
-//! The flows themselves (WAL Archive and Restore, Backup, metrics collection) shell out to our
-//! `barman-cloud-*` binaries; this crate so far answers the handshake and the capability
-//! queries, and refuses the flow calls with UNIMPLEMENTED.
+//! Every flow shells out to our `barman-cloud-*` binaries on `PATH` with the argument
+//! vectors and environment the plugin builds, so the tested CLI is the only code that touches
+//! the object store, and a crashed upload fails one call, not the sidecar:
 //!
-//! `manager restore` is the recovery Job's sidecar (issue #16): the same socket with
-//! Identity, WAL and `RestoreJobHooks`, whose `Restore` bootstraps an empty PGDATA from a
-//! backup ([`recovery`]).
+//! ```text
+//! CNPG-I call          flow            Kubernetes (kube)               commands run
+//! WAL/Archive     ──▶  wal::archive    ObjectStore, Secrets (10 s)     barman-cloud-check-wal-archive, -wal-archive ×maxParallel
+//! WAL/Restore     ──▶  wal::restore    ObjectStore, Secrets            barman-cloud-wal-restore ×maxParallel (spool prefetch)
+//! Backup/Backup   ──▶  backup          + status PUT (409 retried)      barman-cloud-backup, -backup-show, -backup-list
+//! Metrics/Collect ──▶  services        ObjectStore status              —
+//! (background)         retention       Cluster, Backups, Events        barman-cloud-backup-delete, -backup-list
+//! RestoreJobHooks ──▶  recovery        ObjectStores, Secrets           barman-cloud-backup-list, -wal-restore, -restore
+//! ```
 //!
-//! Modules: [`cli`] (the `manager` command line), [`config`] (the environment the plugin's
-//! operator sets), [`log`] (JSON lines with the plugin's keys), [`server`] (the socket and the
-//! services), [`services`] (one module per CNPG-I service), [`healthcheck`], [`client`] (the
-//! socket's client side, shared with the tests), [`proto`] (the generated messages).
+//! `manager instance` serves the first five in every instance Pod; `manager restore` is the
+//! recovery Job's sidecar (issue #16), serving WAL Restore and `RestoreJobHooks`, whose
+//! `Restore` bootstraps an empty PGDATA from a backup ([`recovery`]).
+//!
+//! Layers, each importing only those below it: [`cli`] → [`server`] → [`services`] → the flows
+//! ([`wal`], [`backup`], [`recovery`], [`retention`]) → [`instance`] (shared state) →
+//! [`barman`] (argv, runner, the JSON of backup-show/-list) → [`credentials`] →
+//! [`kubernetes`] → the types ([`cluster`], [`objectstore`], [`config`], [`log`],
+//! [`metadata`], [`proto`]). [`client`] and [`healthcheck`] are the socket's client side (the
+//! probe, the tests' CNPG stand-in).
 
 pub mod backup;
 pub mod barman;

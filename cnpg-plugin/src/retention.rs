@@ -22,7 +22,7 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::backup::catalog::{self, BarmanBackup};
+use crate::barman::catalog::{self, BarmanBackup};
 use crate::barman::command;
 use crate::barman::run::{self, Invocation, Stdout};
 use crate::cluster::Cluster;

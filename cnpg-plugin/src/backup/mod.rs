@@ -7,16 +7,15 @@
 //! Unlike the plugin, the status is re-read and retried on a 409 after a successful backup
 //! too: a backup runs for hours, and the object the call started with is stale by then.
 
-pub mod catalog;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Local, SecondsFormat, Utc};
 use serde_json::json;
 
+use crate::barman::catalog::{self, BarmanBackup};
 use crate::barman::command;
-use crate::barman::run::{self, Invocation, Stdout};
+use crate::barman::run::{self, Ended, Invocation, Stdout};
 use crate::cluster::Cluster;
 use crate::instance::Instance;
 use crate::kubernetes;
@@ -24,7 +23,6 @@ use crate::log::Logger;
 use crate::metadata::{DISPLAY_NAME, PLUGIN_NAME, PLUGIN_VERSION};
 use crate::objectstore::RecoveryWindow;
 use crate::proto::backup::{BackupRequest, BackupResult};
-use catalog::BarmanBackup;
 
 /// Why a Backup call failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,16 +54,16 @@ pub enum Error {
     #[error(transparent)]
     Run(#[from] run::Error),
     /// A command exited non-zero.
-    #[error("{program} {subject}: exit code {code}{detail}")]
+    #[error("{program} {subject}: {ended}{hint}")]
     Failed {
         /// The program.
         program: &'static str,
         /// What it was asked (`took backup "backup-…"`).
         subject: String,
-        /// Its exit code, or "killed by a signal".
-        code: String,
-        /// Its last stderr line, or the plugin's hint for exit 3.
-        detail: String,
+        /// Its exit code and last stderr line.
+        ended: Ended,
+        /// The plugin's hint for barman-cloud-backup's exit 3, else empty.
+        hint: &'static str,
     },
     /// backup-show or backup-list printed something unreadable.
     #[error(transparent)]
@@ -121,7 +119,7 @@ pub async fn take(instance: &Instance, request: &BackupRequest) -> Result<Backup
         ],
     );
     let backup = Invocation {
-        program: "barman-cloud-backup",
+        program: command::BACKUP,
         args: command::backup(configuration, &name, server),
         env: env.clone(),
     };
@@ -140,7 +138,7 @@ pub async fn take(instance: &Instance, request: &BackupRequest) -> Result<Backup
     }
 
     let show = Invocation {
-        program: "barman-cloud-backup-show",
+        program: command::BACKUP_SHOW,
         args: command::backup_show(configuration, server, &name),
         env: env.clone(),
     };
@@ -148,7 +146,7 @@ pub async fn take(instance: &Instance, request: &BackupRequest) -> Result<Backup
     log.info("Backup completed", &[("backup", json!(executed.backup_id))]);
 
     let list = Invocation {
-        program: "barman-cloud-backup-list",
+        program: command::BACKUP_LIST,
         args: command::backup_list(configuration, server),
         env,
     };
@@ -199,20 +197,17 @@ async fn query(invocation: &Invocation, log: &Logger, subject: &str) -> Result<V
 }
 
 fn failed(invocation: &Invocation, finished: &run::Finished, subject: String) -> Error {
-    let detail = match (finished.code, &finished.last_error_line) {
-        (Some(3), _) if invocation.program == "barman-cloud-backup" => {
-            ": invalid arguments; check the ObjectStore's data.additionalCommandArgs".to_owned()
+    let hint = match finished.code {
+        Some(3) if invocation.program == command::BACKUP => {
+            " (invalid arguments: check the ObjectStore's data.additionalCommandArgs)"
         }
-        (_, Some(line)) => format!(": {line}"),
-        (_, None) => String::new(),
+        _ => "",
     };
     Error::Failed {
         program: invocation.program,
         subject,
-        code: finished
-            .code
-            .map_or_else(|| "none (killed by a signal)".to_owned(), |c| c.to_string()),
-        detail,
+        ended: Ended::from(finished),
+        hint,
     }
 }
 

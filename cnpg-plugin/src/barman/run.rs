@@ -53,6 +53,52 @@ impl Finished {
     }
 }
 
+/// How a command that failed ended: its exit code (`None`: killed by a signal) and the
+/// last line it wrote to stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// The exit code.
+    pub code: Option<i32>,
+    /// Its last stderr line.
+    pub last_error_line: Option<String>,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "exited {code}")?,
+            None => write!(f, "was killed by a signal")?,
+        }
+        if let Some(line) = &self.last_error_line {
+            write!(f, ": {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Ended {
+    /// barman-cloud-wal-restore's exit code → gRPC code, as the plugin maps it: 1 the WAL (or
+    /// the bucket) is not there, 3 an invalid WAL name, 2 connectivity and 4 generic (both
+    /// retryable in practice), anything else (a signal included) internal.
+    pub fn wal_restore_code(&self) -> tonic::Code {
+        match self.code {
+            Some(1) => tonic::Code::NotFound,
+            Some(3) => tonic::Code::InvalidArgument,
+            Some(2 | 4) => tonic::Code::Unavailable,
+            _ => tonic::Code::Internal,
+        }
+    }
+}
+
+impl From<&Finished> for Ended {
+    fn from(finished: &Finished) -> Self {
+        Self {
+            code: finished.code,
+            last_error_line: finished.last_error_line.clone(),
+        }
+    }
+}
+
 /// Why a command could not be run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -146,4 +192,28 @@ async fn stream_lines(
         last = Some(line);
     }
     Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn exit_codes_of_wal_restore() {
+        let code = |code| {
+            Ended {
+                code,
+                last_error_line: None,
+            }
+            .wal_restore_code()
+        };
+        assert_eq!(code(Some(1)), Code::NotFound);
+        assert_eq!(code(Some(2)), Code::Unavailable);
+        assert_eq!(code(Some(3)), Code::InvalidArgument);
+        assert_eq!(code(Some(4)), Code::Unavailable);
+        assert_eq!(code(Some(5)), Code::Internal);
+        assert_eq!(code(Some(0)), Code::Internal);
+        assert_eq!(code(None), Code::Internal);
+    }
 }

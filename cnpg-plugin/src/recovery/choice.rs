@@ -12,7 +12,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 
-use crate::backup::catalog::{BarmanBackup, parse_lsn};
+use crate::barman::catalog::{BarmanBackup, parse_lsn};
 use crate::cluster::RecoveryTarget;
 
 /// Why no backup can be chosen.

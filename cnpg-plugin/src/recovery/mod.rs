@@ -31,8 +31,9 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use tonic::Code;
 
-use crate::backup::catalog::{self, BarmanBackup};
+use crate::barman::catalog::{self, BarmanBackup};
 use crate::barman::command::{self, BACKUP_LIST, CHECK_WAL_ARCHIVE, RESTORE, WAL_RESTORE};
+use crate::barman::run::Ended;
 use crate::barman::run::{self, Invocation, Stdout};
 use crate::cluster::{Cluster, RecoveryTarget};
 use crate::credentials;
@@ -42,7 +43,6 @@ use crate::log::Logger;
 use crate::metadata::PLUGIN_NAME;
 use crate::objectstore::ObjectStore;
 use crate::proto::wal::RestoreRequest;
-use crate::wal::{Ended, restore_code};
 
 /// What CloudNativePG appends to `custom.conf`, byte for byte the plugin's: promote at the
 /// recovery target, and fetch WAL through CloudNativePG's own `manager wal-restore` (its
@@ -226,7 +226,7 @@ impl Error {
             | Error::NoBeginWal { .. } => Code::FailedPrecondition,
             Error::ObjectStore { source, .. } | Error::Credentials { source, .. } => source.code(),
             Error::NoBackup { .. } => Code::NotFound,
-            Error::FirstWal { ended, .. } => restore_code(ended.code),
+            Error::FirstWal { ended, .. } => ended.wal_restore_code(),
             // barman-cloud-restore and backup-list: 2 is a connectivity problem, worth a
             // retry; 1 (operation), 3 (command line), 4 (general) are not.
             Error::List { ended, .. } | Error::Restore { ended, .. } => match ended.code {

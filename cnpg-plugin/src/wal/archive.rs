@@ -36,8 +36,9 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::spool::Spool;
-use super::{Ended, Error, plain_name};
+use super::{Error, plain_name};
 use crate::barman::command::{self, CHECK_WAL_ARCHIVE, WAL_ARCHIVE};
+use crate::barman::run::Ended;
 use crate::barman::run::{Invocation, Stdout};
 use crate::cluster::Cluster;
 use crate::credentials;

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use tonic::Code;
 
-use crate::barman::run;
+use crate::barman::run::{self, Ended};
 use crate::kubernetes;
 use crate::metadata::PLUGIN_NAME;
 
@@ -164,38 +164,6 @@ pub enum Error {
     EndOfWalStream,
 }
 
-/// How a command that failed ended: its exit code (`None`: killed by a signal) and the
-/// last line it wrote to stderr.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ended {
-    /// The exit code.
-    pub code: Option<i32>,
-    /// Its last stderr line.
-    pub last_error_line: Option<String>,
-}
-
-impl std::fmt::Display for Ended {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.code {
-            Some(code) => write!(f, "exited {code}")?,
-            None => write!(f, "was killed by a signal")?,
-        }
-        if let Some(line) = &self.last_error_line {
-            write!(f, ": {line}")?;
-        }
-        Ok(())
-    }
-}
-
-impl From<&run::Finished> for Ended {
-    fn from(finished: &run::Finished) -> Self {
-        Self {
-            code: finished.code,
-            last_error_line: finished.last_error_line.clone(),
-        }
-    }
-}
-
 /// Added to a forbidden Secret read, whose message already says why: the plugin's says
 /// "retrying", and PostgreSQL does retry.
 const FORBIDDEN_HINT: &str = "; retrying";
@@ -217,7 +185,7 @@ impl Error {
                 Some(2 | 4) => Code::Unavailable,
                 _ => Code::Internal,
             },
-            Error::Restore { ended, .. } => restore_code(ended.code),
+            Error::Restore { ended, .. } => ended.wal_restore_code(),
             Error::EndOfWalStream => Code::OutOfRange,
         }
     }
@@ -237,18 +205,6 @@ impl Error {
     }
 }
 
-/// barman-cloud-wal-restore's exit code → gRPC code, as the plugin maps it: 1 the WAL (or
-/// the bucket) is not there, 3 an invalid WAL name, 2 connectivity and 4 generic (both
-/// retryable in practice), anything else (a signal included) internal.
-pub fn restore_code(exit: Option<i32>) -> Code {
-    match exit {
-        Some(1) => Code::NotFound,
-        Some(3) => Code::InvalidArgument,
-        Some(2 | 4) => Code::Unavailable,
-        _ => Code::Internal,
-    }
-}
-
 /// Checks that a WAL name from a request is a plain file name, so it can be joined to the
 /// spool directory.
 fn plain_name(action: &'static str, name: &str) -> Result<(), Error> {
@@ -264,17 +220,6 @@ fn plain_name(action: &'static str, name: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exit_codes_of_wal_restore() {
-        assert_eq!(restore_code(Some(1)), Code::NotFound);
-        assert_eq!(restore_code(Some(2)), Code::Unavailable);
-        assert_eq!(restore_code(Some(3)), Code::InvalidArgument);
-        assert_eq!(restore_code(Some(4)), Code::Unavailable);
-        assert_eq!(restore_code(Some(5)), Code::Internal);
-        assert_eq!(restore_code(Some(0)), Code::Internal);
-        assert_eq!(restore_code(None), Code::Internal);
-    }
 
     #[test]
     fn messages_carry_the_last_stderr_line() {

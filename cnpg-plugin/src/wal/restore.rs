@@ -19,7 +19,7 @@
 //!    the destination, the others to `<spool>/<name>.tmp`, renamed to `<spool>/<name>` on
 //!    success and deleted on failure.
 //! 7. The requested file's failure fails the call with the code of its exit status
-//!    ([`super::restore_code`]); a prefetch that found nothing (exit 1) sets the flag when
+//!    ([`Ended::wal_restore_code`]); a prefetch that found nothing (exit 1) sets the flag when
 //!    it applies. Other prefetch failures only lose the prefetch.
 
 use std::path::PathBuf;
@@ -29,8 +29,9 @@ use tokio::task::JoinSet;
 
 use super::segment::files_to_fetch;
 use super::spool::{END_OF_WAL_STREAM, Spool};
-use super::{Ended, Error, plain_name};
+use super::{Error, plain_name};
 use crate::barman::command::{self, WAL_RESTORE};
+use crate::barman::run::Ended;
 use crate::barman::run::{self, Invocation, Stdout};
 use crate::cluster::{Cluster, PluginSettings};
 use crate::credentials;

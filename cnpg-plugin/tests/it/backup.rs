@@ -201,7 +201,7 @@ async fn a_failed_backup_is_an_error_naming_the_command_and_is_recorded() {
         message.starts_with("barman-cloud-backup took backup \"backup-"),
         "{message}"
     );
-    assert!(message.contains("exit code"), "{message}");
+    assert!(message.contains("\": exited "), "{message}");
     assert!(!message.contains('\n'), "{message}");
     let recorded = window(&rig)["lastFailedBackupTime"].clone();
     let recorded = DateTime::parse_from_rfc3339(recorded.as_str().expect("a time")).unwrap();

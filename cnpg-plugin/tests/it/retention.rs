@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cnpg_plugin::backup::catalog::BarmanBackup;
+use cnpg_plugin::barman::catalog::BarmanBackup;
 use cnpg_plugin::metadata::PLUGIN_NAME;
 use cnpg_plugin::proto::metrics::{CollectMetricsRequest, metrics_client::MetricsClient};
 use serde_json::{Value, json};
