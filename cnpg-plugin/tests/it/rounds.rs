@@ -82,7 +82,7 @@ fn azure_python(script: &str, connection: &str, args: &[&str]) -> Option<String>
     ))
 }
 
-fn create_azure_container(connection: &str, container: &str) -> Option<()> {
+pub(crate) fn create_azure_container(connection: &str, container: &str) -> Option<()> {
     azure_python(
         "import os, sys; from azure.storage.blob import BlobServiceClient as C; \
          C.from_connection_string(os.environ['BCRS_AZURE_CONNECTION_STRING'])\
@@ -94,7 +94,7 @@ fn create_azure_container(connection: &str, container: &str) -> Option<()> {
 }
 
 /// An account SAS for Azurite, signed with the account key of the rig's connection string.
-fn azurite_sas(connection: &str) -> Option<String> {
+pub(crate) fn azurite_sas(connection: &str) -> Option<String> {
     azure_python(
         "import os, datetime as d; from azure.storage.blob import generate_account_sas, \
          ResourceTypes, AccountSasPermissions; \
@@ -288,7 +288,7 @@ async fn s3_keys_from_a_secret() {
 }
 
 /// The rig's connection string (the account key in it) and its parts.
-fn azurite() -> Option<(String, String, String)> {
+pub(crate) fn azurite() -> Option<(String, String, String)> {
     let endpoint = required("BCRS_AZURE_ENDPOINT")?;
     let connection = required("BCRS_AZURE_CONNECTION_STRING")?;
     let key = connection
@@ -412,11 +412,8 @@ async fn azure_sas_token_from_a_secret() {
     round.assert_log_clean(&[&signature, &key]);
 }
 
-#[tokio::test]
-async fn gcs_application_credentials_from_a_secret() {
-    let Some(endpoint) = required("BCRS_GCS_ENDPOINT") else {
-        return;
-    };
+/// A new bucket on the GCS emulator at `endpoint`.
+pub(crate) fn create_gcs_bucket(endpoint: &str) -> String {
     let bucket = unique("kube");
     let body = format!("{{\"name\": \"{bucket}\"}}");
     run_ok(
@@ -426,17 +423,33 @@ async fn gcs_application_credentials_from_a_secret() {
             .arg(format!("{endpoint}/storage/v1/b?project=test")),
         "create the bucket",
     );
-    // A service-account key as GCP issues it; the emulator takes anonymous requests, so the
-    // tools do not sign with it there (they do against GCS).
-    let key = json!({
+    bucket
+}
+
+/// A service-account key as GCP issues it, its private key [`GCS_PRIVATE_KEY`]. The emulator
+/// takes anonymous requests, so the tools do not sign with it there (they do against GCS).
+pub(crate) fn gcs_key() -> String {
+    json!({
         "type": "service_account",
         "project_id": "test",
         "private_key_id": "k8sRoundKeyId",
-        "private_key": "-----BEGIN PRIVATE KEY-----\nk8sRoundPrivateKey\n-----END PRIVATE KEY-----\n",
+        "private_key": format!("-----BEGIN PRIVATE KEY-----\n{GCS_PRIVATE_KEY}\n-----END PRIVATE KEY-----\n"),
         "client_email": "sidecar@test.iam.gserviceaccount.com",
         "token_uri": "https://oauth2.googleapis.com/token"
     })
-    .to_string();
+    .to_string()
+}
+
+/// The private key's text in [`gcs_key`], to look for where it must never be.
+pub(crate) const GCS_PRIVATE_KEY: &str = "k8sRoundPrivateKey";
+
+#[tokio::test]
+async fn gcs_application_credentials_from_a_secret() {
+    let Some(endpoint) = required("BCRS_GCS_ENDPOINT") else {
+        return;
+    };
+    let bucket = create_gcs_bucket(&endpoint);
+    let key = gcs_key();
     let mut round = Round::new(
         &[("gcs", &[("KEY", key.as_bytes())])],
         json!({
@@ -453,5 +466,5 @@ async fn gcs_application_credentials_from_a_secret() {
         .path()
         .join(".application_credentials.json");
     assert_eq!(std::fs::read_to_string(file).unwrap(), key);
-    round.assert_log_clean(&["k8sRoundPrivateKey"]);
+    round.assert_log_clean(&[GCS_PRIVATE_KEY]);
 }

@@ -7,6 +7,7 @@
 
 mod bootstrap;
 pub(crate) mod postgres;
+mod providers;
 mod refusals;
 mod replay;
 mod restore;
