@@ -3,7 +3,7 @@
 //! SAS token inside one, a GCS service-account key), a segment archived by the Archive call
 //! and fetched back by the Restore call, byte for byte, and no Secret value in the log.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cnpg_plugin::proto::wal::{WalArchiveRequest, WalRestoreRequest, wal_client::WalClient};
 use serde_json::{Value, json};
@@ -57,7 +57,7 @@ async fn round(
     sidecar.log()
 }
 
-fn path(path: &PathBuf) -> String {
+fn path(path: &Path) -> String {
     path.to_str().unwrap().to_owned()
 }
 
