@@ -9,6 +9,24 @@ use crate::kubernetes::{self, Kubernetes};
 use crate::log::Logger;
 use crate::objectstore::ObjectStore;
 
+/// Which read of [`Instance::store`] failed.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The ObjectStore itself.
+    Read(kubernetes::Error),
+    /// Its credentials: a Secret, a key, the GCS key file.
+    Credentials(kubernetes::Error),
+}
+
+impl StoreError {
+    /// The API's error, for a flow that words both reads alike.
+    pub fn into_source(self) -> kubernetes::Error {
+        match self {
+            StoreError::Read(source) | StoreError::Credentials(source) => source,
+        }
+    }
+}
+
 /// The state of a running `manager instance`, shared by the services.
 #[derive(Debug)]
 pub struct Instance {
@@ -35,14 +53,19 @@ impl Instance {
     /// environment (credentials, CA bundle), as every flow starts.
     ///
     /// # Errors
-    /// When the store, a Secret or a key cannot be read.
+    /// [`StoreError`]: which of the two reads failed, for the flow to word its message.
     pub async fn store(
         &self,
         name: &str,
-    ) -> Result<(ObjectStore, Vec<(String, String)>), kubernetes::Error> {
-        let store = self.kubernetes.object_store(name).await?;
+    ) -> Result<(ObjectStore, Vec<(String, String)>), StoreError> {
+        let store = self
+            .kubernetes
+            .object_store(name)
+            .await
+            .map_err(StoreError::Read)?;
         let env = credentials::environment(&self.kubernetes, &store, &self.config.controller_root)
-            .await?;
+            .await
+            .map_err(StoreError::Credentials)?;
         Ok((store, env))
     }
 

@@ -26,7 +26,7 @@ use crate::barman::catalog::{self, BarmanBackup};
 use crate::barman::command;
 use crate::barman::run::{self, Invocation, Stdout};
 use crate::cluster::Cluster;
-use crate::instance::Instance;
+use crate::instance::{Instance, StoreError};
 use crate::kubernetes;
 use crate::log::Logger;
 use crate::metadata::PLUGIN_NAME;
@@ -313,7 +313,10 @@ pub async fn cycle(
         return Ok(interval);
     }
 
-    let (store, env) = instance.store(&store_name).await?;
+    let (store, env) = instance
+        .store(&store_name)
+        .await
+        .map_err(StoreError::into_source)?;
     let configuration = &store.spec.configuration;
     let server = settings.server_name.as_str();
 

@@ -17,7 +17,7 @@ use crate::barman::catalog::{self, BarmanBackup};
 use crate::barman::command;
 use crate::barman::run::{self, Ended, Invocation, Stdout};
 use crate::cluster::Cluster;
-use crate::instance::Instance;
+use crate::instance::{Instance, StoreError};
 use crate::kubernetes;
 use crate::log::Logger;
 use crate::metadata::{DISPLAY_NAME, PLUGIN_NAME, PLUGIN_VERSION};
@@ -101,7 +101,10 @@ pub async fn take(instance: &Instance, request: &BackupRequest) -> Result<Backup
             cluster: cluster.metadata.name.clone(),
         })?;
     let server = settings.server_name.as_str();
-    let (store, mut env) = instance.store(&store_name).await?;
+    let (store, mut env) = instance
+        .store(&store_name)
+        .await
+        .map_err(StoreError::into_source)?;
     let configuration = &store.spec.configuration;
     let tmpdir = instance.backup_dir();
     std::fs::create_dir_all(&tmpdir).map_err(|source| Error::TemporaryDirectory {

@@ -36,8 +36,7 @@ use crate::barman::command::{self, BACKUP_LIST, CHECK_WAL_ARCHIVE, RESTORE, WAL_
 use crate::barman::run::Ended;
 use crate::barman::run::{self, Invocation, Stdout};
 use crate::cluster::{Cluster, RecoveryTarget};
-use crate::credentials;
-use crate::instance::Instance;
+use crate::instance::{Instance, StoreError};
 use crate::kubernetes;
 use crate::log::Logger;
 use crate::metadata::PLUGIN_NAME;
@@ -254,25 +253,16 @@ async fn store(
     instance: &Instance,
     name: &str,
 ) -> Result<(ObjectStore, Vec<(String, String)>), Error> {
-    let store = instance
-        .kubernetes
-        .object_store(name)
-        .await
-        .map_err(|source| Error::ObjectStore {
+    instance.store(name).await.map_err(|error| match error {
+        StoreError::Read(source) => Error::ObjectStore {
             name: name.to_owned(),
             source: Box::new(source),
-        })?;
-    let env = credentials::environment(
-        &instance.kubernetes,
-        &store,
-        &instance.config.controller_root,
-    )
-    .await
-    .map_err(|source| Error::Credentials {
-        store: name.to_owned(),
-        source: Box::new(source),
-    })?;
-    Ok((store, env))
+        },
+        StoreError::Credentials(source) => Error::Credentials {
+            store: name.to_owned(),
+            source: Box::new(source),
+        },
+    })
 }
 
 /// Runs the flow for one request.

@@ -41,7 +41,6 @@ use crate::barman::command::{self, CHECK_WAL_ARCHIVE, WAL_ARCHIVE};
 use crate::barman::run::Ended;
 use crate::barman::run::{Invocation, Stdout};
 use crate::cluster::Cluster;
-use crate::credentials;
 use crate::instance::Instance;
 use crate::log::Logger;
 use crate::proto::wal::WalArchiveRequest;
@@ -93,28 +92,13 @@ pub async fn archive(instance: &Instance, request: &WalArchiveRequest) -> Result
     };
     let (wal_path, wal_name) = wal_in_pg_wal(&pgdata, &sent)?;
 
-    let store = instance
-        .kubernetes
-        .object_store(&store_name)
+    let (store, env) = instance
+        .store(&store_name)
         .await
-        .map_err(|source| Error::ObjectStore {
-            name: store_name.clone(),
-            source: Box::new(source),
-        })?;
-    let env = credentials::environment(
-        &instance.kubernetes,
-        &store,
-        &instance.config.controller_root,
-    )
-    .await
-    .map_err(|source| Error::credentials(&store_name, source))?;
+        .map_err(|error| Error::store(&store_name, error))?;
     let configuration = &store.spec.configuration;
     let spool_dir = &instance.config.spool_directory;
-    let spool = Spool::open(spool_dir).map_err(|source| Error::File {
-        action: "create the spool directory",
-        path: spool_dir.clone(),
-        source,
-    })?;
+    let spool = super::open_spool(spool_dir)?;
 
     let marker = pgdata.join(CHECK_EMPTY_WAL_ARCHIVE_FILE);
     let check_empty = match request.check_empty_wal_archive {

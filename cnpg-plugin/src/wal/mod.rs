@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use tonic::Code;
 
 use crate::barman::run::{self, Ended};
+use crate::instance::StoreError;
 use crate::kubernetes;
 use crate::metadata::PLUGIN_NAME;
 
@@ -164,6 +165,15 @@ pub enum Error {
     EndOfWalStream,
 }
 
+/// The spool directory, created if missing.
+pub(crate) fn open_spool(dir: &std::path::Path) -> Result<spool::Spool, Error> {
+    spool::Spool::open(dir).map_err(|source| Error::File {
+        action: "create the spool directory",
+        path: dir.to_owned(),
+        source,
+    })
+}
+
 /// Added to a forbidden Secret read, whose message already says why: the plugin's says
 /// "retrying", and PostgreSQL does retry.
 const FORBIDDEN_HINT: &str = "; retrying";
@@ -187,6 +197,17 @@ impl Error {
             },
             Error::Restore { ended, .. } => ended.wal_restore_code(),
             Error::EndOfWalStream => Code::OutOfRange,
+        }
+    }
+
+    /// The error of [`Instance::store`] for the store `name`.
+    pub(crate) fn store(name: &str, error: StoreError) -> Self {
+        match error {
+            StoreError::Read(source) => Error::ObjectStore {
+                name: name.to_owned(),
+                source: Box::new(source),
+            },
+            StoreError::Credentials(source) => Error::credentials(name, source),
         }
     }
 

@@ -28,13 +28,12 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::segment::files_to_fetch;
-use super::spool::{END_OF_WAL_STREAM, Spool};
+use super::spool::END_OF_WAL_STREAM;
 use super::{Error, plain_name};
 use crate::barman::command::{self, WAL_RESTORE};
 use crate::barman::run::Ended;
 use crate::barman::run::{self, Invocation, Stdout};
 use crate::cluster::{Cluster, PluginSettings};
-use crate::credentials;
 use crate::instance::Instance;
 use crate::proto::wal::{WalRestoreRequest, wal_restore_request::Mode};
 
@@ -167,28 +166,13 @@ pub async fn restore(instance: &Instance, request: &WalRestoreRequest) -> Result
         ],
     );
 
-    let store = instance
-        .kubernetes
-        .object_store(&store_name)
+    let (store, env) = instance
+        .store(&store_name)
         .await
-        .map_err(|source| Error::ObjectStore {
-            name: store_name.clone(),
-            source: Box::new(source),
-        })?;
-    let env = credentials::environment(
-        &instance.kubernetes,
-        &store,
-        &instance.config.controller_root,
-    )
-    .await
-    .map_err(|source| Error::credentials(&store_name, source))?;
+        .map_err(|error| Error::store(&store_name, error))?;
     let configuration = &store.spec.configuration;
     let spool_dir = &instance.config.spool_directory;
-    let spool = Spool::open(spool_dir).map_err(|source| Error::File {
-        action: "create the spool directory",
-        path: spool_dir.clone(),
-        source,
-    })?;
+    let spool = super::open_spool(spool_dir)?;
     let flag_error = |action, source| Error::File {
         action,
         path: spool.path(END_OF_WAL_STREAM),
