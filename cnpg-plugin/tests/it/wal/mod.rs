@@ -8,6 +8,7 @@
 mod bootstrap;
 pub(crate) mod postgres;
 mod refusals;
-mod replay;
+pub(crate) mod replay;
+mod replica;
 mod restore;
 pub(crate) mod rig;
