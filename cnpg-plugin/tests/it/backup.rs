@@ -4,6 +4,7 @@
 //! S3 emulator and writes the recovery window into the ObjectStore of the Kubernetes API
 //! stand-in.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use chrono::DateTime;
@@ -14,7 +15,8 @@ use tonic::Code;
 
 use crate::support::barman_bin_dir;
 use crate::wal::postgres::TestCommand;
-use crate::wal::postgres::pg::Pg;
+use crate::wal::postgres::pg::{Pg, as_postgres};
+use crate::wal::replay::barman_bin;
 use crate::wal::rig::{
     Rig, SECRET_ACCESS_KEY, SERVER, Sidecar, cluster, definition, shared_dir, write_json,
 };
@@ -179,7 +181,71 @@ async fn a_backup_call_returns_what_backup_show_says_and_records_the_window() {
     );
     assert!(window.get("lastFailedBackupTime").is_none());
     assert!(!sidecar.log().contains(SECRET_ACCESS_KEY));
+
+    // The other way round from wal::bootstrap's: Barman's own tools restore the sidecar's
+    // backup and its WAL.
+    if let Some(barman) = barman_bin() {
+        restore_with_barman(&rig, &barman, &primary, &second.backup_id);
+    }
     primary.stop();
+}
+
+/// What the restore must reproduce: every row of pgbench's tables.
+fn pgbench_rows(pg: &Pg) -> String {
+    pg.sql(
+        "SELECT (SELECT md5(string_agg(a::text, ',' ORDER BY aid)) FROM pgbench_accounts a) \
+         || ' ' || (SELECT md5(string_agg(h::text, ',' ORDER BY h::text)) FROM pgbench_history h) \
+         || ' ' || (SELECT count(*) FROM pgbench_history)",
+    )
+}
+
+/// Restores `backup_id` (taken through the sidecar's Backup call) with Barman's own
+/// `barman-cloud-restore`, and starts PostgreSQL on it with Barman's `barman-cloud-wal-restore`
+/// as `restore_command` over the WAL the sidecar archived: it replays to `primary`'s rows.
+fn restore_with_barman(rig: &Rig, barman: &Path, primary: &Pg, backup_id: &str) {
+    let expected = pgbench_rows(primary);
+    let last = primary.sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
+    primary.sql("SELECT pg_switch_wal()");
+    primary.wait_archived(&last);
+
+    let dir = shared_dir(&rig.root.join("by-barman"));
+    let data = dir.join("data");
+    // Barman 3.13+ wants the provider before the endpoint here.
+    as_postgres(barman.join("barman-cloud-restore"))
+        .envs(rig.aws_env())
+        .args([
+            "--cloud-provider",
+            "aws-s3",
+            "--endpoint-url",
+            &rig.endpoint,
+        ])
+        .args([&rig.destination(STORE), SERVER, backup_id])
+        .arg(&data)
+        .ok();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut restored = Pg::from_data(&dir, data);
+    restored.conf(&format!(
+        "unix_socket_directories = '{}'\narchive_mode = off\n\
+         restore_command = '{} --cloud-provider aws-s3 --endpoint-url {} {} {SERVER} %f %p'\n",
+        dir.display(),
+        barman.join("barman-cloud-wal-restore").display(),
+        rig.endpoint,
+        rig.destination(STORE),
+    ));
+    restored.write_file("recovery.signal", "");
+    let env: Vec<(String, String)> = rig
+        .aws_env()
+        .iter()
+        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    restored.start_with_env(&env);
+    restored.wait_promoted();
+    assert_eq!(
+        pgbench_rows(&restored),
+        expected,
+        "Barman's restore of the sidecar's backup replays to the primary's rows"
+    );
+    restored.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ mod backup;
 mod cli;
 mod credentials;
 mod handshake;
+mod image;
 mod kubernetes;
 mod retention;
 mod rounds;

@@ -9,6 +9,7 @@ mod bootstrap;
 pub(crate) mod postgres;
 mod providers;
 mod refusals;
-mod replay;
+pub(crate) mod replay;
+mod replica;
 mod restore;
 pub(crate) mod rig;

@@ -50,7 +50,7 @@ fn fingerprint(pg: &Pg) -> String {
     )
 }
 
-pub(super) fn barman_bin() -> Option<std::path::PathBuf> {
+pub(crate) fn barman_bin() -> Option<std::path::PathBuf> {
     let dir =
         std::env::var("BCRS_BARMAN_BIN").unwrap_or_else(|_| "/opt/bcrs/barman-venv/bin".into());
     let dir = Path::new(&dir).to_owned();
