@@ -25,6 +25,9 @@ cargo test --all-targets
 # dependencies with the sidecar's, twice per run.
 cargo clippy -p cnpg-plugin --all-targets -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc -p cnpg-plugin --no-deps --quiet
+# The tests run the CNPG stand-in and the API stand-in as programs: `--all-targets` builds
+# examples as test harnesses only, so build them as programs first.
+cargo build -p cnpg-plugin --examples
 cargo test -p cnpg-plugin --all-targets
 # The README's Quick start, as a user runs it.
 harness/demo.sh

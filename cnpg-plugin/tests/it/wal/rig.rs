@@ -89,8 +89,8 @@ pub(crate) fn standin() -> PathBuf {
     let standin = debug.join("examples").join("cnpg_standin");
     assert!(
         standin.is_file(),
-        "no {}: build the examples too (`cargo test -p cnpg-plugin` does; with --test, add \
-         `cargo build -p cnpg-plugin --examples`)",
+        "no {}: build the examples as programs first (`cargo build -p cnpg-plugin --examples`; \
+         `cargo test -p cnpg-plugin` does it too, not with --all-targets or --test)",
         standin.display()
     );
     standin
