@@ -478,21 +478,21 @@ pub async fn verify(
         .filter_map(|(p, _)| listed.get(p.key.as_ref()))
         .sum();
     progress.start(Some(total));
-    let results: Vec<(&Part, bool, Result<(u64, (Stats, Vec<String>))>)> =
-        futures::stream::iter(parts)
-            .map(|(part, data)| async move {
-                let scanned = stream_part(storage, part, progress, move |r| {
-                    extract::scan(r, if data { wanted } else { &[] })
-                })
-                .await;
-                (part, data, scanned)
+    type Scanned = Result<(u64, (Stats, Vec<String>))>;
+    let results: Vec<(&Part, Scanned)> = futures::stream::iter(parts)
+        .map(|(part, data)| async move {
+            let scanned = stream_part(storage, part, progress, move |r| {
+                extract::scan(r, if data { wanted } else { &[] })
             })
-            .buffer_unordered(jobs.max(1))
-            .collect()
             .await;
+            (part, scanned)
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
     progress.finish();
     let mut found = Vec::new();
-    for (part, _, result) in results {
+    for (part, result) in results {
         match result {
             Ok((size, (stats, names))) => {
                 verified.parts += 1;

@@ -134,8 +134,7 @@ pub fn continuity(
 pub fn parse_history(text: &str) -> Option<(u32, Lsn)> {
     text.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .next_back()
+        .rfind(|l| !l.is_empty() && !l.starts_with('#'))
         .and_then(|line| {
             let mut fields = line.split_whitespace();
             let parent = fields.next()?.parse().ok()?;
