@@ -147,6 +147,8 @@ fn good_then_faults(provider: Provider) {
 matrix! {
     verify_file_finds_each_fault => good_then_faults(Provider::File),
     verify_s3_finds_each_fault => good_then_faults(Provider::S3),
+    verify_azure_finds_each_fault => good_then_faults(Provider::Azure),
+    verify_gcs_finds_each_fault => good_then_faults(Provider::Gcs),
 }
 
 /// A backup made by Barman's barman-cloud-backup (WAL archived by Barman, uncompressed)
