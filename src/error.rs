@@ -497,6 +497,19 @@ pub enum Error {
         /// The speed floor, in KiB per window.
         floor_kib: u64,
     },
+
+    /// barman-cloud-verify found objects missing or damaged, each printed on a line of its
+    /// own before this one.
+    #[error(
+        "verification of server {server} found {count} problem(s), each named above: put \
+         back good copies of those objects, or take a new backup"
+    )]
+    VerifyFailed {
+        /// The server name (`SERVER_NAME`).
+        server: String,
+        /// How many problems.
+        count: usize,
+    },
 }
 
 /// What went wrong talking to PostgreSQL.
@@ -581,6 +594,7 @@ impl Error {
             | Error::TaskFailed(_) => ExitClass::General,
             Error::WalDamaged { .. } => ExitClass::StopRecovery,
             Error::Stalled { .. } => ExitClass::Network,
+            Error::VerifyFailed { .. } => ExitClass::Operation,
         }
     }
 
@@ -1016,6 +1030,15 @@ mod tests {
                  (10 bytes in 60 s of waiting, under 64 KiB): check the network, or raise \
                  --read-timeout",
                 Network,
+            ),
+            (
+                Error::VerifyFailed {
+                    server: "pg".into(),
+                    count: 2,
+                },
+                "verification of server pg found 2 problem(s), each named above: put back good \
+                 copies of those objects, or take a new backup",
+                Operation,
             ),
         ]
     }

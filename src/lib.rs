@@ -45,7 +45,9 @@
 //! 3. [`storage`];
 //! 4. [`catalog`] and [`pg`];
 //! 5. the operations: [`wal`], [`backup`], [`restore`], [`retention`];
-//! 6. [`cli`] and the fuzz entry points.
+//! 6. [`verify`], which reads a backup as the restore would and its WAL as wal-restore
+//!    would;
+//! 7. [`cli`] and the fuzz entry points.
 
 pub mod backup;
 pub mod catalog;
@@ -66,6 +68,7 @@ pub mod restore;
 pub mod retention;
 pub mod storage;
 pub mod task;
+pub mod verify;
 pub mod wal;
 
 #[cfg(test)]
@@ -87,6 +90,7 @@ mod layering {
         &["storage"],
         &["catalog", "pg"],
         &["backup", "restore", "retention", "wal"],
+        &["verify"],
         &["cli", "fuzzing"],
     ];
 

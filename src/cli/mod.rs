@@ -18,6 +18,7 @@ pub mod check_wal_archive;
 pub mod logging;
 pub mod progress;
 pub mod restore;
+pub mod verify;
 pub mod wal_archive;
 pub mod wal_restore;
 

@@ -596,6 +596,46 @@ impl Extractor {
 
 /// Reads what follows the last member: a whole archive has its end-of-archive marker there.
 ///
+/// Reads one tar stream to its very end as [`Extractor::extract`] would, writing nothing:
+/// every member's content is read in full and must be as long as its header says, and the
+/// archive must end with its end-of-archive marker. Returns what it held and which of
+/// `wanted` (member paths) were regular files in it.
+///
+/// # Errors
+/// [`ExtractError::Read`] or [`ExtractError::Truncated`].
+pub(crate) fn scan(reader: impl Read, wanted: &[&str]) -> Result<(Stats, Vec<String>)> {
+    let mut archive = tar::Archive::new(reader);
+    let mut stats = Stats::default();
+    let mut found = Vec::new();
+    for entry in archive.entries().map_err(ExtractError::Read)? {
+        let mut entry = entry.map_err(ExtractError::Read)?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        match entry.header().entry_type() {
+            EntryType::Directory => stats.directories += 1,
+            EntryType::Symlink | EntryType::Link => stats.links += 1,
+            kind @ (EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse) => {
+                let expected = entry.size();
+                let read = io::copy(&mut entry, &mut io::sink()).map_err(ExtractError::Read)?;
+                if kind != EntryType::GNUSparse && read != expected {
+                    return Err(ExtractError::Read(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the archive ends inside '{name}'"),
+                    )));
+                }
+                let rel = entry.path().ok().and_then(|p| relative(&p).ok());
+                if let Some(w) = wanted.iter().find(|w| rel.as_deref() == Some(Path::new(w))) {
+                    found.push(w.to_string());
+                }
+                stats.files += 1;
+                stats.bytes += read;
+            }
+            _ => {}
+        }
+    }
+    check_end(archive.into_inner())?;
+    Ok((stats, found))
+}
+
 /// The `tar` crate ends the entries both at the marker's first zero block and, silently, at a
 /// clean end of the stream, and an uncompressed or snappy part cut at a member boundary ends
 /// cleanly. So at least one more 512-byte block must follow (the marker's second; Python's

@@ -359,8 +359,7 @@ fn extract_error(e: ExtractError, key: String) -> Error {
     }
 }
 
-/// Downloads one part into its extractor; the download runs here, the unpacking on a
-/// blocking thread, with at most [`CHANNEL_CHUNKS`] chunks between them.
+/// Downloads one part into its extractor.
 async fn restore_part(
     storage: &Storage,
     part: Part,
@@ -377,22 +376,162 @@ async fn restore_part(
                 c.name()
             ))
     );
-    let (feeder, reader) = blocking::channel(CHANNEL_CHUNKS);
+    let (_, stats) = stream_part(storage, &part, progress, move |reader| {
+        extractor.extract(reader)
+    })
+    .await?;
+    Ok(stats)
+}
+
+/// Downloads one part and hands its decompressed stream to `consume`: the download runs
+/// here, `consume` on a blocking thread, with at most [`CHANNEL_CHUNKS`] chunks between
+/// them and the decompression a few megabytes ahead on a thread of its own. Returns the
+/// size of the object as read, and what `consume` returned.
+async fn stream_part<T: Send + 'static>(
+    storage: &Storage,
+    part: &Part,
+    progress: &ProgressHandle,
+    consume: impl FnOnce(&mut dyn io::Read) -> Result<T, ExtractError> + Send + 'static,
+) -> Result<(u64, T)> {
+    let (feeder, mut reader) = blocking::channel(CHANNEL_CHUNKS);
     let compression = part.compression;
     let unpack = task::blocking("unpacking the tarball", move || match compression {
         Some(c) => std::thread::scope(|s| {
-            extractor.extract(read_ahead::spawn(s, move || {
-                crate::compress::decoder(c, reader)
-            }))
+            let mut decoded = read_ahead::spawn(s, move || crate::compress::decoder(c, reader));
+            consume(&mut decoded)
         }),
-        None => extractor.extract(reader),
+        None => consume(&mut reader),
     });
     let download = async {
-        let (_, body) = storage.stream(&part.key).await?;
-        feeder.feed(body, |n| progress.advance(n as u64)).await
+        let (size, body) = storage.stream(&part.key).await?;
+        feeder.feed(body, |n| progress.advance(n as u64)).await?;
+        Ok::<_, Error>(size)
     };
     let downloaded = download.await;
     let unpacked = unpack.await;
-    downloaded?;
-    unpacked?.map_err(|e| extract_error(e, part.key.to_string()))
+    let size = downloaded?;
+    let consumed = unpacked?.map_err(|e| extract_error(e, part.key.to_string()))?;
+    Ok((size, consumed))
+}
+
+/// What verifying a backup's tarballs found.
+#[derive(Debug, Default)]
+pub struct Verified {
+    /// Parts read to their end.
+    pub parts: usize,
+    /// Their size in the store.
+    pub stored_bytes: u64,
+    /// What their archives held.
+    pub stats: Stats,
+    /// Each problem found, naming its object; the other parts were still read.
+    pub problems: Vec<Error>,
+}
+
+/// Reads every tarball part of backup `backup_id` to its end without writing anything, as
+/// [`restore`] would unpack it: every part it needs must be in the store with the size the
+/// listing gives, decompress to its end and hold a whole tar archive, and the data archives
+/// must hold `backup_label` and `global/pg_control`. Up to `jobs` parts are read at once.
+///
+/// # Errors
+/// Only what stops the whole verification: the listing failing, and the connection,
+/// credential and configuration errors of any read; a part that is missing or damaged is a
+/// problem in [`Verified::problems`].
+pub async fn verify(
+    storage: &Storage,
+    layout: &Layout,
+    backup_id: &BackupId,
+    info: &BackupInfo,
+    jobs: usize,
+    progress: &ProgressHandle,
+) -> Result<Verified> {
+    let mut verified = Verified::default();
+    if info.snapshots_info.is_some() {
+        verified.problems.push(Error::Unsupported(format!(
+            "backup {backup_id} is a snapshot backup, and snapshot backups cannot be verified yet"
+        )));
+        return Ok(verified);
+    }
+    let backup_dir = layout.backup_dir(backup_id);
+    let listing = storage.list_dir(&backup_dir).await?;
+    let listed: BTreeMap<String, u64> = listing
+        .iter()
+        .map(|m| (m.location.to_string(), m.size))
+        .collect();
+    let mut objects: Vec<_> = listing.into_iter().map(|m| m.location).collect();
+    objects.sort();
+    let (plan, missing) = plan::collect_parts(
+        backup_id,
+        &backup_dir,
+        &objects,
+        info,
+        &layout.server_name(),
+    );
+    verified.problems.extend(missing);
+    let wanted: &'static [&'static str] = &[BACKUP_LABEL, PG_CONTROL];
+    let parts = plan.data.iter().map(|p| (p, true)).chain(
+        plan.tablespaces
+            .iter()
+            .flat_map(|(_, parts)| parts.iter().map(|p| (p, false))),
+    );
+    let total = parts
+        .clone()
+        .filter_map(|(p, _)| listed.get(p.key.as_ref()))
+        .sum();
+    progress.start(Some(total));
+    type Scanned = Result<(u64, (Stats, Vec<String>))>;
+    let results: Vec<(&Part, Scanned)> = futures::stream::iter(parts)
+        .map(|(part, data)| async move {
+            let scanned = stream_part(storage, part, progress, move |r| {
+                extract::scan(r, if data { wanted } else { &[] })
+            })
+            .await;
+            (part, scanned)
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
+    progress.finish();
+    let mut found = Vec::new();
+    for (part, result) in results {
+        match result {
+            Ok((size, (stats, names))) => {
+                verified.parts += 1;
+                verified.stored_bytes += size;
+                verified.stats += stats;
+                found.extend(names);
+                let listed = listed.get(part.key.as_ref()).copied();
+                if let Some(listed) = listed.filter(|&l| l != size) {
+                    verified.problems.push(Error::Corrupt {
+                        key: part.key.to_string(),
+                        source: io::Error::other(format!(
+                            "the listing gives {listed} bytes but {size} were read"
+                        )),
+                    });
+                }
+            }
+            Err(e) if stops_verification(&e) => return Err(e),
+            Err(e) => verified.problems.push(e),
+        }
+    }
+    // A missing last data part, or a backup that never finished, leaves no other trace.
+    if let Some(missing) = wanted.iter().find(|w| !found.iter().any(|f| f == *w)) {
+        verified.problems.push(Error::IncompleteBackup {
+            backup_id: backup_id.to_string(),
+            missing: missing.to_string(),
+        });
+    }
+    Ok(verified)
+}
+
+/// Whether a read's failure is the store's or the configuration's rather than the object's:
+/// then no other object can be read either, and verification stops.
+pub fn stops_verification(e: &Error) -> bool {
+    matches!(e.class(), crate::error::ExitClass::Network)
+        || matches!(
+            e,
+            Error::AccessDenied { .. }
+                | Error::Config { .. }
+                | Error::BucketNotFound { .. }
+                | Error::InvalidUrl { .. }
+        )
 }

@@ -49,6 +49,23 @@ pub(crate) fn find_parts(
     info: &BackupInfo,
     server: &str,
 ) -> Result<Plan> {
+    let (plan, mut missing) = collect_parts(backup_id, backup_dir, objects, info, server);
+    match missing.is_empty() {
+        true => Ok(plan),
+        false => Err(missing.swap_remove(0)),
+    }
+}
+
+/// The parts [`find_parts`] finds, and an [`Error::MissingBackupFile`] for every part
+/// missing below the last one of each base (in PGDATA's, then each tablespace's order), so
+/// that a verification can name every one and still read the others.
+pub(crate) fn collect_parts(
+    backup_id: &str,
+    backup_dir: &Path,
+    objects: &[Path],
+    info: &BackupInfo,
+    server: &str,
+) -> (Plan, Vec<Error>) {
     let tablespaces = info.tablespaces.clone().unwrap_or_default();
     let mut bases: BTreeMap<String, BTreeMap<u32, Part>> = BTreeMap::new();
     bases.insert("data".into(), BTreeMap::new());
@@ -89,15 +106,12 @@ pub(crate) fn find_parts(
             }
         }
     }
-    let mut take = |base: &str| -> Result<Vec<Part>> {
+    let mut missing = Vec::new();
+    let mut take = |base: &str| -> Vec<Part> {
         let parts = bases.remove(base).unwrap_or_default();
-        // Keys are in order, so the first index that differs from its position is missing.
-        let gap = (0u32..)
-            .zip(parts.keys())
-            .find(|(expected, index)| expected != *index)
-            .map(|(expected, _)| expected)
-            .or(parts.is_empty().then_some(0));
-        if let Some(index) = gap {
+        // Keys are in order: every index below the last that is not a key is missing.
+        let last = parts.keys().next_back().map_or(0, |&i| i);
+        for index in (0..=last).filter(|i| !parts.contains_key(i)) {
             let name = Tarball {
                 base: base.to_string(),
                 index,
@@ -106,23 +120,26 @@ pub(crate) fn find_parts(
             .file_name();
             // The message adds `.*`: any extension would have done.
             let stem = name.strip_suffix(".tar").unwrap_or(&name);
-            return Err(Error::MissingBackupFile {
+            missing.push(Error::MissingBackupFile {
                 base: backup_dir.clone().join(stem).to_string(),
                 server: server.to_string(),
             });
         }
-        Ok(parts.into_values().collect())
+        parts.into_values().collect()
     };
-    let data = take("data")?;
+    let data = take("data");
     let mut with_parts = Vec::new();
     for t in tablespaces {
-        let parts = take(&t.oid.to_string())?;
+        let parts = take(&t.oid.to_string());
         with_parts.push((t, parts));
     }
-    Ok(Plan {
-        data,
-        tablespaces: with_parts,
-    })
+    (
+        Plan {
+            data,
+            tablespaces: with_parts,
+        },
+        missing,
+    )
 }
 
 /// Where each tablespace goes: its recorded location, or the `--tablespace` rule for its

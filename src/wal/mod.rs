@@ -9,4 +9,4 @@ pub mod restore;
 pub use archive::{ArchiveOptions, Archived, archive};
 pub use check::check_archive;
 pub use prearchive::{Prearchived, archive_with_prefetch};
-pub use restore::{RestoreOptions, Restored, restore};
+pub use restore::{RestoreOptions, Restored, restore, verify_object};

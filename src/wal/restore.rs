@@ -260,22 +260,14 @@ fn write_decoded(
     key: &str,
     dest: &FsPath,
 ) -> Result<()> {
-    let input: Box<dyn Read> = match compression {
-        Some(c) => crate::compress::decoder(c, reader)
-            .map_err(Error::io("start decompressing WAL file", dest))?,
-        None => Box::new(reader),
-    };
-    let mut input = Head {
-        inner: input,
-        head: Vec::with_capacity(wal_segment::HEADER_LEN),
-    };
+    let mut input =
+        decoding(reader, compression).map_err(Error::io("start decompressing WAL file", dest))?;
     // Why the object was refused, as against a failed write.
     let mut refused = None;
     let written = durable::write_atomically(dest, |file| {
         let mut buf = vec![0u8; 1 << 20];
         let checked = match durable::copy_into(&mut input, file, &mut buf) {
-            Ok(size) if segment => wal_segment::check_size(&input.head, size),
-            Ok(_) => Ok(()),
+            Ok(size) => input.check(size, segment),
             Err(durable::CopyError::Write(e)) => return Err(e),
             Err(durable::CopyError::Read(e)) => Err(format!("cannot decompress it: {e}")),
         };
@@ -294,10 +286,71 @@ fn write_decoded(
     }
 }
 
+/// The decoded stream of a WAL object, keeping its page header for [`Head::check`].
+fn decoding<'a>(
+    reader: impl Read + 'a,
+    compression: Option<Compression>,
+) -> io::Result<Head<Box<dyn Read + 'a>>> {
+    let inner: Box<dyn Read + 'a> = match compression {
+        Some(c) => crate::compress::decoder(c, reader)?,
+        None => Box::new(reader),
+    };
+    Ok(Head {
+        inner,
+        head: Vec::with_capacity(wal_segment::HEADER_LEN),
+    })
+}
+
+/// Downloads and decodes one archived WAL object to its end without keeping it, with the
+/// checks a restore makes (a segment must decode to the size its page header states).
+/// Returns the decoded size.
+///
+/// # Errors
+/// [`Error::WalDamaged`] for an object a restore would refuse, storage errors otherwise.
+pub async fn verify_object(storage: &Storage, key: &Path) -> Result<u64> {
+    let Some((name, compression)) = parse_wal_object(key) else {
+        return Err(Error::Input(format!(
+            "'{key}' is not the key of a WAL file"
+        )));
+    };
+    let segment = name.kind() == WalKind::Segment;
+    let (_, body) = storage.stream(key).await?;
+    let (feeder, reader) = blocking::channel(FETCH_CHUNKS);
+    let key_text = key.to_string();
+    let decode = task::blocking("decoding the WAL file", move || {
+        let damaged = |reason| Error::WalDamaged {
+            key: key_text.clone(),
+            reason,
+        };
+        let mut input =
+            decoding(reader, compression).map_err(|e| damaged(format!("cannot decode it: {e}")))?;
+        let size = io::copy(&mut input, &mut io::sink())
+            .map_err(|e| damaged(format!("cannot decompress it: {e}")))?;
+        input.check(size, segment).map_err(damaged)?;
+        Ok(size)
+    });
+    let downloaded = feeder.feed(body, |_| {}).await;
+    let decoded = decode.await?;
+    downloaded?;
+    decoded
+}
+
 /// A reader that keeps the first bytes it passes on: a segment's page header.
 struct Head<R> {
     inner: R,
     head: Vec<u8>,
+}
+
+impl<R> Head<R> {
+    /// Whether an object that decoded to `size` bytes is whole: for a `segment`, the size its
+    /// page header states.
+    fn check(&self, size: u64, segment: bool) -> Result<(), String> {
+        if segment {
+            wal_segment::check_size(&self.head, size)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl<R: Read> Read for Head<R> {

@@ -23,6 +23,7 @@ fn commands() -> Vec<clap::Command> {
         cli::backup_show::Args::command(),
         cli::backup_delete::Args::command(),
         cli::backup_keep::Args::command(),
+        cli::verify::Args::command(),
     ];
     let names: Vec<&str> = commands.iter().map(clap::Command::get_name).collect();
     assert_eq!(

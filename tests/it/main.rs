@@ -18,5 +18,6 @@ mod restore;
 mod retention;
 mod secrets;
 mod tls;
+mod verify;
 mod wal;
 mod wal_integrity;

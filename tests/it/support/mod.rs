@@ -34,8 +34,8 @@ macro_rules! matrix {
 }
 pub(crate) use matrix;
 
-/// The nine programs we ship, and where cargo built each.
-pub const PROGRAMS: [(&str, &str); 9] = [
+/// The ten programs we ship, and where cargo built each.
+pub const PROGRAMS: [(&str, &str); 10] = [
     (
         "barman-cloud-wal-archive",
         env!("CARGO_BIN_EXE_barman-cloud-wal-archive"),
@@ -71,6 +71,10 @@ pub const PROGRAMS: [(&str, &str); 9] = [
     (
         "barman-cloud-backup-keep",
         env!("CARGO_BIN_EXE_barman-cloud-backup-keep"),
+    ),
+    (
+        "barman-cloud-verify",
+        env!("CARGO_BIN_EXE_barman-cloud-verify"),
     ),
 ];
 

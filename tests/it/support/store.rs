@@ -265,6 +265,30 @@ impl Store {
         keys
     }
 
+    /// The bytes of the object at `sub` under the store's URL prefix.
+    pub fn get_bytes(&self, sub: &str) -> Vec<u8> {
+        let storage = self.open(&self.url);
+        block_on(storage.get(&self.key(&storage, sub)))
+            .unwrap()
+            .to_vec()
+    }
+
+    /// Stores `data` at `sub` under the store's URL prefix, replacing what was there.
+    pub fn put_bytes(&self, sub: &str, data: Vec<u8>) {
+        let storage = self.open(&self.url);
+        let (key, options) = (
+            self.key(&storage, sub),
+            barman_cloud::storage::WriteOptions::default(),
+        );
+        block_on(storage.put(&key, bytes::Bytes::from(data), &options)).unwrap();
+    }
+
+    /// Deletes the object at `sub` under the store's URL prefix.
+    pub fn delete(&self, sub: &str) {
+        let storage = self.open(&self.url);
+        block_on(storage.delete(&self.key(&storage, sub))).unwrap();
+    }
+
     /// The text of the object at `sub` under the store's URL prefix.
     pub fn get_text(&self, sub: &str) -> String {
         let storage = self.open(&self.url);
