@@ -506,6 +506,17 @@ pub enum PgFailure {
     Client(tokio_postgres::Error),
     /// An answer we cannot use, e.g. a server too old.
     Unexpected(String),
+    /// No server answered where we tried, worded as psql words it.
+    Unreachable {
+        /// `on socket "/run/postgresql/.s.PGSQL.5432"` or `at "db", port 5432`.
+        target: String,
+        /// The system's reason, e.g. "Connection refused".
+        reason: String,
+        /// libpq's hint for that kind of connection.
+        hint: &'static str,
+        /// The client library's error.
+        source: tokio_postgres::Error,
+    },
 }
 
 impl std::fmt::Display for PgFailure {
@@ -518,6 +529,13 @@ impl std::fmt::Display for PgFailure {
                 None => f.write_str(&one_line(e)),
             },
             PgFailure::Unexpected(message) => f.write_str(message),
+            // psql puts the hint on a second line; ours are one line.
+            PgFailure::Unreachable {
+                target,
+                reason,
+                hint,
+                ..
+            } => write!(f, "connection to server {target} failed: {reason}. {hint}"),
         }
     }
 }
@@ -525,7 +543,7 @@ impl std::fmt::Display for PgFailure {
 impl std::error::Error for PgFailure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            PgFailure::Client(e) => Some(e),
+            PgFailure::Client(e) | PgFailure::Unreachable { source: e, .. } => Some(e),
             PgFailure::Unexpected(_) => None,
         }
     }
