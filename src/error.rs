@@ -150,14 +150,17 @@ pub enum Error {
 
     /// The store refused our credentials or their permissions.
     #[error(
-        "cannot {action} '{key}': access denied: check the credentials (AWS_*, AZURE_STORAGE_*, \
-         GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, --azure-credential) and their permissions"
+        "cannot {action} '{key}': access denied by the store ({status}): check the credentials \
+         (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, \
+         --azure-credential) and their permissions"
     )]
     AccessDenied {
         /// What was being done, as a verb phrase ("read", "upload").
         action: &'static str,
         /// The object key.
         key: String,
+        /// The HTTP status the store answered, 401 or 403.
+        status: u16,
     },
 
     /// The store was configured with something it cannot use.
@@ -497,6 +500,21 @@ pub enum Error {
         /// The speed floor, in KiB per window.
         floor_kib: u64,
     },
+
+    /// No credentials were configured and no metadata service gave any, so no request
+    /// reached the store (exit 4, as Barman's for boto3's `NoCredentialsError`).
+    #[error(
+        "cannot {action} '{key}': no credentials found (looked in: {looked_in}): provide \
+         credentials in one of them"
+    )]
+    NoCredentials {
+        /// What was being done, as a verb phrase ("read", "upload").
+        action: &'static str,
+        /// The object key.
+        key: String,
+        /// Every source consulted, in order.
+        looked_in: String,
+    },
 }
 
 /// What went wrong talking to PostgreSQL.
@@ -599,6 +617,7 @@ impl Error {
             | Error::TaskFailed(_) => ExitClass::General,
             Error::WalDamaged { .. } => ExitClass::StopRecovery,
             Error::Stalled { .. } => ExitClass::Network,
+            Error::NoCredentials { .. } => ExitClass::General,
         }
     }
 
@@ -764,10 +783,11 @@ mod tests {
                 Error::AccessDenied {
                     action: "read",
                     key: key(),
+                    status: 403,
                 },
-                "cannot read 'pg/base/k': access denied: check the credentials (AWS_*, \
-                 AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, \
-                 --azure-credential) and their permissions",
+                "cannot read 'pg/base/k': access denied by the store (403): check the \
+                 credentials (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, \
+                 --aws-profile, --azure-credential) and their permissions",
                 General,
             ),
             (
@@ -1034,6 +1054,16 @@ mod tests {
                  (10 bytes in 60 s of waiting, under 64 KiB): check the network, or raise \
                  --read-timeout",
                 Network,
+            ),
+            (
+                Error::NoCredentials {
+                    action: "list",
+                    key: key(),
+                    looked_in: "AWS_ACCESS_KEY_ID".into(),
+                },
+                "cannot list 'pg/base/k': no credentials found (looked in: AWS_ACCESS_KEY_ID): \
+                 provide credentials in one of them",
+                General,
             ),
         ]
     }

@@ -91,7 +91,11 @@ fn unreachable(config: &tokio_postgres::Config, e: tokio_postgres::Error) -> Err
         return connect_error(e);
     };
     let ports = config.get_ports();
-    let port = ports.get(config.get_hosts().len() - 1).or(ports.last()).copied().unwrap_or(5432);
+    let port = ports
+        .get(config.get_hosts().len() - 1)
+        .or(ports.last())
+        .copied()
+        .unwrap_or(5432);
     let (target, hint) = match host {
         Host::Unix(dir) => (
             format!("on socket \"{}/.s.PGSQL.{port}\"", dir.display()),

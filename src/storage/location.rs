@@ -91,11 +91,18 @@ impl Location {
         } else {
             match provider {
                 Provider::AwsS3 => {
-                    let bucket = url.host_str().filter(|h| url.scheme() == "s3" && !h.is_empty());
+                    let bucket = url
+                        .host_str()
+                        .filter(|h| url.scheme() == "s3" && !h.is_empty());
                     let bucket = bucket.ok_or_else(|| invalid(ACCEPTED))?;
                     // Barman strips only the leading '/', so a trailing one stays in the prefix.
                     let path = url.path().strip_prefix('/').unwrap_or(url.path());
-                    (Target::S3 { bucket: bucket.to_string() }, path.to_string())
+                    (
+                        Target::S3 {
+                            bucket: bucket.to_string(),
+                        },
+                        path.to_string(),
+                    )
                 }
                 Provider::GoogleCloudStorage => {
                     parse_gcs(&url, &segments).ok_or_else(|| invalid(ACCEPTED))?

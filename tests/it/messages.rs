@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{Ran, TestCommand, ours, temp_dir};
+use crate::support::{Provider, Ran, Store, TestCommand, ours, temp_dir};
 
 /// The one error line's message, after `ERROR: PROGRAM: `.
 fn error_message(ran: &Ran, program: &str) -> String {
@@ -74,8 +74,16 @@ fn a_bad_destination_lists_every_accepted_form() {
     for (provider, url, reason) in [
         ("aws-s3", "ftp://host/path", accepted.to_string()),
         ("aws-s3", "gs://bucket/path", accepted.to_string()),
-        ("azure-blob-storage", "s3://bucket/path", accepted.to_string()),
-        ("google-cloud-storage", "s3://bucket/path", accepted.to_string()),
+        (
+            "azure-blob-storage",
+            "s3://bucket/path",
+            accepted.to_string(),
+        ),
+        (
+            "google-cloud-storage",
+            "s3://bucket/path",
+            accepted.to_string(),
+        ),
         (
             "aws-s3",
             "bucket/path",
@@ -120,4 +128,166 @@ fn an_uncompressed_archive_does_not_say_compress() {
             wal.display()
         )
     );
+}
+
+/// Our tool with nothing from the test's environment (which carries the emulators'
+/// credentials): only `PATH`, and `HOME` in `home` so no real `~/.aws` or `~/.config` leaks in.
+fn bare(program: &str, home: &std::path::Path) -> Command {
+    let mut cmd = Command::new(ours(program));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home);
+    cmd
+}
+
+const LIST: &str = "barman-cloud-backup-list";
+
+/// Item 5: with no credentials at all, each provider says so and names every place its
+/// client looked, instead of "access denied"; no request reached a store (the URLs name none
+/// that exists). S3's instance metadata endpoint is pointed at a closed port, so the test
+/// does not depend on what answers at 169.254.169.254; Azure's and GCS's clients take no such
+/// override, and the rig's network refuses that address at once.
+#[test]
+fn no_credentials_name_every_place_looked_in() {
+    let home = temp_dir();
+    let h = home.path().display();
+    let imds = format!("http://127.0.0.1:{}", closed_port());
+    let ran = bare(LIST, home.path())
+        .env("AWS_METADATA_ENDPOINT", &imds)
+        .args(["s3://bucket/prefix", "pg"])
+        .code(4);
+    assert_eq!(
+        error_message(&ran, LIST),
+        format!(
+            "cannot list 'prefix/pg/base': no credentials found (looked in: AWS_ACCESS_KEY_ID \
+             and AWS_SECRET_ACCESS_KEY, profile 'default' in {h}/.aws/credentials and \
+             {h}/.aws/config, AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, \
+             AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, AWS_CONTAINER_CREDENTIALS_FULL_URI with \
+             AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, the EC2 instance metadata service at \
+             {imds}): provide credentials in one of them"
+        )
+    );
+
+    let ran = bare(LIST, home.path())
+        .args(["--cloud-provider", "azure-blob-storage"])
+        .args([
+            "https://account.blob.core.windows.net/container/prefix",
+            "pg",
+        ])
+        .code(4);
+    assert_eq!(
+        error_message(&ran, LIST),
+        "cannot list 'prefix/pg/base': no credentials found (looked in: \
+         AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_KEY, \
+         AZURE_CLIENT_ID and AZURE_TENANT_ID with AZURE_FEDERATED_TOKEN_FILE or \
+         AZURE_CLIENT_SECRET, the managed identity endpoint at http://169.254.169.254): \
+         provide credentials in one of them"
+    );
+
+    let ran = bare(LIST, home.path())
+        .args(["--cloud-provider", "google-cloud-storage"])
+        .args(["gs://bucket/prefix", "pg"])
+        .code(4);
+    assert_eq!(
+        error_message(&ran, LIST),
+        format!(
+            "cannot list 'prefix/pg/base': no credentials found (looked in: \
+             GOOGLE_APPLICATION_CREDENTIALS, {h}/.config/gcloud/application_default_credentials.json, \
+             the GCE metadata server at http://169.254.169.254): provide credentials in one of them"
+        )
+    );
+}
+
+/// Item 5: the `default` profile of the shared credentials file is one of those places, as
+/// in boto3: with it alone, moto is listed.
+#[test]
+fn the_default_aws_profile_is_read() {
+    let Some(store) = Store::new(Provider::S3) else {
+        return;
+    };
+    let home = temp_dir();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing-secret\n",
+    )
+    .unwrap();
+    bare(LIST, home.path())
+        .args(&store.args)
+        .args([&store.url, "pg"])
+        .ok();
+}
+
+/// Item 5: a store that refuses (Azurite, given a wrong account key) is "access denied by the
+/// store (403)", and one that cannot be reached is Barman's "can't connect to cloud provider"
+/// with exit 2, on every provider. moto takes any S3 key and the GCS emulator any request,
+/// so only Azurite can be made to refuse.
+#[test]
+fn a_refusal_and_an_unreachable_store_are_told_apart() {
+    let Some(store) = Store::new(Provider::Azure) else {
+        return;
+    };
+    let home = temp_dir();
+    let (_, connection) = &store.env[0];
+    let wrong = connection
+        .split(';')
+        .map(|part| match part.strip_prefix("AccountKey=") {
+            Some(_) => "AccountKey=d3Jvbmcta2V5LXdyb25nLWtleQ==".to_string(),
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    let ran = bare(LIST, home.path())
+        .env("AZURE_STORAGE_CONNECTION_STRING", &wrong)
+        .args(&store.args)
+        .args([&store.url, "pg"])
+        .code(4);
+    assert_eq!(
+        error_message(&ran, LIST),
+        "cannot list 'prefix/pg/base': access denied by the store (403): check the credentials \
+         (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, \
+         --azure-credential) and their permissions"
+    );
+
+    let port = closed_port();
+    let closed = format!("http://127.0.0.1:{port}");
+    let azure_conn = format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
+         AccountKey=d3Jvbmcta2V5LXdyb25nLWtleQ==;BlobEndpoint={closed}/devstoreaccount1;"
+    );
+    let azure_url = format!("{closed}/devstoreaccount1/container/prefix");
+    for (setup, url) in [
+        (
+            vec![
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing-secret"),
+            ],
+            "s3://bucket/prefix",
+        ),
+        (
+            vec![("AZURE_STORAGE_CONNECTION_STRING", azure_conn.as_str())],
+            azure_url.as_str(),
+        ),
+        (
+            vec![("STORAGE_EMULATOR_HOST", closed.as_str())],
+            "gs://bucket/prefix",
+        ),
+    ] {
+        let provider = match url.split(':').next() {
+            Some("s3") => "aws-s3",
+            Some("gs") => "google-cloud-storage",
+            _ => "azure-blob-storage",
+        };
+        let ran = bare(LIST, home.path())
+            .envs(setup)
+            .args(["--cloud-provider", provider, "--endpoint-url", &closed])
+            .args([url, "pg"])
+            .code(2);
+        let message = error_message(&ran, LIST);
+        assert!(
+            message.starts_with(&format!("can't connect to cloud provider: {url} (")),
+            "{message}"
+        );
+        assert!(message.contains("Connection refused"), "{message}");
+    }
 }
