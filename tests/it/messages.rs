@@ -291,3 +291,65 @@ fn a_refusal_and_an_unreachable_store_are_told_apart() {
         assert!(message.contains("Connection refused"), "{message}");
     }
 }
+
+/// Item 3: at the default verbosity a backup without `--immediate-checkpoint` says that it
+/// waits for PostgreSQL's checkpoint and how to hurry it, then ends with one summary line;
+/// nothing else is said, and `-q` silences both. The checkpoint is a real spread one (about
+/// 3 s here, from `checkpoint_timeout = 30s` and a target of 0.1, over the rows' dirty
+/// buffers).
+#[test]
+fn a_backup_says_it_waits_for_the_checkpoint_and_sums_up() {
+    use crate::support::primary::{By, Options, Primary};
+    let Some(primary) = Primary::new(
+        Provider::File,
+        Options {
+            conf: "checkpoint_timeout = 30s\ncheckpoint_completion_target = 0.1",
+            ..Options::default()
+        },
+    ) else {
+        return;
+    };
+    primary
+        .pg
+        .sql("INSERT INTO marker SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g");
+    let socket = primary.pg.socket_dir();
+    let started = std::time::Instant::now();
+    let ran = primary
+        .backup_command(By::Us, &primary.store, socket, &[])
+        .code(0);
+    let took = started.elapsed();
+    let said: Vec<&str> = ran
+        .stderr()
+        .lines()
+        .filter_map(|l| l.split_once("] ").map(|(_, rest)| rest))
+        .collect();
+    assert_eq!(said.len(), 2, "{ran:?}");
+    assert_eq!(
+        said[0],
+        "INFO: Waiting for PostgreSQL's checkpoint before the backup starts (spread over \
+         checkpoint_timeout x checkpoint_completion_target): run CHECKPOINT in psql to hurry \
+         it, or pass --immediate-checkpoint"
+    );
+    // "INFO: Backup ID done: 22.7 MiB read, 2.9 MiB stored, in 3.4 s (6.6 MiB/s)"
+    let id = &primary.backup_ids()[0];
+    let summary = said[1]
+        .strip_prefix(&format!("INFO: Backup {id} done: "))
+        .unwrap_or_else(|| panic!("{}", said[1]));
+    let (read, rest) = summary.split_once(" read, ").expect("read");
+    let (stored, rest) = rest.split_once(" stored, in ").expect("stored");
+    let (seconds, rate) = rest.split_once(" s (").expect("seconds");
+    for size in [read, stored, rate.trim_end_matches("/s)")] {
+        let (number, unit) = size.split_once(' ').expect(size);
+        assert!(number.parse::<f64>().is_ok(), "{size}");
+        assert!(["B", "KiB", "MiB", "GiB"].contains(&unit), "{size}");
+    }
+    let seconds: f64 = seconds.parse().expect(seconds);
+    assert!(seconds <= took.as_secs_f64() + 0.1, "{seconds} s of {took:?}");
+    assert!(read.ends_with("MiB"), "{read}");
+
+    crate::support::next_backup_second();
+    let quiet = primary
+        .backup_command(By::Us, &primary.store, socket, &["-q"])
+        .code(0);
+    assert_eq!(quiet.stderr(), "", "-q says nothing");
+}
