@@ -220,7 +220,8 @@ fn the_default_aws_profile_is_read() {
 
 /// Item 5: a store that refuses (Azurite, given a wrong account key) is "access denied by the
 /// store (403)", and one that cannot be reached is Barman's "can't connect to cloud provider"
-/// with exit 2, on every provider. moto takes any S3 key and the GCS emulator any request,
+/// with exit 2, on every provider (what follows in parentheses is the HTTP client's account,
+/// with timings). moto takes any S3 key and the GCS emulator any request,
 /// so only Azurite can be made to refuse.
 #[test]
 fn a_refusal_and_an_unreachable_store_are_told_apart() {
@@ -288,7 +289,6 @@ fn a_refusal_and_an_unreachable_store_are_told_apart() {
             message.starts_with(&format!("can't connect to cloud provider: {url} (")),
             "{message}"
         );
-        assert!(message.contains("Connection refused"), "{message}");
     }
 }
 
@@ -344,7 +344,10 @@ fn a_backup_says_it_waits_for_the_checkpoint_and_sums_up() {
         assert!(["B", "KiB", "MiB", "GiB"].contains(&unit), "{size}");
     }
     let seconds: f64 = seconds.parse().expect(seconds);
-    assert!(seconds <= took.as_secs_f64() + 0.1, "{seconds} s of {took:?}");
+    assert!(
+        seconds <= took.as_secs_f64() + 0.1,
+        "{seconds} s of {took:?}"
+    );
     assert!(read.ends_with("MiB"), "{read}");
 
     crate::support::next_backup_second();
