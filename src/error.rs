@@ -150,14 +150,17 @@ pub enum Error {
 
     /// The store refused our credentials or their permissions.
     #[error(
-        "cannot {action} '{key}': access denied: check the credentials (AWS_*, AZURE_STORAGE_*, \
-         GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, --azure-credential) and their permissions"
+        "cannot {action} '{key}': access denied by the store ({status}): check the credentials \
+         (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, \
+         --azure-credential) and their permissions"
     )]
     AccessDenied {
         /// What was being done, as a verb phrase ("read", "upload").
         action: &'static str,
         /// The object key.
         key: String,
+        /// The HTTP status the store answered, 401 or 403.
+        status: u16,
     },
 
     /// The store was configured with something it cannot use.
@@ -510,6 +513,21 @@ pub enum Error {
         /// How many problems.
         count: usize,
     },
+
+    /// No credentials were configured and no metadata service gave any, so no request
+    /// reached the store (exit 4, as Barman's for boto3's `NoCredentialsError`).
+    #[error(
+        "cannot {action} '{key}': no credentials found (looked in: {looked_in}): provide \
+         credentials in one of them"
+    )]
+    NoCredentials {
+        /// What was being done, as a verb phrase ("read", "upload").
+        action: &'static str,
+        /// The object key.
+        key: String,
+        /// Every source consulted, in order.
+        looked_in: String,
+    },
 }
 
 /// What went wrong talking to PostgreSQL.
@@ -519,6 +537,17 @@ pub enum PgFailure {
     Client(tokio_postgres::Error),
     /// An answer we cannot use, e.g. a server too old.
     Unexpected(String),
+    /// No server answered where we tried, worded as psql words it.
+    Unreachable {
+        /// `on socket "/run/postgresql/.s.PGSQL.5432"` or `at "db", port 5432`.
+        target: String,
+        /// The system's reason, e.g. "Connection refused".
+        reason: String,
+        /// libpq's hint for that kind of connection.
+        hint: &'static str,
+        /// The client library's error.
+        source: tokio_postgres::Error,
+    },
 }
 
 impl std::fmt::Display for PgFailure {
@@ -531,6 +560,13 @@ impl std::fmt::Display for PgFailure {
                 None => f.write_str(&one_line(e)),
             },
             PgFailure::Unexpected(message) => f.write_str(message),
+            // psql puts the hint on a second line; ours are one line.
+            PgFailure::Unreachable {
+                target,
+                reason,
+                hint,
+                ..
+            } => write!(f, "connection to server {target} failed: {reason}. {hint}"),
         }
     }
 }
@@ -538,7 +574,7 @@ impl std::fmt::Display for PgFailure {
 impl std::error::Error for PgFailure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            PgFailure::Client(e) => Some(e),
+            PgFailure::Client(e) | PgFailure::Unreachable { source: e, .. } => Some(e),
             PgFailure::Unexpected(_) => None,
         }
     }
@@ -595,6 +631,7 @@ impl Error {
             Error::WalDamaged { .. } => ExitClass::StopRecovery,
             Error::Stalled { .. } => ExitClass::Network,
             Error::VerifyFailed { .. } => ExitClass::Operation,
+            Error::NoCredentials { .. } => ExitClass::General,
         }
     }
 
@@ -760,10 +797,11 @@ mod tests {
                 Error::AccessDenied {
                     action: "read",
                     key: key(),
+                    status: 403,
                 },
-                "cannot read 'pg/base/k': access denied: check the credentials (AWS_*, \
-                 AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, --aws-profile, \
-                 --azure-credential) and their permissions",
+                "cannot read 'pg/base/k': access denied by the store (403): check the \
+                 credentials (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, \
+                 --aws-profile, --azure-credential) and their permissions",
                 General,
             ),
             (
@@ -1039,6 +1077,16 @@ mod tests {
                 "verification of server pg found 2 problem(s), each named above: put back good \
                  copies of those objects, or take a new backup",
                 Operation,
+            ),
+            (
+                Error::NoCredentials {
+                    action: "list",
+                    key: key(),
+                    looked_in: "AWS_ACCESS_KEY_ID".into(),
+                },
+                "cannot list 'pg/base/k': no credentials found (looked in: AWS_ACCESS_KEY_ID): \
+                 provide credentials in one of them",
+                General,
             ),
         ]
     }

@@ -2,6 +2,12 @@
 //! the CLI supplies a bar on a TTY, and nothing anywhere else.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The `tracing` target of the INFO lines a DBA needs at the default verbosity (Barman's is
+/// WARNING, where nothing else is said): what a long wait is waiting for, and a command's
+/// summary (issue #17). The CLI shows them unless `-q` is given.
+pub const NOTICE: &str = "barman_cloud::notice";
 
 /// Receives progress of one operation (a backup or a restore).
 pub trait Progress: Send + Sync {
@@ -50,5 +56,41 @@ impl std::ops::Deref for ProgressHandle {
 
     fn deref(&self) -> &Self::Target {
         self.0.as_ref()
+    }
+}
+
+/// Passes progress on to another receiver and keeps the total of the bytes reported.
+pub struct Counting {
+    inner: ProgressHandle,
+    bytes: AtomicU64,
+}
+
+impl Counting {
+    /// Counts what goes to `inner`.
+    pub fn new(inner: ProgressHandle) -> Arc<Self> {
+        Arc::new(Counting {
+            inner,
+            bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// The bytes reported so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl Progress for Counting {
+    fn start(&self, total: Option<u64>) {
+        self.inner.start(total);
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.inner.advance(bytes);
+    }
+
+    fn finish(&self) {
+        self.inner.finish();
     }
 }

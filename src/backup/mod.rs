@@ -28,8 +28,9 @@ use crate::compress::Compression;
 use crate::error::{Error, PgFailure, Result};
 use crate::layout::{BackupId, Layout};
 use crate::pg::{Pg, ServerFacts};
-use crate::progress::ProgressHandle;
+use crate::progress::{Counting, NOTICE, Progress as _, ProgressHandle};
 use crate::python::PyValue;
+use crate::python::pretty_size;
 use crate::storage::{Provider, Storage, WriteOptions};
 use crate::task;
 use tarball::TarParts;
@@ -167,9 +168,10 @@ pub async fn backup(
     };
     info.backup_name = options.name.clone();
     match outcome {
-        Ok(()) => {
+        Ok(summary) => {
             info.status = Status::Done;
             store_info(storage, layout, &backup_id, &info, options).await?;
+            tracing::info!(target: NOTICE, "{}", summary.line(&backup_id));
             Ok(backup_id)
         }
         Err(failure) => {
@@ -223,11 +225,20 @@ async fn copy(
     info: &mut BackupInfo,
     started: Instant,
     stopped: watch::Receiver<bool>,
-) -> std::result::Result<(), Failure> {
+) -> std::result::Result<Summary, Failure> {
     let facts = pg.facts().await.during("reading the server settings")?;
     record_facts(info, &facts);
     let segment_size = info.xlog_segment_size;
     let label = format!("Barman backup cloud {backup_id}");
+    if !options.immediate_checkpoint {
+        // A spread checkpoint can take minutes, with nothing else to see (issue #17).
+        tracing::info!(
+            target: NOTICE,
+            "Waiting for PostgreSQL's checkpoint before the backup starts (spread over \
+             checkpoint_timeout x checkpoint_completion_target): run CHECKPOINT in psql to \
+             hurry it, or pass --immediate-checkpoint"
+        );
+    }
     let start = pg
         .backup_start(&label, options.immediate_checkpoint)
         .await
@@ -258,9 +269,10 @@ async fn copy(
     };
     let (tx, rx) = mpsc::channel(4 * settings.jobs);
     let uploader = upload::upload_parts(storage, layout, backup_id, rx, &settings, stopped);
-    options.progress.start(facts.cluster_size);
+    let read = Counting::new(options.progress.clone());
+    read.start(facts.cluster_size);
     let tree = Tree {
-        progress: options.progress.clone(),
+        progress: ProgressHandle(read.clone()),
         pgdata: PathBuf::from(&facts.pgdata),
         facts: facts.clone(),
         major: major_version(pg.version),
@@ -281,7 +293,7 @@ async fn copy(
         Ok::<_, Error>(stop)
     };
     let (stop, parts) = tokio::join!(producer, uploader);
-    options.progress.finish();
+    read.finish();
     // When both sides failed, one caused the other: the tar side reports a closed pipe when
     // the uploader stopped first, the uploader a cut-off part when the tar side did.
     let closed_pipe = |e: &Error| matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe);
@@ -302,7 +314,33 @@ async fn copy(
     info.end_offset = Some(stop.lsn.offset(segment_size));
     info.backup_label = Some(stop.label);
     info.copy_stats = Some(copy_stats(&parts, options.jobs, started));
-    Ok(())
+    Ok(Summary {
+        read: read.bytes(),
+        stored: parts.iter().map(|p| p.bytes).sum(),
+        started,
+    })
+}
+
+/// What the one line after a backup says (issue #17).
+struct Summary {
+    /// Bytes read from PGDATA and the tablespaces.
+    read: u64,
+    /// Bytes stored, after compression.
+    stored: u64,
+    started: Instant,
+}
+
+impl Summary {
+    fn line(&self, backup_id: &BackupId) -> String {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let rate = self.read as f64 / seconds.max(0.001);
+        format!(
+            "Backup {backup_id} done: {} read, {} stored, in {seconds:.1} s ({}/s)",
+            pretty_size(self.read as f64),
+            pretty_size(self.stored as f64),
+            pretty_size(rate)
+        )
+    }
 }
 
 fn copy_error(source: std::io::Error) -> Error {

@@ -70,7 +70,15 @@ pub fn init(verbose: u8, quiet: u8, format: LogFormat) {
     };
     // Only our own crate logs: the HTTP stack's debug output would bury ours (and its request
     // lines are no place for a reviewer to hunt for leaked credentials).
-    let filter = tracing_subscriber::filter::Targets::new().with_target("barman_cloud", level);
+    // The notices are INFO lines shown at the default verbosity too (see `NOTICE`).
+    let notice = if level == LevelFilter::WARN {
+        LevelFilter::INFO
+    } else {
+        level
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("barman_cloud", level)
+        .with_target(crate::progress::NOTICE, notice);
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let _ = tracing_subscriber::registry()

@@ -81,6 +81,47 @@ fn connect_error(e: tokio_postgres::Error) -> Error {
     }
 }
 
+/// A connection that never reached a server, named as psql names it: the socket file or the
+/// host and port tried, the system's reason, and libpq's hint (issue #17). tokio-postgres
+/// tries the hosts in order and keeps the last failure, so that is the one named.
+fn unreachable(config: &tokio_postgres::Config, e: tokio_postgres::Error) -> Error {
+    use tokio_postgres::config::Host;
+    let io = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    let (Some(io), Some(host)) = (io, config.get_hosts().last()) else {
+        return connect_error(e);
+    };
+    let ports = config.get_ports();
+    let port = ports
+        .get(config.get_hosts().len() - 1)
+        .or(ports.last())
+        .copied()
+        .unwrap_or(5432);
+    let (target, hint) = match host {
+        Host::Unix(dir) => (
+            format!("on socket \"{}/.s.PGSQL.{port}\"", dir.display()),
+            "Is the server running locally and accepting connections on that socket?",
+        ),
+        Host::Tcp(name) => (
+            format!("at \"{name}\", port {port}"),
+            "Is the server running on that host and accepting TCP/IP connections?",
+        ),
+    };
+    let reason = io.to_string();
+    // libpq prints strerror's text; Rust appends " (os error N)".
+    let reason = match reason.rfind(" (os error ") {
+        Some(at) => reason[..at].to_string(),
+        None => reason,
+    };
+    Error::PgConnect {
+        source: PgFailure::Unreachable {
+            target,
+            reason,
+            hint,
+            source: e,
+        },
+    }
+}
+
 /// The session's `now()` in Python's `str(datetime)` form, with the session's offset.
 const NOW: &str = "to_char(now(), 'YYYY-MM-DD HH24:MI:SS.USTZH:TZM')";
 
@@ -90,7 +131,10 @@ impl Pg {
     /// # Errors
     /// [`Error::PgConnect`] when the server cannot be reached or refuses us.
     pub async fn connect(config: &tokio_postgres::Config) -> Result<Pg> {
-        let (client, connection) = config.connect(NoTls).await.map_err(connect_error)?;
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| unreachable(config, e))?;
         let connection = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("PostgreSQL connection closed: {e}");

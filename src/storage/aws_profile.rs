@@ -22,6 +22,19 @@ fn home_file(env: &str, default: &str) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aws").join(default)))
 }
 
+/// The two shared files, as read (for "looked in" messages).
+pub(crate) fn files() -> String {
+    let show = |env: &str, default: &str| match home_file(env, default) {
+        Some(path) => path.display().to_string(),
+        None => format!("~/.aws/{default}"),
+    };
+    format!(
+        "{} and {}",
+        show("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+        show("AWS_CONFIG_FILE", "config")
+    )
+}
+
 /// Parses an INI file into `section → key → value`.
 fn ini(text: &str) -> HashMap<String, HashMap<String, String>> {
     let mut sections: HashMap<String, HashMap<String, String>> = HashMap::new();

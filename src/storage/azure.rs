@@ -7,6 +7,7 @@ use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 
 use super::classify::config;
 use super::client::{client_options, connector, retry, with_header};
+use super::credentials::Fallback;
 use super::{AzureCredential, StorageOptions};
 use crate::error::{Error, Result};
 
@@ -19,9 +20,17 @@ pub(super) fn stores(
     options: &StorageOptions,
 ) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ObjectStore>)> {
     let build = |client| -> Result<Arc<dyn ObjectStore>> {
-        let store = builder(account, container, emulator_endpoint, options)?
+        let (b, fallback) = builder(account, container, emulator_endpoint, options)?;
+        let b = b
             .with_client_options(client)
-            .with_http_connector(connector(options))
+            .with_http_connector(connector(options));
+        let store = b.clone().build().map_err(config("Azure"))?;
+        let Some(looked_in) = fallback else {
+            return Ok(Arc::new(store));
+        };
+        let credentials = Fallback::new(store.credentials().clone(), "MicrosoftAzure", looked_in);
+        let store = b
+            .with_credentials(credentials)
             .build()
             .map_err(config("Azure"))?;
         Ok(Arc::new(store))
@@ -80,7 +89,7 @@ fn builder(
     container: &str,
     emulator_endpoint: Option<&str>,
     options: &StorageOptions,
-) -> Result<MicrosoftAzureBuilder> {
+) -> Result<(MicrosoftAzureBuilder, Option<String>)> {
     let env = |name: &str| options.var(name);
     let base = MicrosoftAzureBuilder::new()
         .with_container_name(container)
@@ -100,7 +109,7 @@ fn builder(
         } else if let Some(sas) = c.sas {
             b = b.with_sas_authorization(sas_pairs(&sas));
         }
-        return Ok(b);
+        return Ok((b, None));
     }
     let mut b = base.with_account(account);
     if let Some(credential) = options.azure_credential {
@@ -109,26 +118,38 @@ fn builder(
             AzureCredential::ManagedIdentity => "managed_identity",
             AzureCredential::Default => "auto",
         };
-        return Ok(from_azure_env(b, options).with_credential_type(kind));
+        return Ok((from_azure_env(b, options).with_credential_type(kind), None));
     }
     if let Some(c) = connection {
         if let Some(endpoint) = c.blob_endpoint {
             b = b.with_endpoint(endpoint);
         }
         if let Some(key) = c.account_key {
-            return Ok(b.with_access_key(key));
+            return Ok((b.with_access_key(key), None));
         }
         if let Some(sas) = c.sas {
-            return Ok(b.with_sas_authorization(sas_pairs(&sas)));
+            return Ok((b.with_sas_authorization(sas_pairs(&sas)), None));
         }
     }
     if let Some(sas) = env("AZURE_STORAGE_SAS_TOKEN") {
-        return Ok(b.with_sas_authorization(sas_pairs(&sas)));
+        return Ok((b.with_sas_authorization(sas_pairs(&sas)), None));
     }
     if let Some(key) = env("AZURE_STORAGE_KEY") {
-        return Ok(b.with_access_key(key));
+        return Ok((b.with_access_key(key), None));
     }
-    Ok(from_azure_env(b, options))
+    // object_store's chain (`resolve_credential_auto`): workload identity, then a client
+    // secret, else the managed identity endpoint, our fallback.
+    let has = |name: &str| env(name).is_some();
+    let principal = has("AZURE_CLIENT_ID")
+        && has("AZURE_TENANT_ID")
+        && (has("AZURE_FEDERATED_TOKEN_FILE") || has("AZURE_CLIENT_SECRET"));
+    let fallback = (!principal).then(|| {
+        "AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_KEY, \
+         AZURE_CLIENT_ID and AZURE_TENANT_ID with AZURE_FEDERATED_TOKEN_FILE or \
+         AZURE_CLIENT_SECRET, the managed identity endpoint at http://169.254.169.254"
+            .to_string()
+    });
+    Ok((from_azure_env(b, options), fallback))
 }
 
 /// The default chain's inputs: service principal, workload identity.

@@ -7,6 +7,7 @@ use object_store::client::{HttpError, HttpErrorKind};
 use object_store::path::Path;
 
 use super::Location;
+use super::credentials::NoCredentials;
 use super::gcs::GcsError;
 use crate::error::Error;
 
@@ -24,17 +25,28 @@ pub(super) fn classify(
             };
         }
     }
+    // Checked first: the metadata service's own refusal is no refusal by the store.
+    if let Some(none) = NoCredentials::find(&e) {
+        return Error::NoCredentials {
+            action,
+            key: key.to_string(),
+            looked_in: none.looked_in.clone(),
+        };
+    }
     let text = e.to_string();
     // A refusal that object_store leaves as a generic error, with only the status in its text.
-    if matches!(
-        e,
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
-    ) || text.contains("403 Forbidden")
-        || text.contains("401 Unauthorized")
-    {
+    let status = match e {
+        object_store::Error::Unauthenticated { .. } => Some(401),
+        object_store::Error::PermissionDenied { .. } => Some(403),
+        _ if text.contains("403 Forbidden") => Some(403),
+        _ if text.contains("401 Unauthorized") => Some(401),
+        _ => None,
+    };
+    if let Some(status) = status {
         return Error::AccessDenied {
             action,
             key: key.to_string(),
+            status,
         };
     }
     if bucket_missing(&e) {
@@ -91,10 +103,18 @@ pub(super) fn gcs(e: GcsError, action: &'static str, key: &Path, location: &Loca
             source: Box::new(e),
         };
     }
-    match e.status {
-        Some(401 | 403) => Error::AccessDenied {
+    if let Some(looked_in) = e.no_credentials {
+        return Error::NoCredentials {
             action,
             key: key.to_string(),
+            looked_in,
+        };
+    }
+    match e.status {
+        Some(status @ (401 | 403)) => Error::AccessDenied {
+            action,
+            key: key.to_string(),
+            status,
         },
         // Listing names no object, so its 404 can only be the bucket's.
         Some(404) if action == "list" => Error::BucketNotFound {

@@ -62,6 +62,14 @@ pub struct Location {
     pub prefix: String,
 }
 
+/// Every destination form we accept, with the provider each needs, for the one-line error
+/// about a URL that is none of them (issue #17).
+const ACCEPTED: &str = "expected s3://BUCKET[/PATH] (the default --cloud-provider aws-s3), \
+     https://ACCOUNT.blob.core.windows.net/CONTAINER[/PATH] or, for an emulator, \
+     http://HOST:PORT/ACCOUNT/CONTAINER[/PATH] (--cloud-provider azure-blob-storage), \
+     gs://BUCKET[/PATH] or https://console.cloud.google.com/storage/browser/BUCKET[/PATH] \
+     (--cloud-provider google-cloud-storage), or file:///ABSOLUTE/PATH (any provider)";
+
 impl Location {
     /// Parses a destination URL for `provider`. `file://` URLs are accepted whatever the
     /// provider, since no cloud provider claims that scheme.
@@ -73,8 +81,7 @@ impl Location {
             url: raw.to_string(),
             reason: reason.to_string(),
         };
-        let url = url::Url::parse(raw)
-            .map_err(|e| invalid(&format!("{e}; expected e.g. s3://bucket/path")))?;
+        let url = url::Url::parse(raw).map_err(|e| invalid(&format!("{e}; {ACCEPTED}")))?;
         let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
         let (target, prefix) = if url.scheme() == "file" {
             let root = url
@@ -84,21 +91,25 @@ impl Location {
         } else {
             match provider {
                 Provider::AwsS3 => {
-                    let bucket = url.host_str().filter(|h| url.scheme() == "s3" && !h.is_empty());
-                    let bucket = bucket.ok_or_else(|| invalid("expected s3://BUCKET[/PATH]"))?;
+                    let bucket = url
+                        .host_str()
+                        .filter(|h| url.scheme() == "s3" && !h.is_empty());
+                    let bucket = bucket.ok_or_else(|| invalid(ACCEPTED))?;
                     // Barman strips only the leading '/', so a trailing one stays in the prefix.
                     let path = url.path().strip_prefix('/').unwrap_or(url.path());
-                    (Target::S3 { bucket: bucket.to_string() }, path.to_string())
-                }
-                Provider::GoogleCloudStorage => parse_gcs(&url, &segments).ok_or_else(|| {
-                    invalid("expected gs://BUCKET[/PATH] or https://console.cloud.google.com/storage/browser/BUCKET[/PATH]")
-                })?,
-                Provider::AzureBlobStorage => parse_azure(&url, &segments).ok_or_else(|| {
-                    invalid(
-                        "expected https://ACCOUNT.blob.core.windows.net/CONTAINER[/PATH] or, for an emulator, \
-                         http://HOST:PORT/ACCOUNT/CONTAINER[/PATH]",
+                    (
+                        Target::S3 {
+                            bucket: bucket.to_string(),
+                        },
+                        path.to_string(),
                     )
-                })?,
+                }
+                Provider::GoogleCloudStorage => {
+                    parse_gcs(&url, &segments).ok_or_else(|| invalid(ACCEPTED))?
+                }
+                Provider::AzureBlobStorage => {
+                    parse_azure(&url, &segments).ok_or_else(|| invalid(ACCEPTED))?
+                }
             }
         };
         Ok(Self {

@@ -17,6 +17,7 @@ mod azure;
 pub mod blocking;
 mod classify;
 mod client;
+mod credentials;
 mod download;
 mod gcs;
 mod location;

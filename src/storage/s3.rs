@@ -8,17 +8,56 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 
 use super::classify::config;
 use super::client::{client_options, connector, retry};
+use super::credentials::Fallback;
 use super::{AddressingStyle, S3Encryption, StorageOptions, aws_profile};
 use crate::error::{Error, Result};
 
 /// The client for `bucket`.
 pub(super) fn store(bucket: &str, options: &StorageOptions) -> Result<Arc<dyn ObjectStore>> {
-    let store = builder(bucket, options)?
+    let (b, profile) = builder(bucket, options)?;
+    let b = b
         .with_client_options(client_options(options))
-        .with_http_connector(connector(options))
+        .with_http_connector(connector(options));
+    let store = b.clone().build().map_err(config("S3"))?;
+    let Some(looked_in) = instance_metadata_fallback(&b, &profile) else {
+        return Ok(Arc::new(store));
+    };
+    let credentials = Fallback::new(store.credentials().clone(), "S3", looked_in);
+    let store = b
+        .with_credentials(credentials)
         .build()
         .map_err(config("S3"))?;
     Ok(Arc::new(store))
+}
+
+/// Where the chain looked, when it ends at the instance metadata service because nothing
+/// before it is configured; in object_store's order (`AmazonS3Builder::build`), with the
+/// shared files read here before it.
+fn instance_metadata_fallback(b: &AmazonS3Builder, profile: &str) -> Option<String> {
+    use AmazonS3ConfigKey::*;
+    let set = |key: AmazonS3ConfigKey| b.get_config_value(&key).is_some();
+    let skip_signature = b
+        .get_config_value(&SkipSignature)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if skip_signature
+        || set(AccessKeyId)
+        || set(SecretAccessKey)
+        || (set(WebIdentityTokenFile) && set(RoleArn))
+        || set(ContainerCredentialsRelativeUri)
+        || (set(ContainerCredentialsFullUri) && set(ContainerAuthorizationTokenFile))
+    {
+        return None;
+    }
+    let imds = b
+        .get_config_value(&MetadataEndpoint)
+        .unwrap_or_else(|| "http://169.254.169.254".into());
+    Some(format!(
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, profile '{profile}' in {}, \
+         AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, \
+         AWS_CONTAINER_CREDENTIALS_FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, the EC2 \
+         instance metadata service at {imds}",
+        aws_profile::files()
+    ))
 }
 
 /// The S3 endpoint override: `--endpoint-url`, else the AWS CLI's variables.
@@ -30,7 +69,8 @@ pub(super) fn endpoint(options: &StorageOptions) -> Option<String> {
         .or_else(|| options.var("AWS_ENDPOINT_URL"))
 }
 
-fn builder(bucket: &str, options: &StorageOptions) -> Result<AmazonS3Builder> {
+/// The builder, and the name of the profile it read (or would have read).
+fn builder(bucket: &str, options: &StorageOptions) -> Result<(AmazonS3Builder, String)> {
     let env = |name: &str| options.var(name);
     let mut b = AmazonS3Builder::from_env();
     // The overlay carries every kind of variable; those that name no S3 setting are not ours.
@@ -43,16 +83,31 @@ fn builder(bucket: &str, options: &StorageOptions) -> Result<AmazonS3Builder> {
     if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
         b = b.with_region("us-east-1");
     }
-    let profile_name = options
+    let named = options
         .aws_profile
         .clone()
         .or_else(|| env("AWS_PROFILE").filter(|_| env("AWS_ACCESS_KEY_ID").is_none()));
-    if let Some(name) = profile_name {
-        let profile = aws_profile::load(&name).ok_or_else(|| Error::Config {
-            provider: "S3",
-            source: format!("profile '{name}' not found in the AWS credentials or config file")
-                .into(),
-        })?;
+    let has_keys = b
+        .get_config_value(&AmazonS3ConfigKey::AccessKeyId)
+        .is_some();
+    let web_identity = b
+        .get_config_value(&AmazonS3ConfigKey::WebIdentityTokenFile)
+        .is_some();
+    // As boto3 does, with nothing named the shared files' `default` profile comes after the
+    // variables and web identity, and before container and instance credentials.
+    let (profile_name, profile) = match named {
+        Some(name) => {
+            let profile = aws_profile::load(&name).ok_or_else(|| Error::Config {
+                provider: "S3",
+                source: format!("profile '{name}' not found in the AWS credentials or config file")
+                    .into(),
+            })?;
+            (name, Some(profile))
+        }
+        None if has_keys || web_identity => ("default".to_string(), None),
+        None => ("default".to_string(), aws_profile::load("default")),
+    };
+    if let Some(profile) = profile {
         if let (Some(id), Some(secret)) = (profile.access_key_id, profile.secret_access_key) {
             b = b.with_access_key_id(id).with_secret_access_key(secret);
             if let Some(token) = profile.session_token {
@@ -93,7 +148,7 @@ fn builder(bucket: &str, options: &StorageOptions) -> Result<AmazonS3Builder> {
     if env("AWS_UNSIGNED_PAYLOAD").is_none() {
         b = b.with_unsigned_payload(!plain_http);
     }
-    encryption(b, options)
+    Ok((encryption(b, options)?, profile_name))
 }
 
 /// `-e/--encryption` and `--sse-kms-key-id`.

@@ -74,7 +74,11 @@ pub async fn archive(
     let encode = {
         let path = wal_path.to_path_buf();
         let (compression, level) = (options.compression, options.level);
-        task::blocking("compressing the WAL file", move || match compression {
+        let what = match compression {
+            Some(_) => "compressing the WAL file",
+            None => "reading the WAL file",
+        };
+        task::blocking(what, move || match compression {
             Some(c) => compress::compress_file(c, level, &path).map(Bytes::from),
             None => std::fs::read(&path).map(Bytes::from),
         })
@@ -87,7 +91,12 @@ pub async fn archive(
         // in one go: one idle for 15 minutes has no writer left.
         storage.sweep_staging(&wal_dir, Duration::from_secs(15 * 60))
     );
-    let encoded = encoded?.map_err(Error::io("read and compress WAL file", wal_path))?;
+    // Issue #17: an uncompressed archive only reads, and says so.
+    let action = match options.compression {
+        Some(_) => "read and compress WAL file",
+        None => "read WAL file",
+    };
+    let encoded = encoded?.map_err(Error::io(action, wal_path))?;
 
     let stored = stored?;
     if !stored.is_empty() {

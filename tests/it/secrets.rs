@@ -197,7 +197,7 @@ fn azure_secrets_never_printed() {
     // Azurite refuses a wrong key in a connection string; an account with a key or a SAS
     // token but no connection string is refused before any request, as the client needs
     // the emulator's endpoint from a connection string.
-    let denied = Outcome::Refused(4, "access denied: check the credentials");
+    let denied = Outcome::Refused(4, "access denied by the store (403): check the credentials");
     let unconfigured = Outcome::Refused(4, "cannot configure the Azure client");
     for (env, outcome) in [
         (
@@ -254,7 +254,7 @@ fn bad_credentials_give_one_clear_line() {
     let stderr = out.stderr();
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("access denied: check the credentials"),
+        stderr.contains("access denied by the store (403): check the credentials"),
         "{stderr}"
     );
 }

@@ -57,7 +57,7 @@ fn good_then_faults(provider: Provider) {
     ) else {
         return;
     };
-    primary.backup(By::Us, &["--gzip", "-S", "1MB"]);
+    primary.backup(By::Us, &["--immediate-checkpoint", "--gzip", "-S", "1MB"]);
     for note in ["one", "two", "three"] {
         primary.mark(note);
     }
@@ -165,7 +165,7 @@ fn a_barman_backup_verifies() {
     ) else {
         return;
     };
-    primary.backup(By::Barman, &["--snappy"]);
+    primary.backup(By::Barman, &["--immediate-checkpoint", "--snappy"]);
     primary.mark("after");
     let text = verify(&primary.store, &["latest"]).ok();
     let id = primary.backup_ids().pop().unwrap();

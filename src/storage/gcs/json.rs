@@ -18,6 +18,7 @@ use object_store::gcp::GcpCredentialProvider;
 use object_store::path::Path;
 
 use crate::storage::client::{RETRY_BUDGET, reqwest_builder};
+use crate::storage::credentials::NoCredentials;
 
 /// A failed JSON-API call: the HTTP status (if any) and a message without credentials.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub(in crate::storage) struct GcsError {
     pub status: Option<u16>,
     pub connect: bool,
     pub message: String,
+    /// Where credentials were looked for, when none were found (`credentials.rs`).
+    pub no_credentials: Option<String>,
 }
 
 impl std::fmt::Display for GcsError {
@@ -42,6 +45,7 @@ fn transport(e: reqwest::Error) -> GcsError {
         status: None,
         connect: e.is_connect() || e.is_timeout(),
         message: e.without_url().to_string(),
+        no_credentials: None,
     }
 }
 
@@ -117,6 +121,7 @@ impl GcsJson {
                 status: None,
                 connect: false,
                 message: format!("cannot get GCS credentials: {e}"),
+                no_credentials: NoCredentials::find(&e).map(|n| n.looked_in.clone()),
             })
     }
 
@@ -155,6 +160,7 @@ impl GcsJson {
                     status: Some(status.as_u16()),
                     connect: false,
                     message: format!("{status}: {}", error_message(&body)),
+                    no_credentials: None,
                 });
             }
             tokio::time::sleep(delay).await;
@@ -296,6 +302,7 @@ impl GcsJson {
                 status: None,
                 connect: false,
                 message: "the resumable upload answer has no Location header".into(),
+                no_credentials: None,
             })?
             .to_string();
         Ok(ResumableUpload {
@@ -399,6 +406,7 @@ impl ResumableUpload {
                 status: Some(308),
                 connect: false,
                 message: "GCS did not complete the upload".into(),
+                no_credentials: None,
             });
         }
         self.sent = end;

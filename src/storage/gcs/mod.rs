@@ -13,6 +13,7 @@ pub(super) use json::{GcsError, GcsJson, ResumableUpload};
 use super::StorageOptions;
 use super::classify::config;
 use super::client::{SharedClient, ca_bundle, client_options, read_timeout, retry};
+use super::credentials::Fallback;
 use crate::error::{Error, Result};
 
 /// The JSON-API client for `bucket`.
@@ -30,12 +31,41 @@ pub(super) fn json_api(bucket: &str, options: &StorageOptions) -> Result<GcsJson
         .with_http_connector(SharedClient(http.clone()))
         .build()
         .map_err(config("GCS"))?;
+    let credentials = match metadata_fallback(options) {
+        Some(looked_in) => Fallback::new(store.credentials().clone(), "GCS", looked_in),
+        None => store.credentials().clone(),
+    };
     Ok(GcsJson::new(
         http,
         &base,
         bucket,
-        store.credentials().clone(),
+        credentials,
         options.kms_key_name.clone(),
+    ))
+}
+
+/// Where the chain looked, when it ends at the GCE metadata server because no key file is
+/// named and the application default credentials file is absent (object_store's order in
+/// `GoogleCloudStorageBuilder::build`).
+fn metadata_fallback(options: &StorageOptions) -> Option<String> {
+    if options.var("STORAGE_EMULATOR_HOST").is_some()
+        || options.var("GOOGLE_APPLICATION_CREDENTIALS").is_some()
+    {
+        return None;
+    }
+    let adc = match std::env::var_os("HOME") {
+        Some(home) => std::path::Path::new(&home)
+            .join(".config/gcloud/application_default_credentials.json")
+            .display()
+            .to_string(),
+        None => "~/.config/gcloud/application_default_credentials.json".into(),
+    };
+    if std::path::Path::new(&adc).exists() {
+        return None;
+    }
+    Some(format!(
+        "GOOGLE_APPLICATION_CREDENTIALS, {adc}, the GCE metadata server at \
+         http://169.254.169.254"
     ))
 }
 
