@@ -10,7 +10,7 @@
 //!    credentials' environment alone is therefore the same.)
 //! 3. Rewind mode (pg_rewind asking): a stale end-of-wal-stream flag is cleared, never obeyed.
 //! 4. A segment prefetched by an earlier call is moved from the spool to the destination,
-//!    never visible there half-copied ([`Spool::move_out`]).
+//!    never visible there half-copied ([`super::spool::Spool::move_out`]).
 //! 5. The end-of-wal-stream flag ([`uses_end_of_wal_flag`]): when streaming is possible and
 //!    this is not a rewind, a flag left by an earlier prefetch is removed and the call fails
 //!    with OUT_OF_RANGE "end of WAL reached", so PostgreSQL switches to streaming.
