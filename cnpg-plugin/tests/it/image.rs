@@ -115,12 +115,12 @@ fn commands_in_sources() -> BTreeSet<String> {
 }
 
 #[test]
-fn the_image_copies_the_nine_binaries_and_every_command_the_sidecar_runs() {
+fn the_image_copies_every_root_binary_and_every_command_the_sidecar_runs() {
     let stage = final_stage(&dockerfile());
     let copied = copied_commands(&stage);
 
     let root_bins = cargo_bins(&repository().join("Cargo.toml"));
-    assert_eq!(root_bins.len(), 9, "{root_bins:?}");
+    assert!(root_bins.len() >= 9, "{root_bins:?}");
     assert_eq!(copied, root_bins, "the image must ship every root binary");
 
     let constants = [
