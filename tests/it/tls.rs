@@ -183,3 +183,20 @@ fn https_endpoint_with_a_ca_bundle() {
         );
     }
 }
+
+/// No program links aws-lc's CPU-jitter entropy source: it costs ~30 ms of CPU in every new
+/// process before the first handshake (issue #19 item 2). `.cargo/config.toml` turns it off at
+/// build time; this fails if that setting is lost or stops applying.
+#[test]
+fn no_program_seeds_its_random_numbers_from_cpu_jitter() {
+    for (name, path) in crate::support::PROGRAMS {
+        let binary = std::fs::read(path).expect("read the built program");
+        let jitter = binary
+            .windows(b"jent_entropy".len())
+            .any(|w| w == b"jent_entropy");
+        assert!(
+            !jitter,
+            "{name} links aws-lc's CPU-jitter entropy (jent_entropy*)"
+        );
+    }
+}
