@@ -52,5 +52,6 @@ complete -c barman-cloud-backup -s z -l gzip -d 'gzip-compress the backup while 
 complete -c barman-cloud-backup -s j -l bzip2 -d 'bzip2-compress the backup while uploading to the cloud'
 complete -c barman-cloud-backup -l snappy -d 'snappy-compress the backup while uploading to the cloud'
 complete -c barman-cloud-backup -l lz4 -d 'lz4-compress the backup while uploading to the cloud'
+complete -c barman-cloud-backup -l zstd -d 'Our addition: zstd-compress the backup while uploading to the cloud (level 3 unless --compression-level, on every core). Barman\'s barman-cloud-restore and barman-cloud-backup-delete skip .tar.zst parts: restore and delete such a backup with ours'
 complete -c barman-cloud-backup -l immediate-checkpoint -d 'Forces the initial checkpoint to be done as quickly as possible'
 complete -c barman-cloud-backup -s V -l version -d 'Print version'

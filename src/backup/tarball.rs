@@ -174,13 +174,15 @@ impl TarParts {
                 None => compress::plain(sink),
                 // Python's tarfile stream mode writes an empty gzip name, and level 9 for both
                 // gzip and bzip2. gzip's level 6 gives the same size on PostgreSQL data
-                // (within 1%) four times faster, so it is our default; bzip2 keeps 9.
+                // (within 1%) four times faster, so it is our default; bzip2 keeps 9. zstd
+                // (ours alone) takes zstd's own default, 3, as pgBackRest does.
                 Some(c) => compress::encoder(
                     c,
-                    Some(
-                        self.level
-                            .unwrap_or(Level::Value(if c == Compression::Gzip { 6 } else { 9 })),
-                    ),
+                    Some(self.level.unwrap_or(Level::Value(match c {
+                        Compression::Gzip => 6,
+                        Compression::Zstd => 3,
+                        _ => 9,
+                    }))),
                     EncoderOptions {
                         content_size: None,
                         gzip_empty_name: true,

@@ -175,12 +175,14 @@ pub struct Tarball {
     pub compression: Option<Compression>,
 }
 
-/// The compressions Barman accepts for backup tarballs (no xz, no zstd).
-pub const TARBALL_COMPRESSIONS: [Compression; 4] = [
+/// The compressions of backup tarballs: Barman's four, then zstd, which only we write and
+/// read (Barman's tools skip a `.tar.zst` part as an unknown extension).
+pub const TARBALL_COMPRESSIONS: [Compression; 5] = [
     Compression::Gzip,
     Compression::Bzip2,
     Compression::Snappy,
     Compression::Lz4,
+    Compression::Zstd,
 ];
 
 impl Tarball {
@@ -274,17 +276,11 @@ mod tests {
             "data_0002.tar.lz4",
             "16384.tar.snappy",
             "16384_0001.tar.bz2",
+            "data_0003.tar.zst",
         ] {
             assert_eq!(Tarball::parse(name).unwrap().file_name(), name);
         }
-        for name in [
-            "backup.info",
-            "data.tar.zst",
-            "data.tar.xz",
-            "keep",
-            "x.tar",
-            "data.tgz",
-        ] {
+        for name in ["backup.info", "data.tar.xz", "keep", "x.tar", "data.tgz"] {
             assert_eq!(Tarball::parse(name), None, "{name}");
         }
         assert_eq!(

@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn unknown_extensions_are_skipped_then_missing() {
-        let (dir, keys) = listing(&["backup.info", "data.tar.zst", "data_0001.tar"]);
+        let (dir, keys) = listing(&["backup.info", "data.tar.xz", "data_0001.tar"]);
         let err = find_parts("20261125T035049", &dir, &keys, &info(&[]), "pg").unwrap_err();
         assert_eq!(
             err.to_string().split(':').next().unwrap(),

@@ -16,7 +16,7 @@ use super::wal::{WalBackup, protected_ranges, remove_until, wal_cleanup};
 use super::{Candidate, Policy, RetentionStatus, evaluate};
 use crate::catalog::{BackupInfo, Catalog, Status, WalArchive, read_keep};
 use crate::error::{Error, Result};
-use crate::layout::{BackupId, Layout};
+use crate::layout::{BackupId, Layout, TARBALL_COMPRESSIONS};
 use crate::postgres::WalName;
 use crate::python::Timestamp;
 use crate::storage::Storage;
@@ -415,11 +415,10 @@ fn wal_name(id: &str, field: &str, value: &Option<String>) -> Option<WalName> {
 
 /// A backup's tarballs as Barman finds them for deletion (`get_backup_files` with missing
 /// files allowed): among the objects directly in the backup's directory, those named after
-/// `data` or a tablespace oid followed by `.tar[.gz|.bz2|.snappy|.lz4]` (the first part;
+/// `data` or a tablespace oid followed by `.tar[.gz|.bz2|.snappy|.lz4|.zst]` (the first part;
 /// if several match, the last listed) or by `_<anything>.tar[...]` (further parts). PGDATA's
 /// come first, then each tablespace's by oid; first part, then the others by key.
 pub fn backup_files(dir: &Path, objects: &[Path], info: &BackupInfo) -> Vec<Path> {
-    const EXTENSIONS: [&str; 5] = ["tar", "tar.gz", "tar.bz2", "tar.snappy", "tar.lz4"];
     let mut oids: Vec<u32> = info.tablespaces.iter().flatten().map(|t| t.oid).collect();
     oids.sort_unstable();
     let bases: Vec<String> = std::iter::once("data".to_string())
@@ -444,7 +443,11 @@ pub fn backup_files(dir: &Path, objects: &[Path], info: &BackupInfo) -> Vec<Path
                 Some(b'_') => suffix.split_once('.').map_or(suffix, |(_, ext)| ext),
                 _ => continue,
             };
-            if !EXTENSIONS.contains(&extension) {
+            let known = extension == "tar"
+                || TARBALL_COMPRESSIONS
+                    .iter()
+                    .any(|c| extension.strip_prefix("tar") == Some(c.suffix()));
+            if !known {
                 tracing::warn!("Skipping unknown extension: {extension}");
                 continue;
             }
@@ -525,5 +528,8 @@ mod tests {
             ]
         );
         assert!(backup_files(&dir, &[], &BackupInfo::default()).is_empty());
+        // Our zstd tarballs are a backup's files too.
+        let zstd = [key("data.tar.zst"), key("data_0001.tar.zst")];
+        assert_eq!(backup_files(&dir, &zstd, &BackupInfo::default()), zstd);
     }
 }

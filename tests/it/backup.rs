@@ -154,6 +154,68 @@ matrix! {
     barman_restores_our_lz4_tarballs => restored_by_barman("--lz4"),
 }
 
+/// zstd tarballs (ours alone, #19 item 5), split in parts: our restore replays them to the
+/// same data, verify reads them, backup-delete removes every part; Barman's restore, which
+/// does not know `.tar.zst`, refuses the backup instead of restoring a short copy.
+#[test]
+fn zstd_tarballs_are_ours_to_restore_verify_and_delete() {
+    let Some(source) = source(Provider::S3, "--zstd") else {
+        return;
+    };
+    source.backup(By::Us, &["--zstd", "-S", "1MB", "--immediate-checkpoint"]);
+    source.mark("after backup");
+    let expected = fingerprint(&source.pg, HISTORY);
+    let id = source.backup_ids().remove(0);
+    let base = format!("pg/base/{id}");
+    let parts: Vec<String> = source
+        .store
+        .list_keys(&base)
+        .into_iter()
+        .filter(|k| k.contains(".tar"))
+        .collect();
+    assert!(
+        parts.len() > 2 && parts.iter().all(|k| k.ends_with(".tar.zst")),
+        "{parts:?}"
+    );
+
+    let (dir, data) = our_restore(&source, &id, "ours");
+    let pg = start_restored(&dir, data, &source.store, Recovery::Replay(""));
+    assert_eq!(fingerprint(&pg, HISTORY), expected, "{}", pg.log());
+    drop(pg);
+
+    source
+        .store
+        .tool(ours("barman-cloud-verify"), &source.store.url, &[&id])
+        .ok();
+
+    let barman_dir = source.dir("barman-restored");
+    let refused = source
+        .store
+        .command_as_postgres(barman("barman-cloud-restore").unwrap())
+        .arg(format!(
+            "--tablespace=tbs1:{}",
+            source.dir("barman-tbs").display()
+        ))
+        .args([&source.store.url, "pg", &id])
+        .arg(barman_dir.join("data"))
+        .failed();
+    assert!(
+        refused.stderr().contains("Missing file"),
+        "{}",
+        refused.stderr()
+    );
+
+    source
+        .store
+        .tool(
+            ours("barman-cloud-backup-delete"),
+            &source.store.url,
+            &[&format!("--backup-id={id}")],
+        )
+        .ok();
+    assert_eq!(source.store.list_keys(&base), Vec::<String>::new());
+}
+
 /// Backup under a pgbench load with split gzip parts and a tablespace; Barman's tools list,
 /// show and restore it, and the restored server replays to the same data.
 #[test]

@@ -44,7 +44,7 @@ impl WalCompressionArgs {
     }
 }
 
-/// The backup compression flags (tarballs: no xz, no zstd, no level).
+/// The backup compression flags (tarballs: Barman's four, and our zstd; no xz).
 #[derive(Debug, Args, Default)]
 #[group(multiple = false)]
 pub struct BackupCompressionArgs {
@@ -60,6 +60,12 @@ pub struct BackupCompressionArgs {
     /// lz4-compress the backup while uploading to the cloud.
     #[arg(long)]
     pub lz4: bool,
+    /// Our addition: zstd-compress the backup while uploading to the cloud (level 3 unless
+    /// --compression-level, on every core). Barman's barman-cloud-restore and
+    /// barman-cloud-backup-delete skip .tar.zst parts: restore and delete such a backup
+    /// with ours.
+    #[arg(long)]
+    pub zstd: bool,
 }
 
 impl BackupCompressionArgs {
@@ -70,12 +76,14 @@ impl BackupCompressionArgs {
             bzip2,
             snappy,
             lz4,
+            zstd,
         } = self;
         let wal = WalCompressionArgs {
             gzip,
             bzip2,
             snappy,
             lz4,
+            zstd,
             ..WalCompressionArgs::default()
         };
         wal.compression()
