@@ -65,15 +65,17 @@ pub struct BackupOptions {
 pub const DEFAULT_MAX_ARCHIVE_SIZE: u64 = 100 << 30;
 const MAX_ARCHIVE_SIZE_CAP: u64 = 1 << 40;
 
-/// The multipart chunk size Barman derives per provider from the part size limit: at least
-/// twice the size that would fill the provider's part count, and at least its minimum part.
-pub fn chunk_size(provider: Provider, max_archive_size: u64, min_chunk: Option<u64>) -> usize {
+/// The multipart chunk size Barman derives per provider from the archive size limit: at
+/// least twice the size that would fill the provider's part count with `largest_archive`
+/// bytes, and at least its minimum part. Every part of one upload has this size (R2 and
+/// some other S3-compatible stores require equal parts).
+pub fn chunk_size(provider: Provider, largest_archive: u64, min_chunk: Option<u64>) -> usize {
     let (max_chunks, min) = match provider {
         Provider::AzureBlobStorage => (50_000, 64 << 10),
         // S3, and GCS and file:// where our streamed uploads take any size: S3's figures.
         _ => (10_000, 5 << 20),
     };
-    (2 * (max_archive_size / max_chunks))
+    (2 * (largest_archive / max_chunks))
         .max(min)
         .max(min_chunk.unwrap_or(0)) as usize
 }
@@ -259,8 +261,17 @@ async fn copy(
     } else {
         options.max_archive_size
     };
+    // Barman sizes parts for the largest archive allowed (a 100 GiB part by default: 21 MB
+    // chunks, three in memory at -J 2). No archive can be larger than the server's data
+    // (compressed or not) plus its logs and config; four times the tablespaces' size leaves
+    // room for those and for tables that grow during the backup, and still sizes the parts
+    // of a database under 6 GB at the 5 MiB minimum (issue #19 item 4).
+    let largest_archive = facts
+        .cluster_size
+        .map_or(max_archive_size, |size| size.saturating_mul(4))
+        .min(max_archive_size);
     let settings = UploadSettings {
-        chunk_size: chunk_size(storage.provider(), max_archive_size, options.min_chunk_size),
+        chunk_size: chunk_size(storage.provider(), largest_archive, options.min_chunk_size),
         jobs: options.jobs.max(1),
         max_bandwidth: options.max_bandwidth,
         write: WriteOptions {

@@ -50,21 +50,24 @@ impl ChunkSender {
 
     fn send_buffer(&mut self) -> io::Result<()> {
         if !self.buffer.is_empty() {
-            let data = self.buffer.split().freeze();
-            self.send(Message::Data(data))?;
+            let data = std::mem::replace(&mut self.buffer, BytesMut::with_capacity(SEND_SIZE));
+            self.send(Message::Data(data.freeze()))?;
         }
         Ok(())
     }
 }
 
 impl Write for ChunkSender {
+    // Takes at most what fills the message: each message is one allocation of exactly
+    // SEND_SIZE, never a buffer grown by doubling past it (which held up to twice its bytes).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.buffer.extend_from_slice(buf);
-        self.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        if self.buffer.len() >= SEND_SIZE {
+        let taken = buf.len().min(SEND_SIZE - self.buffer.len());
+        self.buffer.extend_from_slice(&buf[..taken]);
+        self.written.fetch_add(taken as u64, Ordering::Relaxed);
+        if self.buffer.len() == SEND_SIZE {
             self.send_buffer()?;
         }
-        Ok(buf.len())
+        Ok(taken)
     }
 
     fn flush(&mut self) -> io::Result<()> {
