@@ -5,8 +5,10 @@
 pub(crate) mod apiserver;
 
 use std::ffi::OsStr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cnpg_plugin::client::{connect, socket_path};
@@ -88,6 +90,9 @@ pub(crate) struct Sidecar {
     /// The `--plugin-path` given (created by the sidecar).
     pub(crate) plugin_path: PathBuf,
     child: Option<Child>,
+    /// Reads the sidecar's stderr as it comes: a pipe nobody empties blocks the sidecar's
+    /// logging once the kernel's buffer (64 KiB) is full.
+    logs: Option<JoinHandle<String>>,
 }
 
 impl Sidecar {
@@ -135,19 +140,26 @@ impl Sidecar {
         let dir = tempfile::tempdir().expect("make a temp dir");
         let plugin_path = dir.path().join("plugins");
         prepare(&plugin_path);
-        let child = manager(base)
+        let mut child = manager(base)
             .envs(env)
             .arg("--plugin-path")
             .arg(&plugin_path)
             .arg(role)
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start manager");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let logs = std::thread::spawn(move || {
+            let mut text = String::new();
+            stderr.read_to_string(&mut text).expect("UTF-8 logs");
+            text
+        });
         Self {
             _dir: dir,
             plugin_path,
             child: Some(child),
+            logs: Some(logs),
         }
     }
 
@@ -181,15 +193,13 @@ impl Sidecar {
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -{signal} failed");
-        let output = wait_with_timeout(child, Duration::from_secs(30)).await;
-        (
-            output.status,
-            String::from_utf8(output.stderr).expect("UTF-8 logs"),
-        )
+        let status = wait_with_timeout(child, Duration::from_secs(30)).await;
+        let logs = self.logs.take().expect("stderr is read");
+        (status, logs.join().expect("read the sidecar's stderr"))
     }
 }
 
-async fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+async fn wait_with_timeout(mut child: Child, timeout: Duration) -> ExitStatus {
     let deadline = Instant::now() + timeout;
     while child.try_wait().expect("poll the sidecar").is_none() {
         if Instant::now() > deadline {
@@ -198,7 +208,7 @@ async fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    child.wait_with_output().expect("read the sidecar's output")
+    child.wait().expect("reap the sidecar")
 }
 
 impl Drop for Sidecar {
