@@ -28,7 +28,14 @@ pub struct BlockingReader {
     ended: bool,
 }
 
-/// A feeder and its reader, with at most `depth` chunks between them.
+/// The most bytes of one message: a download's chunks are cut to it (without copying), so
+/// the channel's depth bounds the bytes it holds whatever size the network or the disk
+/// delivers (hyper hands on up to ~400 KiB at once, which made a restore's 32-deep channels
+/// hold 12 MiB per part; issue #19 item 4).
+const PIECE: usize = 64 << 10;
+
+/// A feeder and its reader, with at most `depth` pieces of at most [`PIECE`] bytes between
+/// them (and the chunk those pieces are cut from).
 pub fn channel(depth: usize) -> (Feeder, BlockingReader) {
     let (tx, rx) = mpsc::channel(depth);
     (
@@ -53,10 +60,13 @@ impl Feeder {
         mut on_chunk: impl FnMut(usize),
     ) -> Result<()> {
         let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.try_next().await? {
+        while let Some(mut chunk) = body.try_next().await? {
             on_chunk(chunk.len());
-            if self.tx.send(Message::Data(chunk)).await.is_err() {
-                return Ok(());
+            while !chunk.is_empty() {
+                let piece = chunk.split_to(chunk.len().min(PIECE));
+                if self.tx.send(Message::Data(piece)).await.is_err() {
+                    return Ok(());
+                }
             }
         }
         let _ = self.tx.send(Message::End).await;

@@ -23,7 +23,8 @@ const RESUMES: u32 = 5;
 /// An object's size and body.
 type Download = (u64, BoxStream<'static, Result<Bytes>>);
 
-/// How much of a local file one blocking read hands on (the restore channel holds 32 of them).
+/// How much of a local file one blocking read hands on (cut into pieces for the restore
+/// channel, see `blocking`).
 const LOCAL_CHUNK: u64 = 256 << 10;
 
 /// An object's size and body from `store`, resumed from the last byte received, pinned to

@@ -519,10 +519,10 @@ fn refusals_and_exit_codes() {
         &store,
         "20261103T000000",
         &backup_info("2026-11-03 00:10:00+00:00", "0/B000100"),
-        &[("data.tar.zst", vec![0; 10])],
+        &[("data.tar.xz", vec![0; 10])],
     );
     let out = restore(&store, &["20261103T000000", fresh]).code(1);
-    assert!(out.stderr().contains("Skipping unknown extension: tar.zst"));
+    assert!(out.stderr().contains("Skipping unknown extension: tar.xz"));
     assert!(
         out.stderr()
             .contains("Missing file pg/base/20261103T000000/data.* for server pg")

@@ -39,7 +39,7 @@ fn table() -> Vec<Row> {
                 "data_0001.tar.gz",
                 "16384.tar.gz",
                 "16384_0001.tar.gz",
-                "data.tar.zst",
+                "data.tar.xz",
             ],
             ..row(20, Done, 1, (2, 1), Some((2, 2)))
         },
