@@ -32,11 +32,13 @@ pub struct Args {
     /// Target timeline (a number, `current` or `latest`), used by `auto` to choose the backup.
     #[arg(long, value_parser = parse_tli)]
     pub target_tli: Option<TargetTli>,
-    /// Target LSN (Log Sequence Number), used by `auto` to choose the backup.
+    /// Target LSN (Log Sequence Number), used by `auto` to choose the backup (and written as
+    /// recovery_target_lsn with --write-recovery-conf).
     #[arg(long, conflicts_with = "target_time")]
     pub target_lsn: Option<String>,
-    /// Target time, used by `auto` to choose the backup. Any unambiguous form, e.g.
-    /// "YYYY-MM-DD HH:MM:SS.mmm" (local time without an offset).
+    /// Target time, used by `auto` to choose the backup (and written as recovery_target_time
+    /// with --write-recovery-conf). Any unambiguous form, e.g. "YYYY-MM-DD HH:MM:SS.mmm"
+    /// (local time without an offset).
     #[arg(long)]
     pub target_time: Option<String>,
     /// How many backup parts are downloaded and unpacked at once.
@@ -98,6 +100,10 @@ pub struct RecoveryArgs {
     /// recovery_target_timeline: latest, current or a timeline number.
     #[arg(long, requires = "write_recovery_conf")]
     pub recovery_target_timeline: Option<String>,
+    /// Also write archive_mode = 'off': the restored server would otherwise archive with the
+    /// source's archive_command, into the source's server name.
+    #[arg(long, requires = "write_recovery_conf")]
+    pub disable_archiving: bool,
 }
 
 super::command_with_common_args!(Args, |_: &Args| true);
@@ -265,6 +271,34 @@ fn recovery_conf(args: &Args) -> Result<Option<RecoveryConf>> {
     let program = wal_restore_program();
     let mut argv = args.common.provider_argv();
     argv.extend([args.source.url.clone(), args.source.server_name.clone()]);
+    let conf = RecoveryConf {
+        restore_command: restore::recovery_conf::restore_command(&program, &argv),
+        target: recovery_target(args)?,
+        target_action: r.recovery_target_action,
+        target_timeline: r.recovery_target_timeline.clone().or_else(|| {
+            args.target_tli.map(|tli| match tli {
+                TargetTli::Number(n) => n.to_string(),
+                TargetTli::Current => "current".into(),
+                TargetTli::Latest => "latest".into(),
+            })
+        }),
+        disable_archiving: r.disable_archiving,
+    };
+    if !r.disable_archiving {
+        tracing::warn!(
+            "the restored server keeps the source's archive_command and so archives into \
+             server {} unless changed: pass --disable-archiving to write archive_mode = 'off'",
+            args.source.server_name
+        );
+    }
+    conf.lines()?;
+    Ok(Some(conf))
+}
+
+/// Where recovery stops: a `--recovery-target-*` flag, else the `--target-time` or
+/// `--target-lsn` that chose the backup, so that one flag both chooses and stops.
+fn recovery_target(args: &Args) -> Result<Option<RecoveryTarget>> {
+    let r = &args.recovery;
     let target = if let Some(t) = &r.recovery_target_time {
         Some(RecoveryTarget::Time(t.clone()))
     } else if let Some(x) = &r.recovery_target_xid {
@@ -275,17 +309,21 @@ fn recovery_conf(args: &Args) -> Result<Option<RecoveryConf>> {
         Some(RecoveryTarget::Name(n.clone()))
     } else if r.recovery_target_immediate {
         Some(RecoveryTarget::Immediate)
+    } else if let Some(t) = &args.target_time {
+        // Written with its offset: PostgreSQL would read a bare time in its own time zone,
+        // which need not be the one `auto` chose the backup in.
+        let at = catalog::parse_target_time(t).map_err(Error::InvalidTarget)?;
+        Some(RecoveryTarget::Time(
+            at.format("%Y-%m-%d %H:%M:%S%.f%:z").to_string(),
+        ))
+    } else if let Some(l) = &args.target_lsn {
+        Some(RecoveryTarget::Lsn(
+            l.parse().map_err(Error::InvalidTarget)?,
+        ))
     } else {
         None
     };
-    let conf = RecoveryConf {
-        restore_command: restore::recovery_conf::restore_command(&program, &argv),
-        target,
-        target_action: r.recovery_target_action,
-        target_timeline: r.recovery_target_timeline.clone(),
-    };
-    conf.lines()?;
-    Ok(Some(conf))
+    Ok(target)
 }
 
 /// Our `barman-cloud-wal-restore`: installed next to this program, else found on the PATH.
@@ -396,6 +434,36 @@ mod tests {
             conf.target,
             Some(RecoveryTarget::Lsn("0/3000060".parse().unwrap()))
         );
+        // One --target-time both chooses and stops; an explicit recovery target wins.
+        let one = |extra: &[&str]| {
+            let mut argv = vec!["u", "s", "auto", "d", "--write-recovery-conf"];
+            argv.extend(extra);
+            recovery_conf(&parse(&argv).unwrap()).unwrap().unwrap()
+        };
+        let conf = one(&[
+            "--target-time",
+            "2026-11-25 10:00:00.5+01",
+            "--target-tli",
+            "2",
+        ]);
+        assert_eq!(
+            conf.target,
+            Some(RecoveryTarget::Time("2026-11-25 10:00:00.500+01:00".into()))
+        );
+        assert_eq!(conf.target_timeline.as_deref(), Some("2"));
+        let conf = one(&["--target-lsn", "0/5000028", "--disable-archiving"]);
+        assert_eq!(
+            conf.target,
+            Some(RecoveryTarget::Lsn("0/5000028".parse().unwrap()))
+        );
+        assert!(conf.disable_archiving);
+        let conf = one(&[
+            "--target-time",
+            "2026-11-25",
+            "--recovery-target-name",
+            "rp",
+        ]);
+        assert_eq!(conf.target, Some(RecoveryTarget::Name("rp".into())));
         let secret = parse(&["s3://b/p?sig=x", "pg", "x", "d", "--write-recovery-conf"]).unwrap();
         assert!(recovery_conf(&secret).is_err());
     }

@@ -54,6 +54,9 @@ pub struct RecoveryConf {
     pub target_action: Option<TargetAction>,
     /// `recovery_target_timeline`: `latest`, `current` or a number.
     pub target_timeline: Option<String>,
+    /// Writes `archive_mode = 'off'`, so that the restored server does not archive into the
+    /// source's place with the `archive_command` it kept.
+    pub disable_archiving: bool,
 }
 
 /// A `restore_command` running `program` with `args` then `%f %p`. Each word is quoted for
@@ -113,6 +116,9 @@ impl RecoveryConf {
                 )));
             }
             settings.push(("recovery_target_timeline", timeline.clone()));
+        }
+        if self.disable_archiving {
+            settings.push(("archive_mode", "off".into()));
         }
         let mut out = String::from("# Recovery settings written by barman-cloud-restore\n");
         for (name, value) in settings {
@@ -184,6 +190,7 @@ mod tests {
             target: Some(RecoveryTarget::Time("2026-11-25 10:00:00+00".into())),
             target_action: Some(TargetAction::Promote),
             target_timeline: Some("latest".into()),
+            disable_archiving: true,
         };
         let lines = conf.lines().unwrap();
         assert!(
@@ -193,6 +200,7 @@ mod tests {
         assert!(lines.contains("recovery_target_time = '2026-11-25 10:00:00+00'\n"));
         assert!(lines.contains("recovery_target_action = 'promote'\n"));
         assert!(lines.contains("recovery_target_timeline = 'latest'\n"));
+        assert!(lines.ends_with("archive_mode = 'off'\n"), "{lines}");
     }
 
     #[test]
@@ -204,6 +212,7 @@ mod tests {
             target: Some(RecoveryTarget::Immediate),
             target_action: None,
             target_timeline: None,
+            disable_archiving: false,
         };
         conf.write(dir.path(), None).unwrap();
         let text = fs::read_to_string(dir.path().join("postgresql.auto.conf")).unwrap();

@@ -169,6 +169,97 @@ fn s3_snappy_split_auto_time_to_restore_point() {
     );
 }
 
+/// `auto --target-time T --write-recovery-conf --disable-archiving`: the one time both
+/// chooses the backup (the first of two) and stops the replay (recovery_target_time, written
+/// with its offset), and archiving is switched off in what we write.
+#[test]
+fn file_one_target_time_chooses_and_stops() {
+    let Some(source) = Primary::new(Provider::File, Options::default()) else {
+        return;
+    };
+    source.backup(By::Us, &["--immediate-checkpoint"]);
+    source
+        .pg
+        .sql("INSERT INTO marker VALUES (2, 'before target')");
+    let target = source.pg.sql("SELECT now()");
+    source
+        .pg
+        .sql("INSERT INTO marker VALUES (3, 'after target')");
+    source.switch_wal_and_wait();
+    source.backup(By::Us, &["--immediate-checkpoint"]);
+    source
+        .pg
+        .sql("INSERT INTO marker VALUES (4, 'after second backup')");
+    source.switch_wal_and_wait();
+    let store = &source.store;
+
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let out = restore(
+        store,
+        &[
+            "auto",
+            data.to_str().unwrap(),
+            "--target-time",
+            &target,
+            "--write-recovery-conf",
+            "--disable-archiving",
+            "--recovery-target-action",
+            "promote",
+        ],
+    )
+    .code(0);
+    assert!(
+        !out.stderr().contains("keeps the source's archive_command"),
+        "{}",
+        out.stderr()
+    );
+    let label = fs::read_to_string(data.join("backup_label")).unwrap();
+    assert!(
+        label.contains(&source.backup_ids()[0]),
+        "auto chose the wrong backup:\n{label}"
+    );
+    let auto_conf = fs::read_to_string(data.join("postgresql.auto.conf")).unwrap();
+    let (_, ours) = auto_conf
+        .split_once("# Recovery settings written by barman-cloud-restore\n")
+        .expect("no recovery settings written");
+    assert!(ours.contains("recovery_target_time = '"), "{ours}");
+    assert!(ours.contains("archive_mode = 'off'\n"), "{ours}");
+
+    let restored = start_restored(dir.path(), data, store, Recovery::AsRestored);
+    assert!(
+        restored.log().contains("recovery stopping before commit"),
+        "{}",
+        restored.log()
+    );
+    assert_eq!(
+        restored.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM marker"),
+        "2"
+    );
+
+    // Without --disable-archiving the restore says what the restored server keeps.
+    let again = dir.path().join("again");
+    let out = restore(
+        store,
+        &[
+            "auto",
+            again.to_str().unwrap(),
+            "--target-time",
+            &target,
+            "--write-recovery-conf",
+        ],
+    )
+    .code(0);
+    assert!(
+        out.stderr().contains(
+            "WARNING: the restored server keeps the source's archive_command and so archives \
+             into server pg unless changed: pass --disable-archiving to write archive_mode = 'off'"
+        ),
+        "{}",
+        out.stderr()
+    );
+}
+
 fn list_backup_ids(store: &Store) -> Vec<String> {
     let text = store
         .command(barman("barman-cloud-backup-list").unwrap())
