@@ -359,10 +359,10 @@ fn a_missing_history_file_after_a_real_promotion_is_named() {
 
     let dir = primary.dir("promoted");
     let data = dir.join("data");
-    // As the postgres user: restored as root, pg_wal/archive_status (not described by the
-    // archive) would stay root's and the promoted server could not archive.
+    // Restored as root (the tests' user): pg_wal/archive_status, which the archive holds no
+    // member for, must still be the postgres user's, or the promoted server cannot archive.
     store
-        .command_as_postgres(ours("barman-cloud-restore"))
+        .command(ours("barman-cloud-restore"))
         .args([&store.url, "pg", &id])
         .arg(&data)
         .ok();
