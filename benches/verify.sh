@@ -134,7 +134,7 @@ for comp in $COMPRESSIONS; do
       sync
       read -r s rss < <(run "verify" "$BIN/barman-cloud-verify" "${extra[@]}" --format json -q "$url" pg "bench-$comp")
       [ -n "$s" ] || exit 1
-      bytes=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["backups"][0]["file_bytes"])' "$WORK/out")
+      read -r bytes stored < <(/usr/bin/python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["backups"][0]; print(b["file_bytes"], b["stored_bytes"])' "$WORK/out")
       vs+=("$s"); vr+=("$rss")
       dest=$WORK/restore
       rm -rf "$dest"
@@ -151,8 +151,8 @@ for comp in $COMPRESSIONS; do
     vmax=$(printf '%s\n' "${vr[@]}" | sort -n | tail -1)
     rmax=$(printf '%s\n' "${rr[@]}" | sort -n | tail -1)
     name=$store; [ "$store" = s3 ] && name="S3 (moto)"
-    ROWS+=("$(printf '| %s | %s | %.0f | %.0f MB/s (%.2f s) | %.0f MB/s (%.2f s) | %.0f / %.0f MB |' \
-      "$name" "$comp" "$(echo "$bytes / 1000000" | bc -l)" \
+    ROWS+=("$(printf '| %s | %s | %.0f / %.0f | %.0f MB/s (%.2f s) | %.0f MB/s (%.2f s) | %.0f / %.0f MB |' \
+      "$name" "$comp" "$(echo "$bytes / 1000000" | bc -l)" "$(echo "$stored / 1000000" | bc -l)" \
       "$(echo "$bytes / 1000000 / $v" | bc -l)" "$v" "$(echo "$bytes / 1000000 / $r" | bc -l)" "$r" \
       "$(echo "$vmax / 1024" | bc -l)" "$(echo "$rmax / 1024" | bc -l)")")
   done
@@ -165,7 +165,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "$(nproc) cores; load average (1/5/15 min) before: $LOAD_BEFORE, after: $LOAD_AFTER; 1-minute"
   echo "load after each round: ${LOADS[*]}. Medians of $REPS rounds; peak RSS is the largest."
   echo
-  echo "| store | compression | file MB | verify | restore (ours) | peak RSS verify / restore |"
+  echo "| store | compression | MB in files / stored | verify | restore (ours) | peak RSS verify / restore |"
   echo "|---|---|---:|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
 } >"$OUT"
