@@ -545,7 +545,8 @@ impl Extractor {
 
     /// Applies the directory attributes, deepest first, and checks that no symbolic link
     /// unpacked here resolves outside the target. `implicit_owner` is given to directories no
-    /// member described (created only to hold what is below them), when running as root.
+    /// member described (created only to hold what is below them), when running as root;
+    /// without one, the owner the archive gives the target directory itself.
     ///
     /// # Errors
     /// [`ExtractError`]; an offending link is removed before the error is returned.
@@ -557,6 +558,14 @@ impl Extractor {
                 std::mem::take(&mut state.symlinks),
             )
         };
+        // As root, directories no member described (pg_wal/archive_status, which Barman's
+        // rules leave out but walk into) go to the owner the archive gives its root, else
+        // they stay root's and PostgreSQL cannot write there (its archiver stops at once).
+        let implicit_owner = implicit_owner.or_else(|| {
+            dirs.get(Path::new(""))
+                .and_then(Option::as_ref)
+                .and_then(|attrs| attrs.owner)
+        });
         for rel in &symlinks {
             let full = self.root.join(rel);
             if let Ok(resolved) = fs::canonicalize(&full) {

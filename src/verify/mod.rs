@@ -13,6 +13,7 @@
 //! read fail too (the connection, the credentials) stops it with the command's usual error.
 
 pub mod archive;
+pub mod health;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -105,6 +106,8 @@ pub struct Report {
     pub backups: Vec<BackupReport>,
     /// The WAL archive.
     pub archive: ArchiveReport,
+    /// Every backup of the catalog, for the health gauges ([`health`]).
+    pub catalog: health::CatalogSummary,
 }
 
 impl Report {
@@ -268,6 +271,12 @@ pub async fn verify(
         .max_by(|a, b| a.0.cmp(&b.0));
     Ok(Report {
         server,
+        catalog: health::CatalogSummary {
+            backups: (catalog.backups.iter())
+                .map(|(id, info)| health::BackupSummary::of(id, info))
+                .collect(),
+            segment_size,
+        },
         backups,
         archive: ArchiveReport {
             start: start.map(|s| s.to_string()),

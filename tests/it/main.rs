@@ -20,5 +20,6 @@ mod retention;
 mod secrets;
 mod tls;
 mod verify;
+mod verify_health;
 mod wal;
 mod wal_integrity;

@@ -5,7 +5,7 @@
 use crate::support::primary::{By, Options, Primary};
 use crate::support::{Provider, Ran, Store, TestCommand, matrix, ours};
 
-fn verify(store: &Store, rest: &[&str]) -> Ran {
+pub fn verify(store: &Store, rest: &[&str]) -> Ran {
     store
         .command(ours("barman-cloud-verify"))
         .arg(&store.url)
@@ -21,7 +21,7 @@ fn failure(store: &Store, rest: &[&str]) -> String {
 }
 
 /// The archived segments (keys under `pg/wals/`), in order.
-fn segments(store: &Store) -> Vec<String> {
+pub fn segments(store: &Store) -> Vec<String> {
     store
         .list_keys("pg/wals")
         .into_iter()
@@ -33,11 +33,11 @@ fn segments(store: &Store) -> Vec<String> {
 }
 
 /// `key` relative to the store's prefix, for [`Store::get_bytes`] and the like.
-fn sub(key: &str) -> String {
+pub fn sub(key: &str) -> String {
     key[key.find("pg/").unwrap()..].to_string()
 }
 
-fn info_field(store: &Store, id: &str, field: &str) -> String {
+pub fn info_field(store: &Store, id: &str, field: &str) -> String {
     let info = store.get_text(&format!("pg/base/{id}/backup.info"));
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}=")))
