@@ -14,8 +14,8 @@ managed-identity\t'The VM\'s or pod\'s managed identity'
 default\t'The default chain (environment, workload identity, managed identity, CLI)'"
 complete -c barman-cloud-restore -l tablespace -d 'Tablespace relocation rule (repeatable): restore tablespace NAME into LOCATION' -r
 complete -c barman-cloud-restore -l target-tli -d 'Target timeline (a number, `current` or `latest`), used by `auto` to choose the backup' -r
-complete -c barman-cloud-restore -l target-lsn -d 'Target LSN (Log Sequence Number), used by `auto` to choose the backup' -r
-complete -c barman-cloud-restore -l target-time -d 'Target time, used by `auto` to choose the backup. Any unambiguous form, e.g. "YYYY-MM-DD HH:MM:SS.mmm" (local time without an offset)' -r
+complete -c barman-cloud-restore -l target-lsn -d 'Target LSN (Log Sequence Number), used by `auto` to choose the backup (and written as recovery_target_lsn with --write-recovery-conf)' -r
+complete -c barman-cloud-restore -l target-time -d 'Target time, used by `auto` to choose the backup (and written as recovery_target_time with --write-recovery-conf). Any unambiguous form, e.g. "YYYY-MM-DD HH:MM:SS.mmm" (local time without an offset)' -r
 complete -c barman-cloud-restore -s J -l jobs -d 'How many backup parts are downloaded and unpacked at once' -r
 complete -c barman-cloud-restore -l snapshot-recovery-instance -d 'Instance where the disks recovered from the snapshots are attached (snapshot backups are not supported yet)' -r
 complete -c barman-cloud-restore -l gcp-zone -l snapshot-recovery-zone -d 'Zone containing the instance and disks for the snapshot recovery' -r
@@ -35,4 +35,5 @@ complete -c barman-cloud-restore -s q -l quiet -d 'Decrease output verbosity (e.
 complete -c barman-cloud-restore -s t -l test -d 'Test cloud connectivity and exit'
 complete -c barman-cloud-restore -l write-recovery-conf -d 'Write recovery.signal and append a restore_command running barman-cloud-wal-restore (with this source and these provider flags) to postgresql.auto.conf. Credentials are not written: PostgreSQL\'s environment must provide them'
 complete -c barman-cloud-restore -l recovery-target-immediate -d 'recovery_target = \'immediate\': stop as soon as the backup is consistent'
+complete -c barman-cloud-restore -l disable-archiving -d 'Also write archive_mode = \'off\': the restored server would otherwise archive with the source\'s archive_command, into the source\'s server name'
 complete -c barman-cloud-restore -s V -l version -d 'Print version'
