@@ -13,7 +13,7 @@ complete -c barman-cloud-verify -l azure-credential -l credential -l default -d 
 managed-identity\t'The VM\'s or pod\'s managed identity'
 default\t'The default chain (environment, workload identity, managed identity, CLI)'"
 complete -c barman-cloud-verify -s J -l jobs -d 'How many objects are downloaded and checked at once' -r
-complete -c barman-cloud-verify -l format -d 'Output format (console or json). Default console' -r
+complete -c barman-cloud-verify -l format -d 'Output format (console or json)' -r
 complete -c barman-cloud-verify -l help -d 'Show this help message and exit (`-h` is not help, as in Barman)'
 complete -c barman-cloud-verify -s v -l verbose -d 'Increase output verbosity (e.g., -vv is more than -v)'
 complete -c barman-cloud-verify -s q -l quiet -d 'Decrease output verbosity (e.g., -qq is less than -q)'
