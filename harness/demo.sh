@@ -6,6 +6,8 @@
 # there. Everything lives under one temporary directory and the servers are stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Any failing step says which, instead of the demo just stopping.
+trap 'echo "demo: FAILED at line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
 
 PG_BIN=${BCRS_PG_BIN:-/usr/lib/postgresql/15/bin}
 if [ ! -x "$PG_BIN/initdb" ] || ! command -v pgbench >/dev/null 2>&1 && [ ! -x "$PG_BIN/pgbench" ]; then
@@ -13,12 +15,16 @@ if [ ! -x "$PG_BIN/initdb" ] || ! command -v pgbench >/dev/null 2>&1 && [ ! -x "
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 postgresql-contrib >/dev/null
 fi
 
-echo "building barman-cloud-rs (release)"
-cargo build --release --quiet
+# Cargo's own progress (each crate, then the elapsed time): a first build takes minutes.
+echo "building barman-cloud-rs (release; a first build takes several minutes)"
+cargo build --release --locked
+release="${CARGO_TARGET_DIR:-target}/release"
 
 work=$(mktemp -d /tmp/bcrs-demo-XXXXXX)
 mkdir -p "$work/bin" "$work/primary" "$work/replica" "$work/store"
-cp target/release/barman-cloud-* "$work/bin/" 2>/dev/null || true
+for program in barman-cloud-wal-archive barman-cloud-wal-restore barman-cloud-backup barman-cloud-restore; do
+  cp "$release/$program" "$work/bin/" || { echo "demo: cannot copy $release/$program" >&2; exit 1; }
+done
 chmod -R a+rwX "$work"
 
 # PostgreSQL refuses to run as root: use the postgres user when we are root.
@@ -44,7 +50,8 @@ wal_level = replica
 archive_mode = on
 archive_command = '$work/bin/barman-cloud-wal-archive --gzip $store demo %p'
 CONF
-as_pg "$PG_BIN/pg_ctl" -D "$work/primary/data" -l "$work/primary/log" -w start >/dev/null
+as_pg "$PG_BIN/pg_ctl" -D "$work/primary/data" -l "$work/primary/log" -w start >/dev/null ||
+  { echo "demo: the primary did not start:" >&2; tail -20 "$work/primary/log" >&2; exit 1; }
 as_pg "$PG_BIN/pgbench" -h "$work/primary" -U postgres -i -s 5 -q postgres 2>/dev/null
 
 echo "== barman-cloud-backup --gzip while pgbench writes"
@@ -78,7 +85,8 @@ cat >> "$work/replica/data/postgresql.auto.conf" <<CONF
 unix_socket_directories = '$work/replica'
 archive_mode = off
 CONF
-as_pg "$PG_BIN/pg_ctl" -D "$work/replica/data" -l "$work/replica/log" -w -t 300 start >/dev/null
+as_pg "$PG_BIN/pg_ctl" -D "$work/replica/data" -l "$work/replica/log" -w -t 300 start >/dev/null ||
+  { echo "demo: the restored server did not start:" >&2; tail -20 "$work/replica/log" >&2; exit 1; }
 until [ "$(psql_at "$work/replica" "SELECT pg_is_in_recovery()")" = f ]; do sleep 0.2; done
 markers=$(psql_at "$work/replica" "SELECT string_agg(note, ', ') FROM marker")
 restored=$(grep -c "restored log file" "$work/replica/log" || true)

@@ -12,7 +12,7 @@ path\t'`https://host/BUCKET/key`'"
 complete -c barman-cloud-backup-list -l azure-credential -l credential -l default -d 'Optionally specify the type of credential to use when authenticating with Azure. If omitted then Azure Blob Storage credentials will be obtained from the environment' -r -f -a "azure-cli\t'The `az` command line\'s login'
 managed-identity\t'The VM\'s or pod\'s managed identity'
 default\t'The default chain (environment, workload identity, managed identity, CLI)'"
-complete -c barman-cloud-backup-list -l format -d 'Output format (console or json). Default console' -r
+complete -c barman-cloud-backup-list -l format -d 'Output format (console or json)' -r
 complete -c barman-cloud-backup-list -l help -d 'Show this help message and exit (`-h` is not help, as in Barman)'
 complete -c barman-cloud-backup-list -s v -l verbose -d 'Increase output verbosity (e.g., -vv is more than -v)'
 complete -c barman-cloud-backup-list -s q -l quiet -d 'Decrease output verbosity (e.g., -qq is less than -q)'

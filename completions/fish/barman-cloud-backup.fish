@@ -16,7 +16,7 @@ complete -c barman-cloud-backup -l compression-level -d 'Our addition: a compres
 complete -c barman-cloud-backup -s h -l host -d 'Host or Unix socket for PostgreSQL connection (default: libpq settings)' -r
 complete -c barman-cloud-backup -s p -l port -d 'Port for PostgreSQL connection (default: libpq settings)' -r
 complete -c barman-cloud-backup -s U -l user -d 'User name for PostgreSQL connection (default: libpq settings)' -r
-complete -c barman-cloud-backup -s J -l jobs -d 'Number of parts uploaded at once (default: 2)' -r
+complete -c barman-cloud-backup -s J -l jobs -d 'Number of parts uploaded at once' -r
 complete -c barman-cloud-backup -s S -l max-archive-size -d 'Maximum size of an archive when uploading to cloud storage (default: 100GB)' -r
 complete -c barman-cloud-backup -l min-chunk-size -d 'Minimum size of an individual chunk when uploading to cloud storage (default: 5MB for aws-s3, 64KB for azure-blob-storage)' -r
 complete -c barman-cloud-backup -l max-bandwidth -d 'The maximum amount of data to be uploaded per second (default: no limit)' -r

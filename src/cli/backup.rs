@@ -14,7 +14,7 @@ use crate::pg::{ConnectOptions, Pg, ProcessEnv};
 
 /// Takes a hot base backup of a PostgreSQL server and ships its tarballs to the cloud.
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-backup", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-backup", after_help = super::manual::after_help("barman-cloud-backup"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub destination: Destination<ToCloud>,
@@ -39,7 +39,7 @@ pub struct Args {
     /// Forces the initial checkpoint to be done as quickly as possible.
     #[arg(long)]
     pub immediate_checkpoint: bool,
-    /// Number of parts uploaded at once (default: 2).
+    /// Number of parts uploaded at once.
     #[arg(short = 'J', long, default_value_t = 2, value_parser = parse_positive)]
     pub jobs: usize,
     /// Maximum size of an archive when uploading to cloud storage (default: 100GB).

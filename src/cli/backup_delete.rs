@@ -13,7 +13,7 @@ use crate::storage::Provider;
 /// Deletes backups made with barman-cloud-backup, and the WAL files no remaining backup
 /// needs: one backup, or every backup a retention policy makes obsolete.
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-backup-delete", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-backup-delete", after_help = super::manual::after_help("barman-cloud-backup-delete"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub source: Destination<FromCloud>,

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// Marks a backup as archival, so that neither retention nor `backup-delete -b` removes it,
 /// or releases it, or shows its keep status.
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-backup-keep", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-backup-keep", after_help = super::manual::after_help("barman-cloud-backup-keep"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub source: Destination<FromCloud>,

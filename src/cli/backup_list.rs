@@ -9,7 +9,7 @@ use crate::python::{PyValue, json_dumps};
 
 /// Lists the backups made with barman-cloud-backup (by Barman or by us).
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-backup-list", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-backup-list", after_help = super::manual::after_help("barman-cloud-backup-list"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub source: Destination<FromCloud>,

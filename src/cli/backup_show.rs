@@ -11,7 +11,7 @@ use crate::python::{PyValue, human_timedelta, json_dumps, or_none, pretty_size, 
 
 /// Shows the metadata of one backup made with barman-cloud-backup.
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-backup-show", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-backup-show", after_help = super::manual::after_help("barman-cloud-backup-show"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub source: Destination<FromCloud>,

@@ -10,7 +10,7 @@ use crate::wal;
 /// Checks that the WAL archive destination for a server is safe to use for a new PostgreSQL
 /// cluster.
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-check-wal-archive", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-check-wal-archive", after_help = super::manual::after_help("barman-cloud-check-wal-archive"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub destination: Destination<ToCloud>,

@@ -16,6 +16,7 @@ pub mod backup_list;
 pub mod backup_show;
 pub mod check_wal_archive;
 pub mod logging;
+pub mod manual;
 pub mod progress;
 pub mod restore;
 pub mod verify;

@@ -15,7 +15,7 @@ use crate::storage::Storage;
 
 /// Downloads a backup made with barman-cloud-backup into a directory, ready for PostgreSQL.
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-restore", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-restore", after_help = super::manual::after_help("barman-cloud-restore"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub source: Destination<FromCloud>,

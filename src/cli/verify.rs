@@ -12,7 +12,7 @@ use crate::verify::{self, Selection, VerifyOptions, health};
 /// Checks, without restoring, that backups made with barman-cloud-backup are whole and that
 /// the WAL archive has every segment they and a recovery need.
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-verify", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-verify", after_help = super::manual::after_help("barman-cloud-verify"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub source: Destination<FromCloud>,

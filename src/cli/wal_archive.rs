@@ -13,7 +13,7 @@ use crate::wal::{self, ArchiveOptions, Archived, Prearchived};
 
 /// Ships one WAL file to the cloud: use it as PostgreSQL's `archive_command`.
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-wal-archive", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-wal-archive", after_help = super::manual::after_help("barman-cloud-wal-archive"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub destination: Destination<ToCloud>,

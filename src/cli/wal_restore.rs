@@ -11,7 +11,7 @@ use crate::wal::{self, RestoreOptions, Restored};
 
 /// Fetches one WAL file from the cloud: use it as PostgreSQL's `restore_command`.
 #[derive(Debug, Parser)]
-#[command(name = "barman-cloud-wal-restore", version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
+#[command(name = "barman-cloud-wal-restore", after_help = super::manual::after_help("barman-cloud-wal-restore"), version = super::VERSION, disable_help_flag = true, infer_long_args = true)]
 pub struct Args {
     #[command(flatten)]
     pub source: Destination<FromCloud>,

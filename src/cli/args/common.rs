@@ -216,7 +216,7 @@ impl CommonArgs {
 /// `--format` of backup-list and backup-show.
 #[derive(Debug, Args)]
 pub struct FormatArgs {
-    /// Output format (console or json). Default console.
+    /// Output format (console or json).
     #[arg(long, default_value = "console")]
     pub format: String,
 }
