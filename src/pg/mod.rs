@@ -5,7 +5,9 @@ mod conninfo;
 
 pub use conninfo::{ConnectOptions, Env, ProcessEnv, config};
 
-use tokio_postgres::{Client, NoTls};
+use std::time::Duration;
+
+use tokio_postgres::{CancelToken, Client, NoTls};
 
 use crate::error::{Error, PgFailure, Result};
 use crate::postgres::{Lsn, Tablespace};
@@ -15,6 +17,8 @@ use crate::python::Timestamp;
 pub struct Pg {
     client: Client,
     connection: tokio::task::JoinHandle<()>,
+    /// What a cancel request needs: the backend's key, on a new connection to the same host.
+    cancel: CancelToken,
     /// `server_version_num`, e.g. 150018.
     pub version: u32,
 }
@@ -122,6 +126,9 @@ fn unreachable(config: &tokio_postgres::Config, e: tokio_postgres::Error) -> Err
     }
 }
 
+/// How long [`Pg::close`] waits for the server to finish what it is running.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// The session's `now()` in Python's `str(datetime)` form, with the session's offset.
 const NOW: &str = "to_char(now(), 'YYYY-MM-DD HH24:MI:SS.USTZH:TZM')";
 
@@ -146,6 +153,7 @@ impl Pg {
             .map_err(connect_error)?;
         let version: i32 = row.get(0);
         Ok(Pg {
+            cancel: client.cancel_token(),
             client,
             connection,
             version: version as u32,
@@ -343,10 +351,26 @@ impl Pg {
             .map_err(sql("create the restore point"))
     }
 
-    /// Ends the session.
+    /// Asks the server to cancel the query running in this session, as libpq's
+    /// `PQcancel` does (a separate connection carrying the backend's key). A session
+    /// with nothing running ignores it, so this is safe to send at any moment.
+    pub async fn cancel(&self) {
+        if let Err(e) = self.cancel.cancel_query(NoTls).await {
+            tracing::debug!("cannot send PostgreSQL a cancel request: {e}");
+        }
+    }
+
+    /// Ends the session. The connection is dropped after a second even when a query
+    /// is still running: the server then ends the session (and any backup in it) itself.
     pub async fn close(self) {
         drop(self.client);
-        let _ = self.connection.await;
+        let mut connection = self.connection;
+        if tokio::time::timeout(CLOSE_GRACE, &mut connection)
+            .await
+            .is_err()
+        {
+            connection.abort();
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod corpus;
 mod docs;
 mod faults;
 mod integrity;
+mod interrupt;
 mod messages;
 mod restore;
 mod retention;
