@@ -16,6 +16,7 @@ mod faults;
 mod integrity;
 mod interrupt;
 mod messages;
+mod pg_tls;
 mod restore;
 mod retention;
 mod secrets;
