@@ -193,10 +193,12 @@ pub enum Error {
     },
 
     /// A backup started and then failed; its `backup.info` says FAILED.
-    #[error("backup {backup_id} failed: {reason}")]
+    #[error("backup {backup_id} failed while {phase}: {reason}")]
     BackupFailed {
         /// The backup ID.
         backup_id: String,
+        /// What the backup was doing, as a gerund phrase ("uploading data").
+        phase: &'static str,
         /// What made it fail.
         reason: Box<Error>,
     },
@@ -833,9 +835,10 @@ mod tests {
             (
                 Error::BackupFailed {
                     backup_id: ID.into(),
+                    phase: "uploading data",
                     reason: Box::new(Error::Input("why".into())),
                 },
-                "backup 20261201T000000 failed: why",
+                "backup 20261201T000000 failed while uploading data: why",
                 Operation,
             ),
             (
@@ -1131,6 +1134,7 @@ mod tests {
     fn a_backup_that_lost_the_store_exits_as_a_network_failure() {
         let failed = Error::BackupFailed {
             backup_id: ID.into(),
+            phase: "uploading data",
             reason: Box::new(Error::Connection {
                 endpoint: "s3://bucket/pg".into(),
                 source: "timed out".into(),

@@ -20,7 +20,7 @@ complete -c barman-cloud-backup -s J -l jobs -d 'Number of parts uploaded at onc
 complete -c barman-cloud-backup -s S -l max-archive-size -d 'Maximum size of an archive when uploading to cloud storage (default: 100GB)' -r
 complete -c barman-cloud-backup -l min-chunk-size -d 'Minimum size of an individual chunk when uploading to cloud storage (default: 5MB for aws-s3, 64KB for azure-blob-storage)' -r
 complete -c barman-cloud-backup -l max-bandwidth -d 'The maximum amount of data to be uploaded per second (default: no limit)' -r
-complete -c barman-cloud-backup -s d -l dbname -d 'Database name or conninfo string for Postgres connection (default: postgres)' -r
+complete -c barman-cloud-backup -s d -l dbname -d 'Database name or conninfo string for Postgres connection (default: postgres). TLS as in libpq: sslmode (disable, allow, prefer (default), require, verify-ca, verify-full), sslrootcert, sslcert and sslkey here or in PGSSLMODE, PGSSLROOTCERT, PGSSLCERT and PGSSLKEY; ~/.postgresql/root.crt, postgresql.crt and postgresql.key by default' -r
 complete -c barman-cloud-backup -s n -l name -d 'A name which can be used to reference this backup in commands such as barman-cloud-restore and barman-cloud-backup-delete' -r
 complete -c barman-cloud-backup -l tags -d 'Tags, each as KEY,VALUE, to be added to the uploaded objects (deprecated form; ends at the next option)' -r
 complete -c barman-cloud-backup -l tag -d 'A KEY,VALUE tag to be added to the uploaded objects (repeatable)' -r

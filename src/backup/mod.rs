@@ -94,19 +94,28 @@ fn major_version(version: u32) -> String {
     }
 }
 
-/// Where the copy failed and why.
-struct Failure {
-    phase: &'static str,
-    error: Error,
+/// What the backup is doing, named in its failure: in the log, in the `error` of
+/// `backup.info` (`failure <phase> (<reason>)`, Barman's form) and in the exit message.
+mod phase {
+    pub(super) const SETTINGS: &str = "reading the server settings";
+    pub(super) const CHECKPOINT: &str = "waiting for PostgreSQL's checkpoint";
+    pub(super) const UPLOADING: &str = "uploading data";
+    pub(super) const STOPPING: &str = "waiting for pg_backup_stop (WAL archiving)";
+    pub(super) const SWITCHING: &str = "switching WAL";
+    pub(super) const RESTORE_POINT: &str = "creating the restore point";
 }
 
-trait Phase<T> {
-    fn during(self, phase: &'static str) -> std::result::Result<T, Failure>;
-}
+/// The step the copy is in, read when it fails or is interrupted.
+#[derive(Debug)]
+struct Steps(std::sync::Mutex<&'static str>);
 
-impl<T> Phase<T> for Result<T> {
-    fn during(self, phase: &'static str) -> std::result::Result<T, Failure> {
-        self.map_err(|error| Failure { phase, error })
+impl Steps {
+    fn enter(&self, phase: &'static str) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+    }
+
+    fn current(&self) -> &'static str {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -149,22 +158,22 @@ pub async fn backup(
         .sweep_staging(&layout.base_dir(), Duration::from_secs(24 * 3600))
         .await;
     let (stop, stopped) = watch::channel(false);
+    let steps = Steps(std::sync::Mutex::new(phase::SETTINGS));
     let outcome = {
         let copying = copy(
-            storage, layout, pg, options, &backup_id, &mut info, started, stopped,
+            storage, layout, pg, options, &backup_id, &mut info, started, stopped, &steps,
         );
         tokio::pin!(copying);
         tokio::select! {
-            outcome = &mut copying => outcome,
+            outcome = &mut copying => outcome.map_err(|error| (steps.current(), error)),
             () = interrupt => {
+                let during = steps.current();
+                tracing::warn!("interrupted while {during}: cancelling the backup");
                 // Let the uploader abort the parts in flight: an S3 multipart upload left
                 // open is billed until a lifecycle rule removes it.
                 let _ = stop.send(true);
-                let _ = tokio::time::timeout(ABORT_GRACE, &mut copying).await;
-                Err(Failure {
-                    phase: "uploading data",
-                    error: Error::Interrupted("barman-cloud-backup"),
-                })
+                stop_copy(pg, &mut copying).await;
+                Err((during, Error::Interrupted("barman-cloud-backup")))
             }
         }
     };
@@ -176,24 +185,52 @@ pub async fn backup(
             tracing::info!(target: NOTICE, "{}", summary.line(&backup_id));
             Ok(backup_id)
         }
-        Err(failure) => {
-            let reason = failure.error.to_string();
+        Err((phase, error)) => {
+            let reason = error.to_string();
             let first_line = reason.lines().next().unwrap_or_default();
             info.status = Status::Failed;
             info.copy_stats = None;
-            // Barman names every failure after its copy phase; the log says which step it was.
-            tracing::error!("Backup failed {} ({first_line})", failure.phase);
-            info.error = Some(format!("failure uploading data ({first_line})"));
+            tracing::error!("Backup failed {phase} ({first_line})");
+            info.error = Some(format!("failure {phase} ({first_line})"));
             if let Err(e) = store_info(storage, layout, &backup_id, &info, options).await {
                 tracing::error!("cannot store the FAILED backup.info of {backup_id}: {e}");
             }
             Err(Error::BackupFailed {
                 backup_id: backup_id.to_string(),
-                reason: Box::new(failure.error),
+                phase,
+                reason: Box::new(error),
             })
         }
     }
 }
+
+/// Stops an interrupted copy: cancels what PostgreSQL runs for it (the checkpoint
+/// `pg_backup_start` waits for, `pg_backup_stop`'s wait for archiving), again every
+/// [`CANCEL_EVERY`] since a step may send its query after a cancel landed, until the copy
+/// gives up or [`ABORT_GRACE`] has passed. The session then ends, and PostgreSQL aborts a
+/// backup left open in it.
+async fn stop_copy<T>(
+    pg: &Pg,
+    copying: &mut std::pin::Pin<&mut impl std::future::Future<Output = T>>,
+) {
+    let deadline = Instant::now() + ABORT_GRACE;
+    loop {
+        pg.cancel().await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        if tokio::time::timeout(CANCEL_EVERY.min(left), copying.as_mut())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// How often an interrupted backup repeats its cancel request.
+const CANCEL_EVERY: Duration = Duration::from_millis(200);
 
 async fn store_info(
     storage: &Storage,
@@ -227,8 +264,9 @@ async fn copy(
     info: &mut BackupInfo,
     started: Instant,
     stopped: watch::Receiver<bool>,
-) -> std::result::Result<Summary, Failure> {
-    let facts = pg.facts().await.during("reading the server settings")?;
+    steps: &Steps,
+) -> Result<Summary> {
+    let facts = pg.facts().await?;
     record_facts(info, &facts);
     let segment_size = info.xlog_segment_size;
     let label = format!("Barman backup cloud {backup_id}");
@@ -241,19 +279,18 @@ async fn copy(
              hurry it, or pass --immediate-checkpoint"
         );
     }
+    steps.enter(phase::CHECKPOINT);
     let start = pg
         .backup_start(&label, options.immediate_checkpoint)
-        .await
-        .during("starting backup")?;
+        .await?;
+    steps.enter(phase::UPLOADING);
     tracing::info!("Starting backup '{backup_id}' at {}", start.lsn);
     info.timeline = Some(start.timeline);
     info.begin_time = Some(start.time);
     info.begin_xlog = Some(start.lsn.to_string());
     info.begin_wal = Some(start.lsn.segment(start.timeline, segment_size).to_string());
     info.begin_offset = Some(start.lsn.offset(segment_size));
-    store_info(storage, layout, backup_id, info, options)
-        .await
-        .during("uploading data")?;
+    store_info(storage, layout, backup_id, info, options).await?;
 
     let max_archive_size = if options.max_archive_size > MAX_ARCHIVE_SIZE_CAP {
         tracing::warn!("max-archive-size too big. Capping it to 1.0 TiB");
@@ -295,7 +332,9 @@ async fn copy(
     let producer = async {
         let walker = task::blocking("reading PGDATA", move || tree.copy(tx));
         let (data, tree) = walker.await?.map_err(copy_error)?;
+        steps.enter(phase::STOPPING);
         let stop = pg.backup_stop().await?;
+        steps.enter(phase::UPLOADING);
         let label_text = stop.label.clone();
         let finisher = task::blocking("writing backup_label", move || {
             tree.finish(data, &label_text)
@@ -309,15 +348,16 @@ async fn copy(
     // the uploader stopped first, the uploader a cut-off part when the tar side did.
     let closed_pipe = |e: &Error| matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe);
     let (stop, parts) = match (stop, parts) {
-        (Err(e), _) if !closed_pipe(&e) => return Err(e).during("uploading data"),
-        (_, Err(e)) => return Err(e).during("uploading data"),
-        (stop, Ok(parts)) => (stop.during("uploading data")?, parts),
+        (Err(e), _) if !closed_pipe(&e) => return Err(e),
+        (_, Err(e)) => return Err(e),
+        (stop, Ok(parts)) => (stop?, parts),
     };
     if !pg.is_in_recovery().await.unwrap_or(true) {
-        pg.switch_wal().await.during("switching WAL")?;
+        steps.enter(phase::SWITCHING);
+        pg.switch_wal().await?;
+        steps.enter(phase::RESTORE_POINT);
         pg.create_restore_point(&format!("barman_{backup_id}"))
-            .await
-            .during("creating the restore point")?;
+            .await?;
     }
     info.end_time = Some(stop.time);
     info.end_xlog = Some(stop.lsn.to_string());

@@ -52,7 +52,11 @@ pub struct Args {
     /// The maximum amount of data to be uploaded per second (default: no limit).
     #[arg(long, value_parser = args::parse_size)]
     pub max_bandwidth: Option<u64>,
-    /// Database name or conninfo string for Postgres connection (default: postgres).
+    /// Database name or conninfo string for Postgres connection (default: postgres). TLS
+    /// as in libpq: sslmode (disable, allow, prefer (default), require, verify-ca,
+    /// verify-full), sslrootcert, sslcert and sslkey here or in PGSSLMODE, PGSSLROOTCERT,
+    /// PGSSLCERT and PGSSLKEY; ~/.postgresql/root.crt, postgresql.crt and postgresql.key by
+    /// default.
     #[arg(short = 'd', long)]
     pub dbname: Option<String>,
     /// A name which can be used to reference this backup in commands such as
@@ -173,8 +177,8 @@ pub async fn run(args: Args) -> Result<()> {
         dbname: args.dbname.clone(),
     }
     .conninfo();
-    let config = crate::pg::config(&conninfo, &ProcessEnv)?;
-    let pg = Pg::connect(&config).await?;
+    let target = crate::pg::config(&conninfo, &ProcessEnv)?;
+    let pg = Pg::connect(&target).await?;
     // Before PostgreSQL is asked for a checkpoint that an unreachable store would waste.
     storage.probe().await?;
     let options = BackupOptions {

@@ -7,8 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::Host;
 
+use super::tls::{SslParams, Tls};
 use crate::error::{Error, Result};
 
 /// The connection flags of `barman-cloud-backup`.
@@ -69,30 +70,29 @@ impl Env for ProcessEnv {
     }
 }
 
+/// Where to connect and how: tokio-postgres's settings and ours for TLS.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Hosts, user, database and the like.
+    pub config: tokio_postgres::Config,
+    /// TLS, resolved as libpq resolves it.
+    pub tls: Tls,
+}
+
 /// Parses `conninfo` (key=value or a `postgresql://` URL) and fills libpq's defaults.
 ///
 /// # Errors
-/// [`Error::Input`] for a conninfo tokio-postgres cannot parse or an SSL mode we cannot honour.
-pub fn config(conninfo: &str, env: &dyn Env) -> Result<tokio_postgres::Config> {
-    let mut config = tokio_postgres::Config::from_str(conninfo)
-        .map_err(|e| Error::Input(format!("invalid PostgreSQL connection string: {e}")))?;
-    let sslmode_in_conninfo = conninfo.contains("sslmode");
-    if !sslmode_in_conninfo {
-        if let Some(mode) = env.var("PGSSLMODE") {
-            config.ssl_mode(match mode.as_str() {
-                "disable" => SslMode::Disable,
-                "allow" | "prefer" => SslMode::Prefer,
-                _ => SslMode::Require,
-            });
-        }
-    }
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(Error::Input(
-            "TLS connections to PostgreSQL are not supported yet: use a Unix socket, \
-             or sslmode=prefer/disable on a trusted network"
-                .into(),
-        ));
-    }
+/// [`Error::Input`] for a conninfo tokio-postgres cannot parse or TLS settings that cannot
+/// be used (a missing root certificate file, say).
+pub fn config(conninfo: &str, env: &dyn Env) -> Result<Target> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        Error::Input(format!("invalid PostgreSQL connection string: {e}"))
+    };
+    // tokio-postgres knows only three sslmode values and no certificate files: ours go.
+    let mut ssl = SslParams::default();
+    let rest = without_ssl_keys(conninfo, &mut ssl).map_err(|e| invalid(&e))?;
+    let mut config = tokio_postgres::Config::from_str(&rest).map_err(|e| invalid(&e))?;
+    let mut tls = Tls::resolve(&ssl, env)?;
     if config.get_hosts().is_empty() {
         match env.var("PGHOST") {
             Some(hosts) => hosts.split(',').for_each(|h| add_host(&mut config, h)),
@@ -130,7 +130,82 @@ pub fn config(conninfo: &str, env: &dyn Env) -> Result<tokio_postgres::Config> {
         }
     }
     config.application_name("barman_cloud_backup");
-    Ok(config)
+    // libpq never speaks TLS over a Unix socket, whatever the mode.
+    if config
+        .get_hosts()
+        .iter()
+        .all(|h| matches!(h, Host::Unix(_)))
+    {
+        tls = Tls::disabled();
+    }
+    config.ssl_mode(tls.mode.for_client());
+    Ok(Target { config, tls })
+}
+
+/// `conninfo` with the `ssl*` keys we handle moved into `ssl`.
+fn without_ssl_keys(conninfo: &str, ssl: &mut SslParams) -> std::result::Result<String, String> {
+    let trimmed = conninfo.trim_start();
+    if trimmed.starts_with("postgresql://") || trimmed.starts_with("postgres://") {
+        let mut url = url::Url::parse(trimmed).map_err(|e| e.to_string())?;
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, v)| !ssl.take(k, v))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        return Ok(url.to_string());
+    }
+    let pairs = keywords(conninfo)?;
+    Ok(pairs
+        .into_iter()
+        .filter(|(k, v)| !ssl.take(k, v))
+        .map(|(k, v)| format!("{k}={}", quote(&v)))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// libpq's `key = value` list: values bare or in single quotes, `\` escaping.
+fn keywords(conninfo: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut chars = conninfo.chars().peekable();
+    let mut pairs = Vec::new();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(format!("missing \"=\" after \"{key}\""));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some('\\') => value.extend(chars.next()),
+                    Some(c) => value.push(c),
+                    None => return Err("unterminated quoted string".into()),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    c => value.push(c),
+                }
+            }
+        }
+        pairs.push((key, value));
+    }
 }
 
 fn add_host(config: &mut tokio_postgres::Config, host: &str) {
@@ -253,13 +328,15 @@ mod tests {
             ("PGUSER", "alice"),
             ("PGPASSWORD", "pw"),
         ]);
-        let c = config("dbname=postgres", &env).unwrap();
+        let c = config("dbname=postgres", &env).unwrap().config;
         assert_eq!(c.get_hosts(), &[Host::Unix("/run/pg".into())]);
         assert_eq!(c.get_ports(), &[5499]);
         assert_eq!(c.get_user(), Some("alice"));
         assert_eq!(c.get_password(), Some(&b"pw"[..]));
         assert_eq!(c.get_application_name(), Some("barman_cloud_backup"));
-        let explicit = config("host=db port=1 user=bob dbname=x", &env).unwrap();
+        let explicit = config("host=db port=1 user=bob dbname=x", &env)
+            .unwrap()
+            .config;
         assert_eq!(explicit.get_hosts(), &[Host::Tcp("db".into())]);
         assert_eq!(explicit.get_user(), Some("bob"));
     }
@@ -270,13 +347,36 @@ mod tests {
         let file = dir.path().join("pgpass");
         std::fs::write(&file, "# c\nother:*:*:*:no\nlocalhost:5432:*:bob:a\\:b\n").unwrap();
         let env = vars(&[("PGPASSFILE", file.to_str().unwrap())]);
-        let c = config("host=/tmp port=5432 user=bob dbname=x", &env).unwrap();
+        let c = config("host=/tmp port=5432 user=bob dbname=x", &env)
+            .unwrap()
+            .config;
         assert_eq!(c.get_password(), Some(&b"a:b"[..]));
     }
 
     #[test]
-    fn tls_required_is_refused_with_a_fix() {
-        let e = config("host=db sslmode=require", &vars(&[])).unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
+    fn ssl_settings_come_from_conninfo_then_environment() {
+        use super::super::tls::SslMode;
+        let env = vars(&[("PGSSLMODE", "require"), ("HOME", "/nonexistent")]);
+        let t = config("host=db sslmode='disable' user=x", &env).unwrap();
+        assert_eq!(t.tls.mode, SslMode::Disable);
+        assert_eq!(t.config.get_user(), Some("x"));
+        assert_eq!(config("host=db", &env).unwrap().tls.mode, SslMode::Require);
+        let url = config(
+            "postgresql://db/x?sslmode=allow&connect_timeout=3",
+            &vars(&[]),
+        );
+        let url = url.unwrap();
+        assert_eq!(url.tls.mode, SslMode::Allow);
+        assert_eq!(url.config.get_dbname(), Some("x"));
+        // Over a Unix socket libpq never uses TLS.
+        let socket = config("host=/tmp sslmode=require", &env).unwrap();
+        assert_eq!(socket.tls.mode, SslMode::Disable);
+        let e = config("host=db sslmode=verify-full sslrootcert=/no/ca.crt", &env).unwrap_err();
+        assert!(
+            e.to_string().contains("\"/no/ca.crt\" does not exist"),
+            "{e}"
+        );
+        let e = config("host=db sslmode=bogus", &env).unwrap_err();
+        assert!(e.to_string().contains("verify-full"), "{e}");
     }
 }

@@ -2,10 +2,14 @@
 //! non-exclusive backup API (whose function names changed in PostgreSQL 15).
 
 mod conninfo;
+mod tls;
 
-pub use conninfo::{ConnectOptions, Env, ProcessEnv, config};
+pub use conninfo::{ConnectOptions, Env, ProcessEnv, Target, config};
+pub use tls::{SslMode, Tls};
 
-use tokio_postgres::{Client, NoTls};
+use std::time::Duration;
+
+use tokio_postgres::{CancelToken, Client};
 
 use crate::error::{Error, PgFailure, Result};
 use crate::postgres::{Lsn, Tablespace};
@@ -15,6 +19,10 @@ use crate::python::Timestamp;
 pub struct Pg {
     client: Client,
     connection: tokio::task::JoinHandle<()>,
+    /// What a cancel request needs: the backend's key, on a new connection to the same host.
+    cancel: CancelToken,
+    /// The cancel request goes the way the session went: over TLS when it did.
+    tls: Tls,
     /// `server_version_num`, e.g. 150018.
     pub version: u32,
 }
@@ -122,19 +130,42 @@ fn unreachable(config: &tokio_postgres::Config, e: tokio_postgres::Error) -> Err
     }
 }
 
+/// PostgreSQL's "no pg_hba.conf entry ... no encryption" with the fix, when the server takes
+/// only TLS and sslmode=disable kept us from it.
+fn refused_without_tls(target: &Target, e: tokio_postgres::Error) -> Error {
+    let message = e.as_db_error().map(|db| db.message().to_string());
+    match message {
+        Some(message)
+            if target.tls.mode == SslMode::Disable && message.ends_with("no encryption") =>
+        {
+            Error::PgConnect {
+                source: PgFailure::Unexpected(format!(
+                    "{message}: the server takes this connection over TLS only; use \
+                     sslmode=require (or verify-ca, verify-full) instead of sslmode=disable"
+                )),
+            }
+        }
+        _ => unreachable(&target.config, e),
+    }
+}
+
+/// How long [`Pg::close`] waits for the server to finish what it is running.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// The session's `now()` in Python's `str(datetime)` form, with the session's offset.
 const NOW: &str = "to_char(now(), 'YYYY-MM-DD HH24:MI:SS.USTZH:TZM')";
 
 impl Pg {
-    /// Connects with `config` (see [`config`]).
+    /// Connects to `target` (see [`config`]).
     ///
     /// # Errors
     /// [`Error::PgConnect`] when the server cannot be reached or refuses us.
-    pub async fn connect(config: &tokio_postgres::Config) -> Result<Pg> {
+    pub async fn connect(target: &Target) -> Result<Pg> {
+        let config = &target.config;
         let (client, connection) = config
-            .connect(NoTls)
+            .connect(target.tls.clone())
             .await
-            .map_err(|e| unreachable(config, e))?;
+            .map_err(|e| refused_without_tls(target, e))?;
         let connection = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("PostgreSQL connection closed: {e}");
@@ -146,6 +177,8 @@ impl Pg {
             .map_err(connect_error)?;
         let version: i32 = row.get(0);
         Ok(Pg {
+            cancel: client.cancel_token(),
+            tls: target.tls.clone(),
             client,
             connection,
             version: version as u32,
@@ -343,10 +376,26 @@ impl Pg {
             .map_err(sql("create the restore point"))
     }
 
-    /// Ends the session.
+    /// Asks the server to cancel the query running in this session, as libpq's
+    /// `PQcancel` does (a separate connection carrying the backend's key). A session
+    /// with nothing running ignores it, so this is safe to send at any moment.
+    pub async fn cancel(&self) {
+        if let Err(e) = self.cancel.cancel_query(self.tls.clone()).await {
+            tracing::debug!("cannot send PostgreSQL a cancel request: {e}");
+        }
+    }
+
+    /// Ends the session. The connection is dropped after a second even when a query
+    /// is still running: the server then ends the session (and any backup in it) itself.
     pub async fn close(self) {
         drop(self.client);
-        let _ = self.connection.await;
+        let mut connection = self.connection;
+        if tokio::time::timeout(CLOSE_GRACE, &mut connection)
+            .await
+            .is_err()
+        {
+            connection.abort();
+        }
     }
 }
 
