@@ -13,10 +13,13 @@ complete -c barman-cloud-verify -l azure-credential -l credential -l default -d 
 managed-identity\t'The VM\'s or pod\'s managed identity'
 default\t'The default chain (environment, workload identity, managed identity, CLI)'"
 complete -c barman-cloud-verify -s J -l jobs -d 'How many objects are downloaded and checked at once' -r
-complete -c barman-cloud-verify -l format -d 'Output format (console or json)' -r
+complete -c barman-cloud-verify -l format -d 'Output format. prometheus: the text exposition format, gauges named barman_cloud_* with a server label: verify_ok (1/0), verify_problems, verify_timestamp, backups{status}, last_backup_info{backup_id,status}, last_backup_end_timestamp, first_recoverability_point, last_available_backup_timestamp, last_failed_backup_timestamp (unix seconds, 0 for none, as CloudNativePG\'s), wal_newest_timeline, wal_newest_segment, wal_newest_timestamp, wal_newest_age_seconds, wal_gaps, wal_missing_segments, wal_missing_history_files, and backup_verify_problems{backup_id} for each backup verified' -r -f -a "console\t'A line per backup and timeline, then a line per problem'
+json\t'The whole report as one JSON document'
+prometheus\t'Prometheus\' text exposition format'"
+complete -c barman-cloud-verify -l textfile -d 'Also write the prometheus format to this file for node_exporter\'s textfile collector (a name ending in .prom in its --collector.textfile.directory), replacing it atomically (mode 0644); when verification cannot run, the file says verify_ok 0' -r -F
 complete -c barman-cloud-verify -l help -d 'Show this help message and exit (`-h` is not help, as in Barman)'
 complete -c barman-cloud-verify -s v -l verbose -d 'Increase output verbosity (e.g., -vv is more than -v)'
 complete -c barman-cloud-verify -s q -l quiet -d 'Decrease output verbosity (e.g., -qq is less than -q)'
 complete -c barman-cloud-verify -s t -l test -d 'Test cloud connectivity and exit'
-complete -c barman-cloud-verify -l wal-only -d 'Check the WAL archive only, no backup'
+complete -c barman-cloud-verify -l wal-only -d 'Check the WAL archive only, no backup\'s objects (the catalog is still read, for the backup gauges of the prometheus format)'
 complete -c barman-cloud-verify -s V -l version -d 'Print version'

@@ -272,7 +272,22 @@ pub const VARIABLES: &[(&str, Group, &str)] = &[
     (
         "PGSSLMODE",
         Group::Postgres,
-        "disable, allow or prefer (TLS to PostgreSQL is not supported yet).",
+        "disable, allow, prefer (default), require, verify-ca or verify-full, when the connection string sets no sslmode.",
+    ),
+    (
+        "PGSSLROOTCERT",
+        Group::Postgres,
+        "The CA certificates that verify the server (default ~/.postgresql/root.crt).",
+    ),
+    (
+        "PGSSLCERT",
+        Group::Postgres,
+        "A client certificate (default ~/.postgresql/postgresql.crt).",
+    ),
+    (
+        "PGSSLKEY",
+        Group::Postgres,
+        "The client certificate's key (default ~/.postgresql/postgresql.key).",
     ),
     (
         "BARMAN_HOOK",
