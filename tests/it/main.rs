@@ -14,6 +14,7 @@ mod corpus;
 mod docs;
 mod faults;
 mod integrity;
+mod manifest;
 mod messages;
 mod restore;
 mod retention;
