@@ -2,7 +2,8 @@
 //! pgbench database with a tablespace stores a `backup_manifest` as PostgreSQL writes it,
 //! and PostgreSQL's own `pg_verifybackup` (replaying the archived WAL the manifest names)
 //! passes on the directory restored by our barman-cloud-restore and on the one restored by
-//! Barman's, for each checksum algorithm.
+//! Barman's, for each checksum algorithm; barman-cloud-verify checks every file against it
+//! on each provider, and finds a flipped byte that only the manifest can see.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use barman_cloud::postgres::WalName;
 use crate::support::pg::{as_postgres, pg_bin};
 use crate::support::primary::{By, Options, Primary};
 use crate::support::{Provider, Store, TestCommand, barman, ours};
+use crate::verify::verify;
 
 /// A primary with a tablespace and pgbench data, archiving its WAL gzipped.
 fn primary(provider: Provider) -> Option<Primary> {
@@ -113,7 +115,72 @@ fn both_restores_verify(provider: Provider, flags: &[&str]) -> Option<(Primary, 
             "pg_verifybackup on the restore by {by:?}: {ran:?}"
         );
     }
+    let text = verify(&primary.store, &[&id]).ok();
+    assert!(text.contains(&format!("backup {id}: OK")), "{text}");
+    assert!(
+        text.contains(&format!("backup {id}: backup_manifest: ")) && text.contains(" checked"),
+        "{text}"
+    );
     Some((primary, id))
+}
+
+/// A byte flipped inside a file of an uncompressed tarball leaves a valid tar archive:
+/// only the manifest's checksum finds it, and verify names the file and the part.
+#[test]
+fn verify_names_the_file_with_a_flipped_byte_in_an_uncompressed_tarball() {
+    let Some(primary) = primary(Provider::File) else {
+        return;
+    };
+    primary.backup(By::Us, &["--immediate-checkpoint"]);
+    let id = primary.backup_ids().pop().unwrap();
+    let store = &primary.store;
+    verify(store, &[&id]).ok();
+    let key = format!("pg/base/{id}/data.tar");
+    let mut bytes = store.get_bytes(&key);
+    let at = tar::Archive::new(&bytes[..])
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().ends_with("PG_VERSION"))
+        .unwrap()
+        .raw_file_position() as usize;
+    bytes[at] ^= 0x01;
+    store.put_bytes(&key, bytes);
+    let ran = verify(store, &[&id]).code(1);
+    let out = format!("{}{}", ran.stdout(), ran.stderr());
+    assert!(
+        out.contains(&format!(
+            "backup {id} does not match its backup_manifest: 'PG_VERSION' in '"
+        )) && out.contains("data.tar' has CRC32C checksum"),
+        "{out}"
+    );
+}
+
+/// A backup by Barman's barman-cloud-backup has no manifest: it verifies, and says in one
+/// line (text and JSON) that file checksums were not checked.
+#[test]
+fn a_barman_backup_without_manifest_says_so() {
+    let Some(primary) = Primary::new(
+        Provider::S3,
+        Options {
+            archiver: By::Barman,
+            ..Options::default()
+        },
+    ) else {
+        return;
+    };
+    primary.backup(By::Barman, &["--immediate-checkpoint"]);
+    let id = primary.backup_ids().pop().unwrap();
+    let text = verify(&primary.store, &[&id]).ok();
+    let line = format!("backup {id}: no backup_manifest");
+    assert!(
+        text.contains(&line) && text.contains(&format!("backup {id}: OK")),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&verify(&primary.store, &[&id, "--format", "json"]).ok()).unwrap();
+    let note = json["backups"][0]["manifest"].as_str().unwrap();
+    assert!(note.starts_with("no backup_manifest"), "{json}");
 }
 
 /// CRC32C (the default), gzip, parts split at 1 MB on S3: the manifest is the last member

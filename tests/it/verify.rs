@@ -5,7 +5,7 @@
 use crate::support::primary::{By, Options, Primary};
 use crate::support::{Provider, Ran, Store, TestCommand, matrix, ours};
 
-fn verify(store: &Store, rest: &[&str]) -> Ran {
+pub fn verify(store: &Store, rest: &[&str]) -> Ran {
     store
         .command(ours("barman-cloud-verify"))
         .arg(&store.url)
