@@ -503,6 +503,15 @@ pub enum Error {
         floor_kib: u64,
     },
 
+    /// A file of a backup differs from what its `backup_manifest` lists (barman-cloud-verify).
+    #[error("backup {backup_id} does not match its backup_manifest: {detail}")]
+    ManifestMismatch {
+        /// The backup ID.
+        backup_id: String,
+        /// Which file and how, naming the part.
+        detail: String,
+    },
+
     /// barman-cloud-verify found objects missing or damaged, each printed on a line of its
     /// own before this one.
     #[error(
@@ -632,7 +641,7 @@ impl Error {
             | Error::TaskFailed(_) => ExitClass::General,
             Error::WalDamaged { .. } => ExitClass::StopRecovery,
             Error::Stalled { .. } => ExitClass::Network,
-            Error::VerifyFailed { .. } => ExitClass::Operation,
+            Error::VerifyFailed { .. } | Error::ManifestMismatch { .. } => ExitClass::Operation,
             Error::NoCredentials { .. } => ExitClass::General,
         }
     }
@@ -1071,6 +1080,15 @@ mod tests {
                  (10 bytes in 60 s of waiting, under 64 KiB): check the network, or raise \
                  --read-timeout",
                 Network,
+            ),
+            (
+                Error::ManifestMismatch {
+                    backup_id: ID.into(),
+                    detail: "'base/1/1259' in 'k' has 1 bytes, its backup_manifest says 2".into(),
+                },
+                "backup 20261201T000000 does not match its backup_manifest: 'base/1/1259' in \
+                 'k' has 1 bytes, its backup_manifest says 2",
+                Operation,
             ),
             (
                 Error::VerifyFailed {

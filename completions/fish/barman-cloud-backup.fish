@@ -22,6 +22,9 @@ complete -c barman-cloud-backup -l min-chunk-size -d 'Minimum size of an individ
 complete -c barman-cloud-backup -l max-bandwidth -d 'The maximum amount of data to be uploaded per second (default: no limit)' -r
 complete -c barman-cloud-backup -s d -l dbname -d 'Database name or conninfo string for Postgres connection (default: postgres). TLS as in libpq: sslmode (disable, allow, prefer (default), require, verify-ca, verify-full), sslrootcert, sslcert and sslkey here or in PGSSLMODE, PGSSLROOTCERT, PGSSLCERT and PGSSLKEY; ~/.postgresql/root.crt, postgresql.crt and postgresql.key by default' -r
 complete -c barman-cloud-backup -s n -l name -d 'A name which can be used to reference this backup in commands such as barman-cloud-restore and barman-cloud-backup-delete' -r
+complete -c barman-cloud-backup -l manifest-checksums -d 'Our addition: the checksum of each file in the backup_manifest stored as the data tarball\'s last member, as pg_basebackup\'s option (pg_verifybackup checks a restored directory against it; NONE still lists each file\'s size)' -r -f -a "NONE\t'No checksum: the manifest lists sizes only'
+CRC32C\t'CRC-32C, PostgreSQL\'s default: hardware-assisted, so it costs next to nothing'
+SHA256\t'SHA-256, for a checksum no accident or tampering can match'"
 complete -c barman-cloud-backup -l tags -d 'Tags, each as KEY,VALUE, to be added to the uploaded objects (deprecated form; ends at the next option)' -r
 complete -c barman-cloud-backup -l tag -d 'A KEY,VALUE tag to be added to the uploaded objects (repeatable)' -r
 complete -c barman-cloud-backup -s e -l encryption -d 'The encryption algorithm used when storing the uploaded data in S3' -r -f -a "AES256\t'SSE-S3'
@@ -54,4 +57,5 @@ complete -c barman-cloud-backup -l snappy -d 'snappy-compress the backup while u
 complete -c barman-cloud-backup -l lz4 -d 'lz4-compress the backup while uploading to the cloud'
 complete -c barman-cloud-backup -l zstd -d 'Our addition: zstd-compress the backup while uploading to the cloud (level 3 unless --compression-level, on every core). Barman\'s barman-cloud-restore and barman-cloud-backup-delete skip .tar.zst parts: restore and delete such a backup with ours'
 complete -c barman-cloud-backup -l immediate-checkpoint -d 'Forces the initial checkpoint to be done as quickly as possible'
+complete -c barman-cloud-backup -l no-manifest -d 'Our addition: write no backup_manifest (the tarballs are then exactly Barman\'s)'
 complete -c barman-cloud-backup -s V -l version -d 'Print version'

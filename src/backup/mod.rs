@@ -3,7 +3,8 @@
 //! The order is Barman 3.19's: read the server facts, `pg_backup_start`, store a STARTED
 //! `backup.info`, stream the tablespaces then PGDATA (then `pg_control` and the configuration
 //! files kept outside PGDATA) into tar parts, `pg_backup_stop` (which waits for the WAL to be
-//! archived), add the `backup_label` member, commit every part, and only then store the DONE
+//! archived), add the `backup_label` member and then the `backup_manifest` (ours: Barman
+//! writes none; see [`backup_manifest`]), commit every part, and only then store the DONE
 //! `backup.info`. Any failure after the start stores FAILED with the reason, so a broken
 //! backup is never mistaken for a good one; a killed process leaves STARTED, which no tool
 //! treats as usable.
@@ -27,7 +28,8 @@ use crate::catalog::{BackupInfo, Status};
 use crate::compress::Compression;
 use crate::error::{Error, PgFailure, Result};
 use crate::layout::{BackupId, Layout};
-use crate::pg::{Pg, ServerFacts};
+use crate::pg::{BackupStart, BackupStop, Pg, ServerFacts};
+use crate::postgres::backup_manifest::{self, ChecksumAlgorithm};
 use crate::progress::{Counting, NOTICE, Progress as _, ProgressHandle};
 use crate::python::PyValue;
 use crate::python::pretty_size;
@@ -57,6 +59,9 @@ pub struct BackupOptions {
     pub max_bandwidth: Option<u64>,
     /// `--tags`: object tags put on every uploaded object.
     pub tags: Vec<(String, String)>,
+    /// The `backup_manifest` and its file checksums (`--manifest-checksums`); `None` for no
+    /// manifest (`--no-manifest`, Barman's tarballs exactly).
+    pub manifest: Option<ChecksumAlgorithm>,
     /// Where bytes read from PGDATA are reported.
     pub progress: ProgressHandle,
 }
@@ -327,6 +332,7 @@ async fn copy(
         compression: options.compression,
         level: options.level,
         max_archive_size,
+        manifest: options.manifest,
     };
     // The data tar stays open across pg_backup_stop: backup_label is its last member.
     let producer = async {
@@ -335,9 +341,9 @@ async fn copy(
         steps.enter(phase::STOPPING);
         let stop = pg.backup_stop().await?;
         steps.enter(phase::UPLOADING);
-        let label_text = stop.label.clone();
+        let (begun, ended) = (start.clone(), stop.clone());
         let finisher = task::blocking("writing backup_label", move || {
-            tree.finish(data, &label_text)
+            tree.finish(data, &begun, &ended)
         });
         finisher.await?.map_err(copy_error)?;
         Ok::<_, Error>(stop)
@@ -463,6 +469,7 @@ struct Tree {
     compression: Option<Compression>,
     level: Option<crate::compress::Level>,
     max_archive_size: u64,
+    manifest: Option<ChecksumAlgorithm>,
 }
 
 impl Tree {
@@ -482,6 +489,7 @@ impl Tree {
     fn copy(self, tx: mpsc::Sender<Message>) -> std::io::Result<(TarParts, Tree)> {
         let mut stats = walk::WalkStats::default();
         let mut exclude = Vec::new();
+        let mut manifest = self.manifest.map(backup_manifest::Writer::new);
         for ts in &self.facts.tablespaces {
             let oid = ts.oid.to_string();
             if let Some(inside) = ts.location.strip_prefix(&format!("{}/", self.facts.pgdata)) {
@@ -489,15 +497,19 @@ impl Tree {
             }
             exclude.push(format!("/pg_tblspc/{oid}"));
             tracing::info!("Uploading tablespace '{}' ({})", ts.name, ts.location);
-            let mut parts = self.parts(&oid, tx.clone());
+            // pg_basebackup lists a tablespace's files as PGDATA reaches them.
+            let mut parts = self
+                .parts(&oid, tx.clone())
+                .with_manifest(manifest, &format!("pg_tblspc/{oid}/"));
             let location = self.pgdata.join("pg_tblspc").join(&oid);
             let location = std::fs::canonicalize(&location).unwrap_or(ts.location.clone().into());
             walk::walk(&location, &Rules::tablespace(&self.major), &mut parts)?;
+            manifest = parts.take_manifest();
             parts.finish()?;
         }
         let pgdata = std::fs::canonicalize(&self.pgdata)?;
         tracing::info!("Uploading PGDATA ({})", pgdata.display());
-        let mut data = self.parts("data", tx);
+        let mut data = self.parts("data", tx).with_manifest(manifest, "");
         walk::walk(&pgdata, &Rules::pgdata(exclude), &mut data)?;
         walk::add_file(
             &pgdata.join("global/pg_control"),
@@ -535,18 +547,73 @@ impl Tree {
         Ok((data, self))
     }
 
-    /// Appends `backup_label` (Barman's header: mode 0644, uid 0, PGDATA's group, time 0) and
-    /// closes the data tar.
-    fn finish(self, mut data: TarParts, label: &str) -> std::io::Result<()> {
-        let gid = std::fs::metadata(&self.pgdata)
-            .map(|m| m.gid())
-            .unwrap_or(0);
-        data.add_bytes("backup_label", label.as_bytes(), 0o644, 0, gid.into())?;
+    /// Appends `backup_label` (Barman's header: mode 0644, uid 0, PGDATA's group, time 0),
+    /// then the manifest, and closes the data tar.
+    fn finish(
+        self,
+        mut data: TarParts,
+        start: &BackupStart,
+        stop: &BackupStop,
+    ) -> std::io::Result<()> {
+        let pgdata = std::fs::metadata(&self.pgdata)?;
+        let gid = pgdata.gid().into();
+        data.add_bytes("backup_label", stop.label.as_bytes(), 0o644, 0, gid)?;
+        if let Some(manifest) = data.take_manifest() {
+            let ranges = self.wal_ranges(start, stop)?;
+            let files = manifest.files();
+            let bytes = manifest.finish(&ranges);
+            tracing::info!(
+                "Adding {} ({files} files, {} bytes)",
+                backup_manifest::FILE_NAME,
+                bytes.len()
+            );
+            // PGDATA's owner and pg_basebackup's mode: pg_verifybackup, run as the server's
+            // user, must be able to read it after a restore as root.
+            let header = (0o600, pgdata.uid().into(), gid, now_seconds());
+            data.add_unlisted(backup_manifest::FILE_NAME, &bytes, header)?;
+        }
         data.finish()
+    }
+
+    /// The manifest's WAL ranges; a backup that ends on another timeline than it started
+    /// (a standby promoted meanwhile) takes them from the end timeline's history file.
+    fn wal_ranges(
+        &self,
+        start: &BackupStart,
+        stop: &BackupStop,
+    ) -> std::io::Result<Vec<backup_manifest::WalRange>> {
+        let history =
+            if start.timeline == stop.timeline {
+                Vec::new()
+            } else {
+                let wal = ["pg_wal", "pg_xlog"]
+                    .into_iter()
+                    .find(|d| self.pgdata.join(d).is_dir())
+                    .unwrap_or("pg_wal");
+                let path = self
+                    .pgdata
+                    .join(wal)
+                    .join(format!("{:08X}.history", stop.timeline));
+                backup_manifest::history_entries(&std::fs::read_to_string(&path).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                })?)
+            };
+        backup_manifest::wal_ranges(
+            (start.lsn, start.timeline),
+            (stop.lsn, stop.timeline),
+            &history,
+        )
+        .map_err(std::io::Error::other)
     }
 }
 
 use tarball::Message;
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 #[cfg(test)]
 mod tests {

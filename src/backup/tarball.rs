@@ -1,6 +1,9 @@
 //! One tar stream per base (`data` or a tablespace oid), cut into independent, separately
 //! compressed parts when the compressed size passes `--max-archive-size`, as Barman does.
 //!
+//! Each regular file's checksum is taken as its bytes go into the tar, for the backup
+//! manifest (PGDATA is read once).
+//!
 //! This side is synchronous (it reads files and compresses on a blocking thread); finished
 //! chunks go through a bounded channel to the async uploader, so reading, compressing and
 //! uploading overlap and memory stays bounded.
@@ -18,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::compress::{self, Compression, EncoderOptions, Level};
 use crate::layout::Tarball;
+use crate::postgres::backup_manifest::{self, Checksummer};
 use crate::progress::ProgressHandle;
 
 /// What the tar side tells the uploader.
@@ -118,6 +122,9 @@ pub(super) struct TarParts {
     builder: Option<tar::Builder<compress::Encoder<ChunkSender>>>,
     names: Names,
     progress: ProgressHandle,
+    /// The manifest each regular file is listed in, and the prefix that makes a member
+    /// name a path relative to PGDATA (`pg_tblspc/<oid>/` for a tablespace).
+    manifest: Option<(backup_manifest::Writer, String)>,
     /// Members in the part being written, for logs.
     pub members: u64,
 }
@@ -142,7 +149,40 @@ impl TarParts {
             builder: None,
             names: Names::default(),
             progress,
+            manifest: None,
             members: 0,
+        }
+    }
+
+    /// Lists every regular file added from now on in `manifest`, under `prefix` + its
+    /// member name (without a leading `./`).
+    pub(super) fn with_manifest(
+        mut self,
+        manifest: Option<backup_manifest::Writer>,
+        prefix: &str,
+    ) -> TarParts {
+        self.manifest = manifest.map(|m| (m, prefix.to_string()));
+        self
+    }
+
+    /// Takes the manifest back (to pass it on to the next base, or to finish it).
+    pub(super) fn take_manifest(&mut self) -> Option<backup_manifest::Writer> {
+        self.manifest.take().map(|(m, _)| m)
+    }
+
+    /// The checksummer for the next file's content, when there is a manifest.
+    fn checksummer(&self) -> Option<Checksummer> {
+        self.manifest
+            .as_ref()
+            .map(|(m, _)| Checksummer::new(&[m.algorithm()]))
+    }
+
+    fn list(&mut self, name: &str, size: u64, mtime: u64, sum: Option<Checksummer>) {
+        if let Some((manifest, prefix)) = &mut self.manifest {
+            let path = format!("{prefix}{}", name.strip_prefix("./").unwrap_or(name));
+            let checksum = sum.and_then(|s| s.finish().pop());
+            let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
+            manifest.add_file(path.as_bytes(), size, mtime, checksum.as_ref());
         }
     }
 
@@ -255,17 +295,22 @@ impl TarParts {
         let size = meta.len();
         let mut header = self.header(&meta);
         header.set_size(size);
-        let reader = ExactSize {
-            inner: io::BufReader::with_capacity(256 * 1024, file).take(size),
-            missing: size,
+        let mut reader = Checksumming {
+            inner: ExactSize {
+                inner: io::BufReader::with_capacity(256 * 1024, file).take(size),
+                missing: size,
+            },
+            sum: self.checksummer(),
         };
         self.members += 1;
-        self.part()?.append_data(&mut header, name, reader)?;
+        self.part()?.append_data(&mut header, name, &mut reader)?;
         self.progress.advance(size);
+        self.list(name, size, meta.mtime().max(0) as u64, reader.sum);
         Ok(size)
     }
 
-    /// Adds a file made from bytes with the given header fields (the `backup_label` member).
+    /// Adds a file made from bytes with the given header fields (the `backup_label` member,
+    /// time 0), listed in the manifest.
     pub(super) fn add_bytes(
         &mut self,
         name: &str,
@@ -274,13 +319,30 @@ impl TarParts {
         uid: u64,
         gid: u64,
     ) -> io::Result<()> {
+        let mut sum = self.checksummer();
+        if let Some(sum) = &mut sum {
+            sum.update(data);
+        }
+        self.add_unlisted(name, data, (mode, uid, gid, 0))?;
+        self.list(name, data.len() as u64, 0, sum);
+        Ok(())
+    }
+
+    /// Adds a file made from bytes with the header's mode, uid, gid and time, and does not
+    /// list it in the manifest (the manifest itself).
+    pub(super) fn add_unlisted(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        (mode, uid, gid, mtime): (u32, u64, u64, u64),
+    ) -> io::Result<()> {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_size(data.len() as u64);
         header.set_mode(mode);
         header.set_uid(uid);
         header.set_gid(gid);
-        header.set_mtime(0);
+        header.set_mtime(mtime);
         self.members += 1;
         self.part()?.append_data(&mut header, name, data)
     }
@@ -315,6 +377,22 @@ impl<R: Read> Read for ExactSize<R> {
             n
         };
         self.missing -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Checksums what it reads, for the manifest.
+struct Checksumming<R> {
+    inner: R,
+    sum: Option<Checksummer>,
+}
+
+impl<R: Read> Read for Checksumming<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(sum) = &mut self.sum {
+            sum.update(&buf[..n]);
+        }
         Ok(n)
     }
 }

@@ -11,6 +11,7 @@ use crate::compress::Level;
 use crate::error::{Error, Result};
 use crate::layout::is_backup_id;
 use crate::pg::{ConnectOptions, Pg, ProcessEnv};
+use crate::postgres::backup_manifest::ChecksumAlgorithm;
 
 /// Takes a hot base backup of a PostgreSQL server and ships its tarballs to the cloud.
 #[derive(Debug, Parser)]
@@ -63,6 +64,14 @@ pub struct Args {
     /// barman-cloud-restore and barman-cloud-backup-delete.
     #[arg(short = 'n', long = "name", value_name = "BACKUP_NAME", value_parser = parse_backup_name)]
     pub backup_name: Option<String>,
+    /// Our addition: the checksum of each file in the backup_manifest stored as the data
+    /// tarball's last member, as pg_basebackup's option (pg_verifybackup checks a restored
+    /// directory against it; NONE still lists each file's size).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ChecksumAlgorithm::Crc32c)]
+    pub manifest_checksums: ChecksumAlgorithm,
+    /// Our addition: write no backup_manifest (the tarballs are then exactly Barman's).
+    #[arg(long, conflicts_with = "manifest_checksums")]
+    pub no_manifest: bool,
     #[command(flatten)]
     pub tags: TagArgs,
     #[command(flatten)]
@@ -191,6 +200,7 @@ pub async fn run(args: Args) -> Result<()> {
         min_chunk_size: args.min_chunk_size,
         max_bandwidth: args.max_bandwidth,
         tags: args.tags.pairs(),
+        manifest: (!args.no_manifest).then_some(args.manifest_checksums),
         progress: super::progress::for_terminal("backup", args.common.quiet),
     };
     let outcome = backup::backup(&storage, &layout, &pg, &options, interrupted()).await;

@@ -1,7 +1,9 @@
 //! PostgreSQL's own vocabulary, with no I/O: WAL file names, log sequence numbers, the page
-//! header that states a segment's size, and a tablespace as a backup records it. A leaf: it
-//! imports nothing from the rest of the crate, so every layer above can share it.
+//! header that states a segment's size, a tablespace as a backup records it, and the
+//! backup manifest `pg_verifybackup` reads. A leaf: it imports nothing from the rest of the
+//! crate, so every layer above can share it.
 
+pub mod backup_manifest;
 mod lsn;
 mod wal_name;
 pub(crate) mod wal_segment;

@@ -30,6 +30,7 @@ use nix::fcntl::OFlag;
 use tar::EntryType;
 
 use crate::durable::CopyError;
+use crate::postgres::backup_manifest::{self, ChecksumAlgorithm, Checksummer};
 
 /// Why unpacking stopped.
 #[derive(Debug)]
@@ -607,15 +608,19 @@ impl Extractor {
 ///
 /// Reads one tar stream to its very end as [`Extractor::extract`] would, writing nothing:
 /// every member's content is read in full and must be as long as its header says, and the
-/// archive must end with its end-of-archive marker. Returns what it held and which of
-/// `wanted` (member paths) were regular files in it.
+/// archive must end with its end-of-archive marker. Returns what it held, which of
+/// `wanted` (member paths) were regular files in it, each file's checksums and the backup
+/// manifest it held.
 ///
 /// # Errors
 /// [`ExtractError::Read`] or [`ExtractError::Truncated`].
-pub(crate) fn scan(reader: impl Read, wanted: &[&str]) -> Result<(Stats, Vec<String>)> {
+pub(crate) fn scan(reader: impl Read, wanted: &[&str]) -> Result<Scanned> {
     let mut archive = tar::Archive::new(reader);
     let mut stats = Stats::default();
     let mut found = Vec::new();
+    let mut files = Vec::new();
+    let mut manifest = None;
+    let mut buf = vec![0u8; 1 << 20];
     for entry in archive.entries().map_err(ExtractError::Read)? {
         let mut entry = entry.map_err(ExtractError::Read)?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -624,16 +629,43 @@ pub(crate) fn scan(reader: impl Read, wanted: &[&str]) -> Result<(Stats, Vec<Str
             EntryType::Symlink | EntryType::Link => stats.links += 1,
             kind @ (EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse) => {
                 let expected = entry.size();
-                let read = io::copy(&mut entry, &mut io::sink()).map_err(ExtractError::Read)?;
+                let rel = entry.path().ok().and_then(|p| relative(&p).ok());
+                let is_manifest = rel.as_deref() == Some(Path::new(backup_manifest::FILE_NAME));
+                // The manifest's algorithm is known only once its member, the last of the
+                // last data part, is read: until then both are taken (CRC-32C is nearly
+                // free, SHA-256 runs on the CPU's SHA extensions).
+                let mut sum =
+                    Checksummer::new(&[ChecksumAlgorithm::Crc32c, ChecksumAlgorithm::Sha256]);
+                let mut kept = Vec::new();
+                let mut read = 0u64;
+                loop {
+                    let n = entry.read(&mut buf).map_err(ExtractError::Read)?;
+                    if n == 0 {
+                        break;
+                    }
+                    sum.update(&buf[..n]);
+                    if is_manifest {
+                        kept.extend_from_slice(&buf[..n]);
+                    }
+                    read += n as u64;
+                }
                 if kind != EntryType::GNUSparse && read != expected {
                     return Err(ExtractError::Read(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         format!("the archive ends inside '{name}'"),
                     )));
                 }
-                let rel = entry.path().ok().and_then(|p| relative(&p).ok());
                 if let Some(w) = wanted.iter().find(|w| rel.as_deref() == Some(Path::new(w))) {
                     found.push(w.to_string());
+                }
+                if is_manifest {
+                    manifest = Some(kept);
+                } else {
+                    files.push(ScannedFile {
+                        path: rel.unwrap_or_default(),
+                        size: read,
+                        checksums: sum.finish(),
+                    });
                 }
                 stats.files += 1;
                 stats.bytes += read;
@@ -642,7 +674,33 @@ pub(crate) fn scan(reader: impl Read, wanted: &[&str]) -> Result<(Stats, Vec<Str
         }
     }
     check_end(archive.into_inner())?;
-    Ok((stats, found))
+    Ok(Scanned {
+        stats,
+        found,
+        files,
+        manifest,
+    })
+}
+
+/// A regular file [`scan`] read: its path relative to the archive's root, its size and its
+/// checksums.
+#[derive(Debug)]
+pub(crate) struct ScannedFile {
+    pub path: PathBuf,
+    pub size: u64,
+    pub checksums: Vec<backup_manifest::Checksum>,
+}
+
+/// What [`scan`] found in one archive.
+#[derive(Debug)]
+pub(crate) struct Scanned {
+    pub stats: Stats,
+    /// Which of the wanted members were there.
+    pub found: Vec<String>,
+    /// Every regular file but the manifest.
+    pub files: Vec<ScannedFile>,
+    /// The `backup_manifest` member's content, when there was one.
+    pub manifest: Option<Vec<u8>>,
 }
 
 /// The `tar` crate ends the entries both at the marker's first zero block and, silently, at a

@@ -47,6 +47,7 @@ use crate::catalog::BackupInfo;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::layout::{BACKUP_INFO, BackupId, Layout};
+use crate::postgres::backup_manifest;
 use crate::progress::ProgressHandle;
 use crate::storage::{Storage, blocking};
 use crate::task;
@@ -425,6 +426,8 @@ pub struct Verified {
     pub stats: Stats,
     /// Each problem found, naming its object; the other parts were still read.
     pub problems: Vec<Error>,
+    /// What the backup manifest let verification check, in one line.
+    pub manifest: String,
 }
 
 /// Reads every tarball part of backup `backup_id` to its end without writing anything, as
@@ -468,37 +471,51 @@ pub async fn verify(
     );
     verified.problems.extend(missing);
     let wanted: &'static [&'static str] = &[BACKUP_LABEL, PG_CONTROL];
-    let parts = plan.data.iter().map(|p| (p, true)).chain(
-        plan.tablespaces
+    // Each part with the prefix that makes its members' paths the manifest's.
+    let parts =
+        plan.data
             .iter()
-            .flat_map(|(_, parts)| parts.iter().map(|p| (p, false))),
-    );
+            .map(|p| (p, true, String::new()))
+            .chain(plan.tablespaces.iter().flat_map(|(t, parts)| {
+                parts
+                    .iter()
+                    .map(move |p| (p, false, format!("pg_tblspc/{}/", t.oid)))
+            }));
     let total = parts
         .clone()
-        .filter_map(|(p, _)| listed.get(p.key.as_ref()))
+        .filter_map(|(p, _, _)| listed.get(p.key.as_ref()))
         .sum();
     progress.start(Some(total));
-    type Scanned = Result<(u64, (Stats, Vec<String>))>;
-    let results: Vec<(&Part, Scanned)> = futures::stream::iter(parts)
-        .map(|(part, data)| async move {
+    type Scanned = Result<(u64, extract::Scanned)>;
+    let results: Vec<(&Part, String, Scanned)> = futures::stream::iter(parts)
+        .map(|(part, data, prefix)| async move {
             let scanned = stream_part(storage, part, progress, move |r| {
                 extract::scan(r, if data { wanted } else { &[] })
             })
             .await;
-            (part, scanned)
+            (part, prefix, scanned)
         })
         .buffer_unordered(jobs.max(1))
         .collect()
         .await;
     progress.finish();
     let mut found = Vec::new();
-    for (part, result) in results {
+    let mut files = BTreeMap::new();
+    let mut manifest = None;
+    for (part, prefix, result) in results {
         match result {
-            Ok((size, (stats, names))) => {
+            Ok((size, scanned)) => {
                 verified.parts += 1;
                 verified.stored_bytes += size;
-                verified.stats += stats;
-                found.extend(names);
+                verified.stats += scanned.stats;
+                found.extend(scanned.found);
+                for f in scanned.files {
+                    let path = format!("{prefix}{}", f.path.display());
+                    files.insert(path, (f, part.key.to_string()));
+                }
+                if let Some(m) = scanned.manifest {
+                    manifest = Some((m, part.key.to_string()));
+                }
                 let listed = listed.get(part.key.as_ref()).copied();
                 if let Some(listed) = listed.filter(|&l| l != size) {
                     verified.problems.push(Error::Corrupt {
@@ -513,6 +530,12 @@ pub async fn verify(
             Err(e) => verified.problems.push(e),
         }
     }
+    verified.manifest = match manifest {
+        None => "no backup_manifest (Barman's barman-cloud-backup writes none): each file's \
+                 size and checksum not checked"
+            .to_string(),
+        Some((bytes, key)) => check_manifest(backup_id, &bytes, &key, &files, &mut verified),
+    };
     // A missing last data part, or a backup that never finished, leaves no other trace.
     if let Some(missing) = wanted.iter().find(|w| !found.iter().any(|f| f == *w)) {
         verified.problems.push(Error::IncompleteBackup {
@@ -521,6 +544,80 @@ pub async fn verify(
         });
     }
     Ok(verified)
+}
+
+/// Compares every file read with the manifest found in `key`; returns the summary line.
+fn check_manifest(
+    backup_id: &BackupId,
+    bytes: &[u8],
+    key: &str,
+    files: &BTreeMap<String, (extract::ScannedFile, String)>,
+    verified: &mut Verified,
+) -> String {
+    let mismatch = |detail: String| Error::ManifestMismatch {
+        backup_id: backup_id.to_string(),
+        detail,
+    };
+    let manifest = match backup_manifest::Manifest::parse(bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            verified.problems.push(mismatch(format!(
+                "its backup_manifest in '{key}' cannot be used: {e}"
+            )));
+            return format!("backup_manifest in '{key}' damaged: files not checked");
+        }
+    };
+    let mut algorithms = std::collections::BTreeSet::new();
+    let mut listed = std::collections::BTreeSet::new();
+    for entry in &manifest.files {
+        let path = String::from_utf8_lossy(&entry.path).into_owned();
+        listed.insert(path.clone());
+        let Some((file, part)) = files.get(&path) else {
+            verified.problems.push(mismatch(format!(
+                "'{path}' is listed in its backup_manifest but in none of its archives"
+            )));
+            continue;
+        };
+        if file.size != entry.size {
+            verified.problems.push(mismatch(format!(
+                "'{path}' in '{part}' has {} bytes, its backup_manifest says {}",
+                file.size, entry.size
+            )));
+            continue;
+        }
+        if let Some(want) = &entry.checksum {
+            algorithms.insert(want.algorithm.name());
+            let got = file
+                .checksums
+                .iter()
+                .find(|c| c.algorithm == want.algorithm);
+            if let Some(got) = got.filter(|g| g.hex != want.hex) {
+                verified.problems.push(mismatch(format!(
+                    "'{path}' in '{part}' has {} checksum {}, its backup_manifest says {}: the \
+                     part is damaged",
+                    want.algorithm, got.hex, want.hex
+                )));
+            }
+        }
+    }
+    for (path, (_, part)) in files {
+        if !listed.contains(path) {
+            verified.problems.push(mismatch(format!(
+                "'{path}' in '{part}' is not listed in its backup_manifest"
+            )));
+        }
+    }
+    let algorithms = match algorithms.len() {
+        0 => "no checksums (NONE)".to_string(),
+        _ => format!(
+            "{} checksums",
+            algorithms.into_iter().collect::<Vec<_>>().join("/")
+        ),
+    };
+    format!(
+        "backup_manifest: {} file(s), sizes and {algorithms} checked",
+        manifest.files.len()
+    )
 }
 
 /// Whether a read's failure is the store's or the configuration's rather than the object's:

@@ -75,6 +75,8 @@ pub struct BackupReport {
     pub end_wal: Option<String>,
     /// Segments from the first to the last that were downloaded and decoded.
     pub wal_segments: u64,
+    /// What its backup_manifest let verification check (or that it has none), in one line.
+    pub manifest: String,
     /// Each problem, one line naming the object.
     pub problems: Vec<String>,
 }
@@ -141,6 +143,9 @@ impl Report {
                 b.end_wal.as_deref().unwrap_or("None"),
                 b.wal_segments
             );
+            if !b.manifest.is_empty() {
+                out += &format!("backup {}: {}\n", b.backup_id, b.manifest);
+            }
         }
         let a = &self.archive;
         for t in &a.continuity.timelines {
@@ -326,6 +331,7 @@ async fn verify_backup(
         begin_wal: info.begin_wal.clone(),
         end_wal: info.end_wal.clone(),
         wal_segments: 0,
+        manifest: String::new(),
         problems: Vec::new(),
     };
     if info.status != Status::Done {
@@ -343,6 +349,7 @@ async fn verify_backup(
     report.stored_bytes = verified.stored_bytes;
     report.files = verified.stats.files;
     report.file_bytes = verified.stats.bytes;
+    report.manifest = verified.manifest;
     report
         .problems
         .extend(verified.problems.iter().map(ToString::to_string));

@@ -15,6 +15,7 @@ mod docs;
 mod faults;
 mod integrity;
 mod interrupt;
+mod manifest;
 mod messages;
 mod pg_tls;
 mod restore;

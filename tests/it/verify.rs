@@ -37,14 +37,6 @@ pub fn sub(key: &str) -> String {
     key[key.find("pg/").unwrap()..].to_string()
 }
 
-pub fn info_field(store: &Store, id: &str, field: &str) -> String {
-    let info = store.get_text(&format!("pg/base/{id}/backup.info"));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}=")))
-        .unwrap()
-        .to_string()
-}
-
 fn good_then_faults(provider: Provider) {
     let Some(primary) = Primary::new(
         provider,
@@ -132,7 +124,7 @@ fn good_then_faults(provider: Provider) {
     store.put_bytes(&sub(&middle), saved);
 
     // A backup whose end WAL was never archived.
-    let end_wal = info_field(store, &id, "end_wal");
+    let end_wal = store.info_field(&id, "end_wal");
     let end_key = wals.iter().find(|k| k.contains(&end_wal)).unwrap().clone();
     store.delete(&sub(&end_key));
     let out = failure(store, &[&id]);

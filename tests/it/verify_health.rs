@@ -14,7 +14,7 @@ use barman_cloud::python::Timestamp;
 
 use crate::support::primary::{By, Options, Primary, Recovery, restored};
 use crate::support::{Provider, Store, TestCommand, ours, temp_dir};
-use crate::verify::{info_field, segments, sub, verify};
+use crate::verify::{segments, sub, verify};
 
 /// The samples of an exposition text, by `name{labels}`, after checking every line against
 /// the text format (version 0.0.4) as this command writes it: `# HELP` then `# TYPE gauge`
@@ -140,7 +140,7 @@ fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
 
 /// A `backup.info` time as Unix seconds.
 fn info_time(store: &Store, id: &str, field: &str) -> f64 {
-    let text = info_field(store, id, field);
+    let text = store.info_field(id, field);
     text.parse::<Timestamp>().unwrap().0.timestamp() as f64
 }
 
@@ -449,7 +449,7 @@ fn a_truncated_lz4_part_a_missing_tablespace_and_a_damaged_wal_are_named() {
     assert!(out.contains(oid), "{out}");
     store.put_bytes(&key, saved);
 
-    let begin = info_field(store, &id, "begin_wal");
+    let begin = store.info_field(&id, "begin_wal");
     let wal = store
         .list_keys("pg/wals")
         .into_iter()

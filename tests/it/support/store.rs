@@ -289,6 +289,15 @@ impl Store {
         block_on(storage.delete(&self.key(&storage, sub))).unwrap();
     }
 
+    /// The value of `field` in backup `id`'s `backup.info` of server `pg`.
+    pub fn info_field(&self, id: &str, field: &str) -> String {
+        let info = self.get_text(&format!("pg/base/{id}/backup.info"));
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}=")))
+            .unwrap_or_else(|| panic!("no {field} in backup.info:\n{info}"))
+            .to_string()
+    }
+
     /// The text of the object at `sub` under the store's URL prefix.
     pub fn get_text(&self, sub: &str) -> String {
         let storage = self.open(&self.url);
