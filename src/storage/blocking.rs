@@ -34,7 +34,7 @@ pub struct BlockingReader {
 /// hold 12 MiB per part; issue #19 item 4).
 const PIECE: usize = 64 << 10;
 
-/// A feeder and its reader, with at most `depth` pieces of at most [`PIECE`] bytes between
+/// A feeder and its reader, with at most `depth` pieces of at most `PIECE` bytes between
 /// them (and the chunk those pieces are cut from).
 pub fn channel(depth: usize) -> (Feeder, BlockingReader) {
     let (tx, rx) = mpsc::channel(depth);
