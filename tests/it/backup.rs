@@ -409,8 +409,27 @@ fn progress_bar_only_on_a_terminal() {
         "a bar without a terminal"
     );
     next_backup_second();
-    let screen = on_terminal(&command, &source.root.join("backup.typescript"));
-    assert_bar_fits_and_completes(&screen, "backup");
+    // Slowed to a few seconds, long enough for the rate and the ETA to show.
+    let slowed = source.backup_command(
+        By::Us,
+        &source.store,
+        source.pg.socket_dir(),
+        &["--immediate-checkpoint", "--max-bandwidth", "20MB"],
+    );
+    let screen = on_terminal(&slowed, &source.root.join("backup.typescript"));
+    let frames = assert_bar_fits_and_completes(&screen, "backup");
+    let etas: Vec<&String> = frames.iter().filter(|f| f.contains(" ETA ")).collect();
+    assert!(
+        !etas.is_empty(),
+        "no ETA in a backup of seconds: {frames:#?}"
+    );
+    for frame in etas {
+        let eta = frame.split(" ETA ").nth(1).unwrap().trim();
+        assert!(
+            eta.ends_with('s') || eta == "1m",
+            "an ETA far from the seconds left: {frame:?}"
+        );
+    }
 
     let id = source.backup_ids().pop().unwrap();
     let dir = source.dir("restored");
@@ -447,8 +466,8 @@ fn on_terminal(command: &Command, typescript: &std::path::Path) -> String {
 
 /// Every frame of the `what` bar on `screen` (each redraw, split at `\r` and `\n`, ANSI
 /// escapes removed) fits 80 columns; the first knows its total, the last is full and shows
-/// the total twice.
-fn assert_bar_fits_and_completes(screen: &str, what: &str) {
+/// the total twice. Returns the frames.
+fn assert_bar_fits_and_completes(screen: &str, what: &str) -> Vec<String> {
     let frames: Vec<String> = screen
         .split(['\r', '\n'])
         .map(strip_ansi)
@@ -493,6 +512,7 @@ fn assert_bar_fits_and_completes(screen: &str, what: &str) {
         !bar.is_empty() && bar.chars().all(|c| c == '='),
         "the last {what} frame is not full: {last:?}"
     );
+    frames
 }
 
 /// `text` without its ANSI escape sequences (CSI `ESC [ ... final`, and two-byte ones).
