@@ -15,8 +15,9 @@ pub trait Progress: Send + Sync {
     fn start(&self, total: Option<u64>);
     /// `bytes` more were processed.
     fn advance(&self, bytes: u64);
-    /// The work ended (successfully or not).
-    fn finish(&self);
+    /// The work ended: `complete` when every byte was processed (then what was processed is
+    /// the real total, whatever [`Progress::start`] was told), not when it stopped on an error.
+    fn finish(&self, complete: bool);
 }
 
 /// Reports nothing.
@@ -25,7 +26,7 @@ pub struct Silent;
 impl Progress for Silent {
     fn start(&self, _: Option<u64>) {}
     fn advance(&self, _: u64) {}
-    fn finish(&self) {}
+    fn finish(&self, _: bool) {}
 }
 
 /// A shareable progress receiver.
@@ -90,7 +91,7 @@ impl Progress for Counting {
         self.inner.advance(bytes);
     }
 
-    fn finish(&self) {
-        self.inner.finish();
+    fn finish(&self, complete: bool) {
+        self.inner.finish(complete);
     }
 }

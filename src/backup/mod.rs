@@ -349,7 +349,7 @@ async fn copy(
         Ok::<_, Error>(stop)
     };
     let (stop, parts) = tokio::join!(producer, uploader);
-    read.finish();
+    read.finish(stop.is_ok() && parts.is_ok());
     // When both sides failed, one caused the other: the tar side reports a closed pipe when
     // the uploader stopped first, the uploader a cut-off part when the tar side did.
     let closed_pipe = |e: &Error| matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe);

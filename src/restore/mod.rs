@@ -170,7 +170,7 @@ pub async fn restore(
         .buffer_unordered(options.jobs.max(1))
         .try_collect()
         .await;
-    options.progress.finish();
+    options.progress.finish(per_part.is_ok());
     let per_part = per_part?;
     let mut stats = Stats::default();
     for s in per_part {
@@ -498,7 +498,7 @@ pub async fn verify(
         .buffer_unordered(jobs.max(1))
         .collect()
         .await;
-    progress.finish();
+    progress.finish(results.iter().all(|(_, scanned)| scanned.is_ok()));
     let mut found = Vec::new();
     let mut files = BTreeMap::new();
     let mut manifest = None;

@@ -390,7 +390,8 @@ fn interrupted_backups_are_never_done() {
 }
 
 /// The progress bar shows on a terminal (run under a pty by `script`) and never otherwise,
-/// e.g. inside `archive_command` or cron.
+/// e.g. inside `archive_command` or cron; on an 80-column terminal the backup's and the
+/// restore's bars fit the line, start with their total and end at 100% (issue #17 item 8).
 #[test]
 fn progress_bar_only_on_a_terminal() {
     let Some(source) = source(Provider::File, "") else {
@@ -407,22 +408,129 @@ fn progress_bar_only_on_a_terminal() {
         !quiet.stderr().contains("backup ["),
         "a bar without a terminal"
     );
+    next_backup_second();
+    // Slowed to a few seconds, long enough for the rate and the ETA to show.
+    let slowed = source.backup_command(
+        By::Us,
+        &source.store,
+        source.pg.socket_dir(),
+        &["--immediate-checkpoint", "--max-bandwidth", "20MB"],
+    );
+    let screen = on_terminal(&slowed, &source.root.join("backup.typescript"));
+    let frames = assert_bar_fits_and_completes(&screen, "backup");
+    let etas: Vec<&String> = frames.iter().filter(|f| f.contains(" ETA ")).collect();
+    assert!(
+        !etas.is_empty(),
+        "no ETA in a backup of seconds: {frames:#?}"
+    );
+    for frame in etas {
+        let eta = frame.split(" ETA ").nth(1).unwrap().trim();
+        assert!(
+            eta.ends_with('s') || eta == "1m",
+            "an ETA far from the seconds left: {frame:?}"
+        );
+    }
+
+    let id = source.backup_ids().pop().unwrap();
+    let dir = source.dir("restored");
+    let mut restore = source
+        .store
+        .command_as_postgres(ours("barman-cloud-restore"));
+    restore
+        .arg(format!("--tablespace=tbs1:{}", dir.join("tbs").display()))
+        .args([&source.store.url, "pg", &id])
+        .arg(dir.join("data"));
+    let screen = on_terminal(&restore, &source.root.join("restore.typescript"));
+    assert_bar_fits_and_completes(&screen, "restore");
+    assert!(dir.join("data/global/pg_control").exists());
+}
+
+/// What `command` wrote to a pseudo-terminal of 80 columns (run by `script`), which it
+/// must leave with exit code 0.
+fn on_terminal(command: &Command, typescript: &std::path::Path) -> String {
     let line: Vec<String> = std::iter::once(command.get_program())
         .chain(command.get_args())
         .map(|a| format!("'{}'", a.to_string_lossy()))
         .collect();
-    let typescript = source.root.join("typescript");
-    next_backup_second();
+    let envs = command
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())));
     Command::new("script")
-        .args(["-q", "-e", "-c", &line.join(" ")])
-        .arg(&typescript)
-        .envs(source.store.env.iter().cloned())
+        .args(["-q", "-f", "-e", "-c"])
+        .arg(format!("stty cols 80 rows 24; {}", line.join(" ")))
+        .arg(typescript)
+        .envs(envs)
         .ok();
-    let screen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
-    assert!(
-        screen.contains("backup ["),
-        "no bar on a terminal:\n{screen}"
+    String::from_utf8_lossy(&std::fs::read(typescript).unwrap()).into_owned()
+}
+
+/// Every frame of the `what` bar on `screen` (each redraw, split at `\r` and `\n`, ANSI
+/// escapes removed) fits 80 columns; the first knows its total, the last is full and shows
+/// the total twice. Returns the frames.
+fn assert_bar_fits_and_completes(screen: &str, what: &str) -> Vec<String> {
+    let frames: Vec<String> = screen
+        .split(['\r', '\n'])
+        .map(strip_ansi)
+        .filter(|f| f.starts_with(&format!("{what} [")))
+        .collect();
+    assert!(!frames.is_empty(), "no {what} bar on a terminal:\n{screen}");
+    for frame in &frames {
+        assert!(
+            frame.chars().count() <= 80,
+            "a {what} frame wider than the terminal's 80 columns: {frame:?}"
+        );
+    }
+    let counts = |frame: &str| -> (String, String) {
+        let after = frame.split("] ").nth(1).expect("bytes after the bar");
+        let counts = after
+            .split_whitespace()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (done, total) = counts.split_once('/').expect("done/total");
+        let total = total
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        (done.to_string(), total)
+    };
+    let first = &frames[0];
+    assert_ne!(
+        counts(first).1,
+        "0 B",
+        "the first {what} frame has no total: {first:?}"
     );
+    let last = frames.last().unwrap();
+    let (done, total) = counts(last);
+    assert_eq!(
+        done, total,
+        "the last {what} frame is not at its total: {last:?}"
+    );
+    let bar = &last[last.find('[').unwrap() + 1..last.find(']').unwrap()];
+    assert!(
+        !bar.is_empty() && bar.chars().all(|c| c == '='),
+        "the last {what} frame is not full: {last:?}"
+    );
+    frames
+}
+
+/// `text` without its ANSI escape sequences (CSI `ESC [ ... final`, and two-byte ones).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+        } else if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Part uploads that keep failing make the backup FAILED (never DONE) with its multipart
