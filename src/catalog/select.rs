@@ -52,9 +52,16 @@ pub enum ResolveError {
 /// [`ResolveError`] when no single backup matches.
 pub fn resolve(backups: &[Entry], reference: &str) -> Result<BackupId, ResolveError> {
     if let Some(id) = BackupId::parse(reference) {
+        tracing::info!("chose backup {id}: given by its ID");
         return Ok(id);
     }
     if let Some(id) = shortcut(backups, reference) {
+        let why = match reference {
+            "last-failed" => "the newest FAILED backup",
+            "first" | "oldest" => "the oldest backup not STARTED",
+            _ => "the newest backup not STARTED",
+        };
+        tracing::info!("chose backup {id}: '{reference}' is {why}");
         return Ok(id.clone());
     }
     let named: Vec<&BackupId> = backups
@@ -63,7 +70,10 @@ pub fn resolve(backups: &[Entry], reference: &str) -> Result<BackupId, ResolveEr
         .map(|(id, _)| id)
         .collect();
     match named.as_slice() {
-        [id] => Ok((*id).clone()),
+        [id] => {
+            tracing::info!("chose backup {id}: the only backup named '{reference}'");
+            Ok((*id).clone())
+        }
         [] => Err(ResolveError::Unknown),
         ids => Err(ResolveError::Ambiguous(
             ids.iter().map(|id| (*id).clone()).collect(),
@@ -190,11 +200,23 @@ pub fn select_for_recovery(backups: &[Entry], targets: &RecoveryTargets) -> Opti
         .filter(|(_, info)| info.status != Status::Started)
         .collect();
     candidates.sort_by(|a, b| a.0.cmp(&b.0));
-    candidates
+    let chosen = candidates
         .into_iter()
         .rev()
         .find(|(_, info)| reaches(info) && on_timeline(info))
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| id.clone());
+    if let Some(id) = &chosen {
+        let target = match (targets.time, targets.lsn) {
+            (Some(time), _) => format!("ending at or before {time}"),
+            (None, Some(lsn)) => format!("ending at or before LSN {lsn}"),
+            (None, None) => "of any end".into(),
+        };
+        let timeline = targets
+            .timeline
+            .map_or_else(|| "any timeline".into(), |t| format!("timeline {t}"));
+        tracing::info!("chose backup {id}: the newest backup not STARTED {target}, on {timeline}");
+    }
+    chosen
 }
 
 /// Reads `--target-time` the way Barman does with dateutil, for the forms people write: a date

@@ -141,7 +141,48 @@ impl PerScheme {
 impl HttpService for PerScheme {
     async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         let plain = req.uri().scheme_str() == Some("http");
-        self.client(plain)?.execute(req).await
+        let client = self.client(plain)?;
+        // object_store retries inside, each attempt through here: one line per attempt.
+        let line = request_line(req.method().as_str(), req.uri().path(), req.uri().query());
+        let started = std::time::Instant::now();
+        let outcome = client.execute(req).await;
+        match &outcome {
+            Ok(response) => log_request(&line, response.status().as_str(), started, 1),
+            Err(e) => log_request(&line, &format!("{:?}", e.kind()), started, 1),
+        }
+        outcome
+    }
+}
+
+/// The query parameters a request line keeps: what names the objects. Everything else (a SAS
+/// signature, an upload session) stays out of the log.
+const NAMING_PARAMETERS: [&str; 3] = ["prefix", "name", "partNumber"];
+
+/// `GET /bucket/key?prefix=…` for the debug log: the method, the path (the bucket or container
+/// and the object key) and only the query parameters in [`NAMING_PARAMETERS`].
+pub(super) fn request_line(method: &str, path: &str, query: Option<&str>) -> String {
+    let kept: Vec<&str> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            NAMING_PARAMETERS.contains(&name)
+        })
+        .collect();
+    match kept.as_slice() {
+        [] => format!("{method} {path}"),
+        kept => format!("{method} {path}?{}", kept.join("&")),
+    }
+}
+
+/// One debug line per storage request: what was asked, what came back, how long it took, and
+/// which attempt it was when that is known (object_store counts its retries out of sight).
+pub(super) fn log_request(line: &str, outcome: &str, started: std::time::Instant, attempt: u32) {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if attempt > 1 {
+        tracing::debug!("request {line}: {outcome} in {ms:.1} ms (attempt {attempt})");
+    } else {
+        tracing::debug!("request {line}: {outcome} in {ms:.1} ms");
     }
 }
 

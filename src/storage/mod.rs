@@ -106,6 +106,7 @@ impl Storage {
     /// [`Error::BucketNotFound`] for a `file://` directory that does not exist.
     pub fn open(location: &Location, options: &StorageOptions) -> Result<Self> {
         register_secrets(location, options);
+        tracing::info!("storage: {}", provider_and_endpoint(location, options));
         let backend = match &location.target {
             Target::S3 { bucket } => Backend::store(s3::store(bucket, options)?),
             Target::Azure {
@@ -539,6 +540,34 @@ impl Storage {
             }
         }
     }
+}
+
+/// `aws-s3 at http://127.0.0.1:5000 for s3://bucket/prefix`: the provider, where its requests
+/// go, and the destination, without query strings (a SAS token would live there).
+fn provider_and_endpoint(location: &Location, options: &StorageOptions) -> String {
+    let (provider, endpoint) = match &location.target {
+        Target::S3 { .. } => (
+            "aws-s3",
+            s3::endpoint(options).unwrap_or_else(|| "the AWS endpoint of the region".into()),
+        ),
+        Target::Azure {
+            account, endpoint, ..
+        } => (
+            "azure-blob-storage",
+            endpoint
+                .clone()
+                .or_else(|| azure::emulator_endpoint(options))
+                .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net")),
+        ),
+        Target::Gcs { .. } => ("google-cloud-storage", gcs::base_url(options)),
+        Target::File { root } => ("file", root.display().to_string()),
+        Target::Memory => ("memory", "this process".into()),
+    };
+    let endpoint = endpoint.split('?').next().unwrap_or_default();
+    format!(
+        "{provider} at {endpoint} for {}",
+        location.url_for_messages()
+    )
 }
 
 /// See [`Storage::destination`].

@@ -22,6 +22,7 @@ mod restore;
 mod retention;
 mod secrets;
 mod tls;
+mod verbose;
 mod verify;
 mod verify_health;
 mod wal;

@@ -138,8 +138,18 @@ fn every_command(
     }
 }
 
+/// AWS variables for moto with a known secret key and session token.
+pub fn aws_env(secret: &str, token: &str) -> Vec<(String, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), secret.to_string()),
+        ("AWS_SESSION_TOKEN".to_string(), token.to_string()),
+        ("AWS_DEFAULT_REGION".to_string(), "us-east-1".to_string()),
+    ]
+}
+
 /// An Azure store's connection string and the account key inside it.
-fn connection_string_and_key(store: &Store) -> (String, String) {
+pub fn connection_string_and_key(store: &Store) -> (String, String) {
     let conn = store.env[0].1.clone();
     let key = conn
         .split(';')
@@ -156,12 +166,7 @@ fn aws_secrets_never_printed() {
     };
     let secret = "KnownAwsSecretValue/0123456789abcdef";
     let token = "KnownSessionTokenValue0123456789";
-    let env = vec![
-        ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY".to_string(), secret.to_string()),
-        ("AWS_SESSION_TOKEN".to_string(), token.to_string()),
-        ("AWS_DEFAULT_REGION".to_string(), "us-east-1".to_string()),
-    ];
+    let env = aws_env(secret, token);
     let endpoint = store.endpoint_url.clone().unwrap();
     every_command(
         &store,

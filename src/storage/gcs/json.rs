@@ -17,7 +17,7 @@ use object_store::ObjectMeta;
 use object_store::gcp::GcpCredentialProvider;
 use object_store::path::Path;
 
-use crate::storage::client::{RETRY_BUDGET, reqwest_builder};
+use crate::storage::client::{RETRY_BUDGET, log_request, request_line, reqwest_builder};
 use crate::storage::credentials::NoCredentials;
 
 /// A failed JSON-API call: the HTTP status (if any) and a message without credentials.
@@ -46,6 +46,17 @@ fn transport(e: reqwest::Error) -> GcsError {
         connect: e.is_connect() || e.is_timeout(),
         message: e.without_url().to_string(),
         no_credentials: None,
+    }
+}
+
+/// What kind of transport failure `e` was, for the request log (its text may carry the URL).
+fn transport_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_connect() {
+        "connection failed"
+    } else if e.is_timeout() {
+        "timed out"
+    } else {
+        "transport error"
     }
 }
 
@@ -131,6 +142,16 @@ impl GcsJson {
         &self,
         build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
+        self.send_for(None, build).await
+    }
+
+    /// [`GcsJson::send`] for a request that names `object` only in its body (uploads), so
+    /// the request log names it.
+    async fn send_for(
+        &self,
+        object: Option<&Path>,
+        build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
         let started = std::time::Instant::now();
         let mut delay = Duration::from_millis(100);
         let mut attempt = 0;
@@ -141,7 +162,18 @@ impl GcsJson {
             if !bearer.is_empty() {
                 request = request.bearer_auth(bearer);
             }
-            let outcome = request.send().await;
+            let request = request.build().map_err(transport)?;
+            let url = request.url();
+            let mut line = request_line(request.method().as_str(), url.path(), url.query());
+            if let Some(object) = object {
+                line = format!("{line} for '{object}'");
+            }
+            let sent = std::time::Instant::now();
+            let outcome = self.http.execute(request).await;
+            match &outcome {
+                Ok(r) => log_request(&line, r.status().as_str(), sent, attempt),
+                Err(e) => log_request(&line, transport_kind(e), sent, attempt),
+            }
             let retryable = match &outcome {
                 Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
                 Err(e) => !e.is_builder(),
@@ -247,7 +279,7 @@ impl GcsJson {
         body.extend_from_slice(&data);
         body.extend_from_slice(tail.as_bytes());
         let body = body.freeze();
-        self.send(|http, base| {
+        self.send_for(Some(key), |http, base| {
             let mut query = self.upload_query("multipart");
             if if_absent {
                 query.push(("ifGenerationMatch", "0".into()));
@@ -287,7 +319,7 @@ impl GcsJson {
     ) -> Result<ResumableUpload> {
         let body = object_resource(key, metadata);
         let response = self
-            .send(|http, base| {
+            .send_for(Some(key), |http, base| {
                 http.post(format!("{base}/upload/storage/v1/b/{}/o", self.bucket))
                     .query(&self.upload_query("resumable"))
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -307,6 +339,7 @@ impl GcsJson {
             .to_string();
         Ok(ResumableUpload {
             gcs: self.clone(),
+            key: key.clone(),
             session,
             buffer: BytesMut::new(),
             sent: 0,
@@ -363,6 +396,8 @@ fn encode(name: &str) -> String {
 /// only once the final request (which states the total size) succeeds.
 pub(in crate::storage) struct ResumableUpload {
     gcs: Arc<GcsJson>,
+    /// The object being written, for the request log.
+    key: Path,
     session: String,
     buffer: BytesMut,
     sent: u64,
@@ -395,7 +430,7 @@ impl ResumableUpload {
         let session = self.session.clone();
         let response = self
             .gcs
-            .send(|http, _| {
+            .send_for(Some(&self.key), |http, _| {
                 http.put(session.clone())
                     .header(reqwest::header::CONTENT_RANGE, range.clone())
                     .body(part.clone())
@@ -416,6 +451,10 @@ impl ResumableUpload {
     /// Cancels the session so no object is created.
     pub(crate) async fn abort(self) {
         let session = self.session.clone();
-        let _ = self.gcs.send(|http, _| http.delete(session.clone())).await;
+        let key = Some(&self.key);
+        let _ = self
+            .gcs
+            .send_for(key, |http, _| http.delete(session.clone()))
+            .await;
     }
 }

@@ -70,7 +70,7 @@ fn metadata_fallback(options: &StorageOptions) -> Option<String> {
 }
 
 /// Where GCS's JSON API answers: the emulator when `STORAGE_EMULATOR_HOST` is set.
-fn base_url(options: &StorageOptions) -> String {
+pub(super) fn base_url(options: &StorageOptions) -> String {
     match options.var("STORAGE_EMULATOR_HOST") {
         Some(host) if host.contains("://") => host,
         Some(host) => format!("http://{host}"),
