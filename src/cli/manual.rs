@@ -499,8 +499,8 @@ pub const PAGES: &[Page] = &[
                 "barman-cloud-restore s3://bucket/prefix pg latest /var/lib/postgresql/15/main",
             ),
             (
-                "Point-in-time: choose the backup and write the recovery settings:",
-                "barman-cloud-restore --target-time '2026-11-25 10:00:00+00' --write-recovery-conf --recovery-target-time '2026-11-25 10:00:00+00' s3://bucket/prefix pg auto /srv/pg15",
+                "Point-in-time: the backup before that time, recovery stopping at it, archiving off:",
+                "barman-cloud-restore --target-time '2026-11-25 10:00:00+00' --write-recovery-conf --disable-archiving s3://bucket/prefix pg auto /srv/pg15",
             ),
             (
                 "Moving a tablespace:",

@@ -498,7 +498,7 @@ pub async fn verify(
         .buffer_unordered(jobs.max(1))
         .collect()
         .await;
-    progress.finish(results.iter().all(|(_, scanned)| scanned.is_ok()));
+    progress.finish(results.iter().all(|(_, _, scanned)| scanned.is_ok()));
     let mut found = Vec::new();
     let mut files = BTreeMap::new();
     let mut manifest = None;

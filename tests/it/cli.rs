@@ -303,6 +303,10 @@ fn options_by_heading(help: &str) -> Vec<(String, String)> {
         let indent = line.len() - line.trim_start().len();
         if indent == 0 && line.ends_with(':') && !line.starts_with("usage") {
             let name = line.trim_end_matches(':');
+            // The examples after the options are command lines, wrapped anywhere.
+            if name == "Examples" {
+                break;
+            }
             heading = Some(if name.eq_ignore_ascii_case("options") {
                 "options".to_string()
             } else {
