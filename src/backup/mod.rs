@@ -594,7 +594,7 @@ impl Tree {
                     .pgdata
                     .join(wal)
                     .join(format!("{:08X}.history", stop.timeline));
-                backup_manifest::history_entries(&std::fs::read_to_string(&path).map_err(|e| {
+                crate::postgres::history_entries(&std::fs::read_to_string(&path).map_err(|e| {
                     std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
                 })?)
             };

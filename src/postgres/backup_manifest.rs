@@ -199,19 +199,6 @@ pub fn wal_ranges(
     }
 }
 
-/// The lines of a timeline history file, `parentTLI <tab> switchpoint <tab> reason`, as
-/// `(parent, switch point)`, oldest first; comments and blank lines are skipped.
-pub fn history_entries(text: &str) -> Vec<(u32, Lsn)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
-        })
-        .collect()
-}
-
 /// Writes a manifest one file at a time, as the backup streams the files.
 pub struct Writer {
     algorithm: ChecksumAlgorithm,
@@ -526,7 +513,8 @@ mod tests {
             }]
         );
         // A standby promoted to timeline 2 at 0/2800000 while the backup ran.
-        let history = history_entries("1\t0/2800000\tno recovery target specified\n");
+        let history =
+            crate::postgres::history_entries("1\t0/2800000\tno recovery target specified\n");
         assert_eq!(history, [(1, lsn("0/2800000"))]);
         let two = wal_ranges((lsn("0/2000028"), 1), (lsn("0/3000000"), 2), &history).unwrap();
         assert_eq!(two.len(), 2);

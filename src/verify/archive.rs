@@ -129,20 +129,6 @@ pub fn continuity(
     out
 }
 
-/// The parent timeline and switch point of a history file: its last line that is not a
-/// comment, `parentTLI <tab> switchpoint <tab> reason`.
-pub fn parse_history(text: &str) -> Option<(u32, Lsn)> {
-    text.lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty() && !l.starts_with('#'))
-        .and_then(|line| {
-            let mut fields = line.split_whitespace();
-            let parent = fields.next()?.parse().ok()?;
-            let switch = fields.next()?.parse().ok()?;
-            Some((parent, switch))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,13 +187,5 @@ mod tests {
         let c = continuity(&archive, &BTreeMap::new(), &start, MB16);
         assert_eq!(c.gaps.len(), 1);
         assert_eq!(c.gaps[0].first, "000000010000000000000003");
-    }
-
-    #[test]
-    fn history_files_give_their_last_switch() {
-        let text = "1\t0/3000060\tno recovery target specified\n\n\
-                    2\t0/5000000\tat restore point \"x\"\n";
-        assert_eq!(parse_history(text), Some((2, "0/5000000".parse().unwrap())));
-        assert_eq!(parse_history("# nothing\n"), None);
     }
 }

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 
-pub use archive::{Continuity, Gap, Timeline, continuity, parse_history};
+pub use archive::{Continuity, Gap, Timeline, continuity};
 
 use crate::catalog::{BackupInfo, Catalog, DEFAULT_SEGMENT_SIZE, Status, WalArchive};
 use crate::error::{Error, Result};
@@ -309,7 +309,9 @@ async fn read_history(
         })?,
         None => data.to_vec(),
     };
-    Ok(parse_history(&String::from_utf8_lossy(&text)))
+    Ok(crate::postgres::last_switch(&String::from_utf8_lossy(
+        &text,
+    )))
 }
 
 /// One backup: its tarballs, then its WAL.
