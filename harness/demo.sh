@@ -80,10 +80,9 @@ as_pg "$PG_BIN/pg_ctl" -D "$work/primary/data" -m fast -w stop >/dev/null
 
 echo "== barman-cloud-restore latest, recovery to $target (restore_command = barman-cloud-wal-restore)"
 as_pg "$work/bin/barman-cloud-restore" --write-recovery-conf --recovery-target-time "$target" \
-  --recovery-target-action promote "$store" demo latest "$work/replica/data"
+  --recovery-target-action promote --disable-archiving "$store" demo latest "$work/replica/data"
 cat >> "$work/replica/data/postgresql.auto.conf" <<CONF
 unix_socket_directories = '$work/replica'
-archive_mode = off
 CONF
 as_pg "$PG_BIN/pg_ctl" -D "$work/replica/data" -l "$work/replica/log" -w -t 300 start >/dev/null ||
   { echo "demo: the restored server did not start:" >&2; tail -20 "$work/replica/log" >&2; exit 1; }
