@@ -143,12 +143,13 @@ impl HttpService for PerScheme {
         let plain = req.uri().scheme_str() == Some("http");
         let client = self.client(plain)?;
         // object_store retries inside, each attempt through here: one line per attempt.
-        let line = request_line(req.method().as_str(), req.uri().path(), req.uri().query());
-        let started = std::time::Instant::now();
+        let log = RequestLog::start(req.method().as_str(), req.uri().path(), req.uri().query());
         let outcome = client.execute(req).await;
-        match &outcome {
-            Ok(response) => log_request(&line, response.status().as_str(), started, 1),
-            Err(e) => log_request(&line, &format!("{:?}", e.kind()), started, 1),
+        if let Some(log) = &log {
+            match &outcome {
+                Ok(response) => log.finish(response.status().as_str(), 1),
+                Err(e) => log.finish(&format!("{:?}", e.kind()), 1),
+            }
         }
         outcome
     }
@@ -160,7 +161,7 @@ const NAMING_PARAMETERS: [&str; 3] = ["prefix", "name", "partNumber"];
 
 /// `GET /bucket/key?prefix=…` for the debug log: the method, the path (the bucket or container
 /// and the object key) and only the query parameters in [`NAMING_PARAMETERS`].
-pub(super) fn request_line(method: &str, path: &str, query: Option<&str>) -> String {
+fn request_line(method: &str, path: &str, query: Option<&str>) -> String {
     let kept: Vec<&str> = query
         .unwrap_or_default()
         .split('&')
@@ -177,12 +178,37 @@ pub(super) fn request_line(method: &str, path: &str, query: Option<&str>) -> Str
 
 /// One debug line per storage request: what was asked, what came back, how long it took, and
 /// which attempt it was when that is known (object_store counts its retries out of sight).
-pub(super) fn log_request(line: &str, outcome: &str, started: std::time::Instant, attempt: u32) {
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if attempt > 1 {
-        tracing::debug!("request {line}: {outcome} in {ms:.1} ms (attempt {attempt})");
-    } else {
-        tracing::debug!("request {line}: {outcome} in {ms:.1} ms");
+pub(super) struct RequestLog {
+    line: String,
+    started: std::time::Instant,
+}
+
+impl RequestLog {
+    /// A request about to be sent; `None` unless DEBUG lines are shown, so that
+    /// archive_command's requests build no log text by default.
+    pub(super) fn start(method: &str, path: &str, query: Option<&str>) -> Option<RequestLog> {
+        tracing::enabled!(tracing::Level::DEBUG).then(|| RequestLog {
+            line: request_line(method, path, query),
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// Names the object when the path does not (GCS uploads carry it in the body).
+    pub(super) fn object(mut self, object: Option<&str>) -> RequestLog {
+        if let Some(object) = object {
+            self.line = format!("{} for '{object}'", self.line);
+        }
+        self
+    }
+
+    /// Logs the line with the request's `outcome`.
+    pub(super) fn finish(&self, outcome: &str, attempt: u32) {
+        let (line, ms) = (&self.line, self.started.elapsed().as_secs_f64() * 1000.0);
+        if attempt > 1 {
+            tracing::debug!("request {line}: {outcome} in {ms:.1} ms (attempt {attempt})");
+        } else {
+            tracing::debug!("request {line}: {outcome} in {ms:.1} ms");
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use object_store::ObjectMeta;
 use object_store::gcp::GcpCredentialProvider;
 use object_store::path::Path;
 
-use crate::storage::client::{RETRY_BUDGET, log_request, request_line, reqwest_builder};
+use crate::storage::client::{RETRY_BUDGET, RequestLog, reqwest_builder};
 use crate::storage::credentials::NoCredentials;
 
 /// A failed JSON-API call: the HTTP status (if any) and a message without credentials.
@@ -164,15 +164,14 @@ impl GcsJson {
             }
             let request = request.build().map_err(transport)?;
             let url = request.url();
-            let mut line = request_line(request.method().as_str(), url.path(), url.query());
-            if let Some(object) = object {
-                line = format!("{line} for '{object}'");
-            }
-            let sent = std::time::Instant::now();
+            let log = RequestLog::start(request.method().as_str(), url.path(), url.query())
+                .map(|log| log.object(object.map(Path::as_ref)));
             let outcome = self.http.execute(request).await;
-            match &outcome {
-                Ok(r) => log_request(&line, r.status().as_str(), sent, attempt),
-                Err(e) => log_request(&line, transport_kind(e), sent, attempt),
+            if let Some(log) = &log {
+                match &outcome {
+                    Ok(r) => log.finish(r.status().as_str(), attempt),
+                    Err(e) => log.finish(transport_kind(e), attempt),
+                }
             }
             let retryable = match &outcome {
                 Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
