@@ -74,17 +74,21 @@ def calibrate_time_cpu(n=21):
     TIME_CPU_S = median([timed(["/bin/true"])["cpu_s"] for _ in range(n)])
 
 
-def timed(cmd, env=None, check=True, stdin=None):
+def timed(cmd, env=None, check=True, stdin=None, user=None):
     """Runs cmd under /usr/bin/time -v; returns {"s": wall seconds, "rss_kb": peak RSS,
     "cpu_s": user + system seconds of the command and the children it waited for, less what
     /usr/bin/time costs around /bin/true}.
     CPU comes from this process's rusage of waited-for children (microseconds, where
-    /usr/bin/time prints hundredths): only the command (and `time`) ends during the call."""
+    /usr/bin/time prints hundredths): only the command (and `time`) ends during the call.
+    With `user`, the child switches to that user before exec (no runuser in the timing)."""
     with tempfile.NamedTemporaryFile(prefix="bench-time-", suffix=".txt") as tf:
+        if user is not None:
+            os.chmod(tf.name, 0o666)
         full = ["/usr/bin/time", "-v", "-o", tf.name] + [str(c) for c in cmd]
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        p = subprocess.run(full, env=env, capture_output=True, stdin=stdin)
+        p = subprocess.run(full, env=env, capture_output=True, stdin=stdin, user=user,
+                           group=user, extra_groups=[] if user is not None else None)
         dt = time.perf_counter() - t0
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime) - TIME_CPU_S
@@ -488,18 +492,20 @@ INSERT INTO bench_load SELECT g, md5(random()::text), repeat(md5(g::text), 3)
 """
 
 
-def bench_sustained(res, tools, pg, work, configs, backlog, window, seg_rate):
-    """Per config: build a backlog of `backlog` .ready segments under pgbench with archiving
-    paused, then switch the archive_command on while pgbench keeps writing at a fixed rate, and
-    watch pg_stat_archiver and archive_status for `window` seconds (or until the backlog is
-    gone and has stayed under 2 for 5 s)."""
+def bulk_script(pg, work):
+    """The bulk-INSERT pgbench script that writes WAL while archiving is measured."""
     script = os.path.join(work, "bulk.sql")
     with open(script, "w") as f:
         f.write(BULK_SQL)
     os.chmod(script, 0o644)
     pg.q("DROP TABLE IF EXISTS bench_load")
     pg.q("CREATE TABLE bench_load (id int, a text, b text)")
-    # WAL bytes per transaction of the script, to pace the load during measurement.
+    return script
+
+
+def pace(pg, script, seg_rate):
+    """Transactions per second of `script` that write ~seg_rate WAL segments per second, and
+    the WAL bytes one transaction writes."""
     lsn0 = pg.q1("SELECT pg_current_wal_lsn()")
     pg.pgbench(["-n", "-f", script, "-t", "20", "-c", "1"])
     lsn1 = pg.q1("SELECT pg_current_wal_lsn()")
@@ -507,6 +513,86 @@ def bench_sustained(res, tools, pg, work, configs, backlog, window, seg_rate):
     rate = max(1, round(seg_rate * SEGMENT / per_tx))
     log(f"sustained: {per_tx / 1024:.0f} KiB WAL per transaction; pacing at {rate} tx/s "
         f"(~{seg_rate} segments/s)")
+    return rate, per_tx
+
+
+def measure_archiving(pg, tools, name, command, script, backlog, window, rate,
+                      shown=None):
+    """Builds a backlog of `backlog` .ready segments under pgbench with archiving paused, then
+    switches `command` on as archive_command while pgbench keeps writing at `rate` tx/s, and
+    watches pg_stat_archiver and archive_status for `window` seconds (or until the backlog
+    is gone and has stayed under 2 for 5 s)."""
+    pg.q("TRUNCATE bench_load")
+    pg.drain(tools)
+    pg.set_archive_command("")
+    log(f"sustained [{name}]: building a backlog of {backlog} segments")
+    tb = time.monotonic()
+    p = pg.pgbench(["-n", "-f", script, "-c", "2", "-T", "600"], background=True)
+    deadline = time.monotonic() + 180
+    while pg.ready() < backlog and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if p.poll() is not None:
+            raise Failed("pgbench stopped while building the backlog")
+    stop_pgbench(p)
+    pg.q("TRUNCATE bench_load")
+    start_ready = pg.ready()
+    log(f"  {start_ready} ready after {time.monotonic() - tb:.1f}s; archive_command = "
+        f"{shown or command}")
+    a0, f0 = pg.archived()
+    wal0 = pg.q1("SELECT pg_current_wal_lsn()")
+    p = pg.pgbench(["-n", "-f", script, "-c", "1", "-T", int(window) + 60, "-R", rate],
+                   background=True)
+    pg.set_archive_command(command)
+    t0 = time.monotonic()
+    samples = []
+    drained_at = None
+    low_since = None
+    while True:
+        time.sleep(0.1)
+        t = time.monotonic() - t0
+        a, fcount = pg.archived()
+        ready = pg.ready()
+        samples.append((round(t, 2), ready, a - a0, fcount - f0))
+        if drained_at is None and a - a0 >= start_ready:
+            drained_at = t
+        low_since = (low_since or t) if ready < 2 else None
+        if t >= window or (drained_at is not None and low_since is not None
+                           and t - low_since >= 5 and t >= 10):
+            break
+    elapsed = samples[-1][0]
+    walgen = float(pg.q1("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (wal0,))) / SEGMENT
+    if p.poll() is not None:
+        raise Failed(f"the pgbench load stopped early (exit {p.returncode})")
+    stop_pgbench(p)
+    archived = samples[-1][2]
+    failures = samples[-1][3]
+    if drained_at is not None:
+        # Capacity: the initial backlog went out in drained_at seconds.
+        seg_s = start_ready / drained_at
+    else:
+        seg_s = archived / elapsed
+    log(f"sustained [{name}]: {archived} archived in {elapsed:.1f}s, backlog "
+        f"{start_ready} -> {samples[-1][1]}, drained at "
+        f"{'%.1fs' % drained_at if drained_at else 'never'}, {seg_s:.2f} seg/s, "
+        f"{failures} failures, {walgen:.1f} segments written meanwhile")
+    series, last_sec = [], -1
+    for smp in samples:
+        if int(smp[0]) > last_sec:
+            last_sec = int(smp[0])
+            series.append(smp)
+    series.append(samples[-1])
+    return {"seg_per_s": seg_s, "initial_backlog": start_ready,
+            "archived": archived, "seconds": elapsed, "drained_at_s": drained_at,
+            "failures": failures, "final_backlog": samples[-1][1],
+            "max_backlog": max(s[1] for s in samples),
+            "segments_written_during": walgen,
+            "backlog_series_t_ready_archived_failed": series}
+
+
+def bench_sustained(res, tools, pg, work, configs, backlog, window, seg_rate):
+    """Per config, measure_archiving() with the tool as archive_command."""
+    script = bulk_script(pg, work)
+    rate, per_tx = pace(pg, script, seg_rate)
     bin_dir = tools.bin
     env = (f"AWS_ACCESS_KEY_ID={os.environ['AWS_ACCESS_KEY_ID']} "
            f"AWS_SECRET_ACCESS_KEY={os.environ['AWS_SECRET_ACCESS_KEY']} "
@@ -527,73 +613,10 @@ def bench_sustained(res, tools, pg, work, configs, backlog, window, seg_rate):
         ep = f"--endpoint-url {tools.endpoint} " if store == "s3" else ""
         command = (f"{env}{exe} {ep}{' '.join(flags)} "
                    f"{tools.url(tool, store, 'sus')} {server} %p")
-        pg.q("TRUNCATE bench_load")
-        pg.drain(tools)
-        pg.set_archive_command("")
-        log(f"sustained [{name}]: building a backlog of {backlog} segments")
-        tb = time.monotonic()
-        p = pg.pgbench(["-n", "-f", script, "-c", "2", "-T", "600"], background=True)
-        deadline = time.monotonic() + 180
-        while pg.ready() < backlog and time.monotonic() < deadline:
-            time.sleep(0.2)
-            if p.poll() is not None:
-                raise Failed("pgbench stopped while building the backlog")
-        stop_pgbench(p)
-        pg.q("TRUNCATE bench_load")
-        start_ready = pg.ready()
-        log(f"  {start_ready} ready after {time.monotonic() - tb:.1f}s; archive_command = "
-            f"{command.replace(os.environ['AWS_SECRET_ACCESS_KEY'], '***')}")
-        a0, f0 = pg.archived()
-        wal0 = pg.q1("SELECT pg_current_wal_lsn()")
-        p = pg.pgbench(["-n", "-f", script, "-c", "1", "-T", int(window) + 60, "-R", rate],
-                       background=True)
-        pg.set_archive_command(command)
-        t0 = time.monotonic()
-        samples = []
-        drained_at = None
-        low_since = None
-        while True:
-            time.sleep(0.1)
-            t = time.monotonic() - t0
-            a, fcount = pg.archived()
-            ready = pg.ready()
-            samples.append((round(t, 2), ready, a - a0, fcount - f0))
-            if drained_at is None and a - a0 >= start_ready:
-                drained_at = t
-            low_since = (low_since or t) if ready < 2 else None
-            if t >= window or (drained_at is not None and low_since is not None
-                               and t - low_since >= 5 and t >= 10):
-                break
-        elapsed = samples[-1][0]
-        walgen = float(pg.q1("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (wal0,))) / SEGMENT
-        if p.poll() is not None:
-            raise Failed(f"the pgbench load stopped early (exit {p.returncode})")
-        stop_pgbench(p)
-        archived = samples[-1][2]
-        failures = samples[-1][3]
-        if drained_at is not None:
-            # Capacity: the initial backlog went out in drained_at seconds.
-            seg_s = start_ready / drained_at
-        else:
-            seg_s = archived / elapsed
-        log(f"sustained [{name}]: {archived} archived in {elapsed:.1f}s, backlog "
-            f"{start_ready} -> {samples[-1][1]}, drained at "
-            f"{'%.1fs' % drained_at if drained_at else 'never'}, {seg_s:.2f} seg/s, "
-            f"{failures} failures, {walgen:.1f} segments written meanwhile")
-        series, last_sec = [], -1
-        for smp in samples:
-            if int(smp[0]) > last_sec:
-                last_sec = int(smp[0])
-                series.append(smp)
-        series.append(samples[-1])
-        out[name] = {"seg_per_s": seg_s, "initial_backlog": start_ready,
-                     "archived": archived, "seconds": elapsed, "drained_at_s": drained_at,
-                     "failures": failures, "final_backlog": samples[-1][1],
-                     "max_backlog": max(s[1] for s in samples),
-                     "segments_written_during": walgen, "command_flags": flags,
-                     "compression": comp, "tool": tool,
-                     "store": store,
-                     "backlog_series_t_ready_archived_failed": series}
+        shown = command.replace(os.environ['AWS_SECRET_ACCESS_KEY'], '***')
+        m = measure_archiving(pg, tools, name, command, script, backlog, window, rate, shown)
+        m.update({"command_flags": flags, "compression": comp, "tool": tool, "store": store})
+        out[name] = m
     pg.drain(tools)
     pg.q("DROP TABLE bench_load")
     return out, rate, per_tx

@@ -46,47 +46,15 @@ fi
 log "cargo build --release"
 cargo build --release --quiet
 
+# shellcheck source=benches/servers.sh
+. benches/servers.sh
 S3=${BENCH_S3:-s3s-fs}
-S3S_BIN=$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")
-if [ "$S3" = s3s-fs ] && [ ! -x "$S3S_BIN" ]; then
-  log "installing s3s-fs 0.14.1 (the newest that builds with rustc 1.95; ~2 min)"
-  if ! cargo install --locked --quiet s3s-fs@0.14.1 --features binary; then
-    log "s3s-fs did not install: using moto"
-    S3=moto
-  fi
+if [ "$S3" = s3s-fs ]; then
+  S3S_BIN=$(s3s_binary)
+  [ -n "$S3S_BIN" ] || { log "s3s-fs did not install: using moto"; S3=moto; }
 fi
 
-WORK=$(mktemp -d /tmp/bcrs-bench-XXXXXX)
-chmod 755 "$WORK"
-export BCRS_RUN_DIR=$WORK/run
-mkdir -p "$BCRS_RUN_DIR"
-S3S_PID=
-S3S_ROOT=
-cleanup() {
-  local rc=$?
-  if [ -n "$S3S_PID" ] && kill -0 "$S3S_PID" 2>/dev/null; then
-    kill -TERM -- "-$S3S_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$S3S_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$S3S_PID" 2>/dev/null || true
-    log "stopped s3s-fs (pid $S3S_PID)"
-  fi
-  case "$S3S_ROOT" in /dev/shm/bcrs-s3s-*) rm -rf "$S3S_ROOT" ;; esac
-  # PostgreSQL is stopped by bench.py; stop it here too if bench.py was killed.
-  if [ -f "$WORK/pg/data/postmaster.pid" ]; then
-    runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
-  harness/services.sh stop || true
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-harness/services.sh start
-set -a
-# shellcheck disable=SC1091
-. "$BCRS_RUN_DIR/env"
-set +a
+bench_start bench
 
 # Our binaries where the postgres user (archive_command) can run them.
 mkdir -p "$WORK/bin"
@@ -95,7 +63,7 @@ chmod -R a+rX "$WORK/bin"
 
 BUCKET=bench
 if [ "$S3" = s3s-fs ]; then
-  PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PORT=$(free_port)
   # On tmpfs when there is room: creating files on this VM's ext4 costs ~40 ms of kernel time
   # per 16 MiB (6 ms on tmpfs), which made the server, not the tools, the bottleneck.
   if [ "${BENCH_S3S_TMPFS:-1}" = 1 ] && [ "$(df --output=avail -k /dev/shm 2>/dev/null | tail -1)" -gt 8000000 ] 2>/dev/null; then
@@ -106,18 +74,8 @@ if [ "$S3" = s3s-fs ]; then
     S3S_FS="disk, under /tmp"
   fi
   mkdir -p "$S3S_ROOT/$BUCKET"
-  # Run from its own directory, not from the checkout (a run whose worktree was removed
-  # mid-way saw s3s-fs answer InternalError to every PUT from then on).
-  (cd "$S3S_ROOT" && exec setsid "$S3S_BIN" --host 127.0.0.1 --port "$PORT" \
-    --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$S3S_ROOT") \
-    >"$BCRS_RUN_DIR/s3s.log" 2>&1 </dev/null &
-  S3S_PID=$!
+  start_s3s "$S3S_BIN" "$S3S_ROOT" "$PORT" "$BCRS_RUN_DIR/s3s.log"
   ENDPOINT=http://127.0.0.1:$PORT
-  for _ in $(seq 100); do
-    curl -s -o /dev/null --max-time 1 "$ENDPOINT/" && break
-    kill -0 "$S3S_PID" 2>/dev/null || { cat "$BCRS_RUN_DIR/s3s.log" >&2; exit 1; }
-    sleep 0.1
-  done
   log "s3s-fs 0.14.1 on $ENDPOINT (pid $S3S_PID), root $S3S_ROOT"
   # Downloads come from moto: s3s-fs serves GETs at ~0.3 GB/s, moto at ~1.1 GB/s here.
   SERVER_DESC="uploads: s3s-fs 0.14.1 (store on $S3S_FS); downloads: moto 5.2.5 (in memory; objects copied byte for byte from s3s-fs)"

@@ -13,6 +13,8 @@
 # BENCH_KEEP=1 keeps the work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/servers.sh
+. benches/servers.sh
 log() { printf '[sidecar] %s\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "run as root (PostgreSQL runs as postgres through runuser)" >&2; exit 1; }
 
@@ -24,26 +26,7 @@ log "cargo build --release (the tools, manager and the two stand-ins)"
 cargo build --release --quiet --bins
 cargo build --release --quiet -p cnpg-plugin --bin manager --example cnpg_standin --example api_standin
 
-WORK=$(mktemp -d /tmp/bcrs-sidecar-XXXXXX)
-chmod 755 "$WORK"
-export BCRS_RUN_DIR=$WORK/run
-mkdir -p "$BCRS_RUN_DIR"
-cleanup() {
-  local rc=$?
-  if [ -f "$WORK/pg/data/postmaster.pid" ]; then
-    runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
-  harness/services.sh stop || true
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-harness/services.sh start
-set -a
-# shellcheck disable=SC1091
-. "$BCRS_RUN_DIR/env"
-set +a
+bench_start sidecar
 
 # Where the postgres user (archive_command) can run them.
 mkdir -p "$WORK/bin"
