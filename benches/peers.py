@@ -289,17 +289,17 @@ def bench_restore(t, rig, seg, reps, barman):
                   "lower", v)
 
 
-def bench_sustained(t, rig, pg, backlog, window, seg_rate):
+def bench_sustained(t, rig, pg, backlog, window, seg_rate, stores, parallel):
     script = bench.bulk_script(pg, rig.work)
     rate, _per_tx = bench.pace(pg, script, seg_rate)
     env = " ".join(f"{k}={rig.env[k]}" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                                  "AWS_DEFAULT_REGION", "AWS_CA_BUNDLE"))
     secret = os.environ["AWS_SECRET_ACCESS_KEY"]
-    for store in ("s3", "file"):
+    for store in stores:
         where = "S3 over TLS, none" if store == "s3" else "local dir, none"
         spool = own(os.path.join(rig.work, f"sustained-spool-{store}"))
         ours = " ".join(rig.ours("barman-cloud-wal-archive", store, "sus",
-                                 ["--max-parallel", "8", "--spool-dir", spool], ["sus", "%p"]))
+                                 ["--max-parallel", parallel, "--spool-dir", spool], ["sus", "%p"]))
         pgbr = " ".join(rig.pgbr(store, "wal", ["--archive-async", "--compress-type=none",
                                                 "archive-push", "%p"]))
         v = {}
@@ -312,7 +312,7 @@ def bench_sustained(t, rig, pg, backlog, window, seg_rate):
             v[tool] = [m["seg_per_s"]]
             detail[tool] = m
         t.add("sustained", f"sustained archiving under bulk load, {where} "
-              "(ours --max-parallel 8, pgBackRest archive-async process-max=2)", "seg/s",
+              f"(ours --max-parallel {parallel}, pgBackRest archive-async process-max=2)", "seg/s",
               "higher", v, detail=detail)
     pg.drain(rig)
     pg.q("DROP TABLE bench_load")
@@ -478,7 +478,9 @@ def main():
             if "restore" in phases:
                 bench_restore(t, rig, seg, reps, barman)
         if "sustained" in phases:
-            bench_sustained(t, rig, pg, 16 if quick else 48, 40, 1)
+            bench_sustained(t, rig, pg, 16 if quick else 48, 40, 1,
+                            os.environ.get("BENCH_SUSTAINED_STORES", "s3 file").split(),
+                            os.environ.get("BENCH_MAX_PARALLEL", "8"))
         if "backup" in phases:
             bench_backup(t, rig, pg, comps, backup_reps)
     finally:

@@ -13,6 +13,7 @@
 # As root on Debian 12. Knobs (environment): BENCH_SCALE (pgbench scale, default 70),
 # BENCH_REPS (WAL repetitions, default 7; .history 11), BENCH_BACKUP_REPS (default 2),
 # BENCH_PHASES="archive restore sustained backup", BENCH_BARMAN=0 (leave Barman out),
+# BENCH_SUSTAINED_STORES="s3 file", BENCH_MAX_PARALLEL=8 (ours, sustained archiving),
 # BENCH_OUT=DIR, BENCH_KEEP=1 (keep the work directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
