@@ -35,7 +35,7 @@ cleanup() {
   if [ -f "$W/pg/data/postmaster.pid" ]; then
     as_pg "$PGBIN/pg_ctl" -D "$W/pg/data" -m fast -w stop >/dev/null || true
   fi
-  [ "${WIRE_KEEP:-0}" = 1 ] || rm -rf "$W"
+  [ "${WIRE_KEEP:-0}" = 1 ] || rm -rf "$W" ${S3ROOT_TMP:+"$S3ROOT_TMP"}
 }
 trap cleanup EXIT
 
@@ -155,7 +155,8 @@ fi
 if [ "$MODE" = http ] || [ "$MODE" = all ]; then
   [ -x "$S3S" ] || { echo "s3s-fs not found: cargo install --locked s3s-fs@0.14.1 --features binary" >&2; exit 1; }
   # Store on tmpfs when it has room, as benches/run.sh does: the disk is not what is measured.
-  S3ROOT=$W/s3s; [ -d /dev/shm ] && S3ROOT=$(mktemp -d /dev/shm/bcrs-wire-s3s.XXXXXX)
+  S3ROOT=$W/s3s
+  if [ -d /dev/shm ]; then S3ROOT=$(mktemp -d /dev/shm/bcrs-wire-s3s.XXXXXX); S3ROOT_TMP=$S3ROOT; fi
   mkdir -p "$S3ROOT/bench"
   AK=wireaccesskey; SK=wiresecretkey123
   HPORT=$((PORT + 1)); TPORT=$((PORT + 2))
@@ -217,5 +218,4 @@ PY
 )
   echo "| row | median ms | p90 ms | min-max ms |"; echo "|---|---:|---:|---:|"
   RUN_AS= run_rows "$rows"
-  [ "$S3ROOT" = "$W/s3s" ] || rm -rf "$S3ROOT"
 fi
