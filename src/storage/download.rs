@@ -281,6 +281,7 @@ mod tests {
             location: Location::parse("file:///nonexistent", Provider::AwsS3).unwrap(),
             destination: String::new(),
             read_timeout: Duration::from_secs(60),
+            file: None,
         };
         let (size, stream) = storage.stream(&key).await.unwrap();
         assert_eq!(size, 100_000);

@@ -8,7 +8,8 @@
 //!
 //! The files follow object_store's layout: one per provider (`s3.rs` with `aws_profile.rs`,
 //! `azure.rs`, `gcs/`), the shared HTTP set-up (`client.rs`), the options (`options.rs`), the
-//! two directions of a transfer (`download.rs` with `low_speed.rs`, `upload.rs`), and the
+//! two directions of a transfer (`download.rs` with `low_speed.rs`, `upload.rs`), the
+//! `file://` whole-object writes (`file.rs`), and the
 //! one place an `object_store` error gets its meaning (`classify.rs`). This file is only the
 //! facade, dispatching each call once to the backend behind it.
 
@@ -19,6 +20,7 @@ mod classify;
 mod client;
 mod credentials;
 mod download;
+mod file;
 mod gcs;
 mod location;
 mod low_speed;
@@ -44,6 +46,7 @@ pub use location::{Location, Provider, Target};
 pub use options::{AddressingStyle, AzureCredential, S3Encryption, StorageOptions};
 pub use upload::Upload;
 
+use crate::durable::CopyError;
 use crate::error::{Error, Result};
 use crate::task;
 use classify::{classify, config};
@@ -58,6 +61,8 @@ pub struct Storage {
     destination: String,
     /// `--read-timeout`, also the window of the downloads' speed floor (`low_speed.rs`).
     read_timeout: Duration,
+    /// A `file://` store, whose whole-object writes are ours (`file.rs` says why).
+    file: Option<Arc<LocalFileSystem>>,
 }
 
 /// What requests go through: object_store's stores, or, for GCS, the JSON API (`gcs/json.rs`
@@ -107,6 +112,7 @@ impl Storage {
     pub fn open(location: &Location, options: &StorageOptions) -> Result<Self> {
         register_secrets(location, options);
         tracing::info!("storage: {}", provider_and_endpoint(location, options));
+        let mut file = None;
         let backend = match &location.target {
             Target::S3 { bucket } => Backend::store(s3::store(bucket, options)?),
             Target::Azure {
@@ -129,7 +135,9 @@ impl Storage {
                 let fs = LocalFileSystem::new_with_prefix(root)
                     .map_err(config("file"))?
                     .with_fsync(true);
-                Backend::store(Arc::new(fs))
+                let fs = Arc::new(fs);
+                file = Some(fs.clone());
+                Backend::store(fs)
             }
             Target::Memory => Backend::store(Arc::new(InMemory::new())),
         };
@@ -138,6 +146,7 @@ impl Storage {
             location: location.clone(),
             destination: destination(location, options),
             read_timeout: client::read_timeout(options),
+            file,
         })
     }
 
@@ -155,6 +164,7 @@ impl Storage {
             destination: location.url.clone(),
             location,
             read_timeout: client::read_timeout(&StorageOptions::default()),
+            file: None,
         }
     }
 
@@ -405,6 +415,9 @@ impl Storage {
         options: &WriteOptions,
         create_only: bool,
     ) -> Result<bool> {
+        if let Some(fs) = &self.file {
+            return self.put_file(fs, key, data, create_only).await;
+        }
         let outcome = match &self.backend {
             Backend::GcsJson(gcs) => gcs
                 .put(key, data, &options.tags, create_only)
@@ -442,6 +455,69 @@ impl Storage {
             Ok(()) => Ok(true),
             Err(None) => Ok(false),
             Err(Some(e)) => Err(e),
+        }
+    }
+
+    /// [`Storage::put_whole`] for a `file://` store (no tags: files have none).
+    async fn put_file(
+        &self,
+        fs: &LocalFileSystem,
+        key: &Path,
+        data: Bytes,
+        create_only: bool,
+    ) -> Result<bool> {
+        let dest = fs
+            .path_to_filesystem(key)
+            .map_err(|e| classify(e, "upload", key, &self.location))?;
+        task::blocking("writing a file", move || {
+            file::put(&dest, &data, create_only)
+        })
+        .await?
+        .map_err(|source| Error::Storage {
+            action: "upload",
+            key: key.to_string(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Whether [`Storage::create_copy`] copies a file in pieces (a `file://` store) rather
+    /// than reading it whole first.
+    pub fn copies_files(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// [`Storage::create`] of the file at `source`; a failure to read it is an
+    /// [`Error::Io`] with `read_action` ("read WAL file").
+    ///
+    /// # Errors
+    /// [`Error::Io`] for the source, storage errors, classified, for the store.
+    pub async fn create_copy(
+        &self,
+        key: &Path,
+        source: &std::path::Path,
+        read_action: &'static str,
+        options: &WriteOptions,
+    ) -> Result<Created> {
+        let Some(fs) = &self.file else {
+            let data = tokio::fs::read(source)
+                .await
+                .map_err(Error::io(read_action, source))?;
+            return self.create(key, data.into(), options).await;
+        };
+        let dest = fs
+            .path_to_filesystem(key)
+            .map_err(|e| classify(e, "upload", key, &self.location))?;
+        let from = source.to_path_buf();
+        let copied = task::blocking("copying a file", move || file::copy(&dest, &from, true));
+        match copied.await? {
+            Ok(true) => Ok(Created::Stored),
+            Ok(false) => Ok(Created::Exists),
+            Err(CopyError::Read(e)) => Err(Error::io(read_action, source)(e)),
+            Err(CopyError::Write(e)) => Err(Error::Storage {
+                action: "upload",
+                key: key.to_string(),
+                source: Box::new(e),
+            }),
         }
     }
 

@@ -70,7 +70,10 @@ pub async fn archive(
     let wal = wal_name_of(wal_path)?;
     let key = layout.wal_key(&wal, options.compression);
 
-    // Compressed as it is read: only the (usually much smaller) result is held in memory.
+    // Compressed as it is read: only the (usually much smaller) result is held in memory. A
+    // `file://` store copies an uncompressed file itself, in pieces, once the listing is back
+    // (`None` here): reading 16 MiB into a fresh buffer first cost more than the listing.
+    let copied = options.compression.is_none() && storage.copies_files();
     let encode = {
         let path = wal_path.to_path_buf();
         let (compression, level) = (options.compression, options.level);
@@ -79,8 +82,9 @@ pub async fn archive(
             None => "reading the WAL file",
         };
         task::blocking(what, move || match compression {
-            Some(c) => compress::compress_file(c, level, &path).map(Bytes::from),
-            None => std::fs::read(&path).map(Bytes::from),
+            Some(c) => compress::compress_file(c, level, &path).map(|v| Some(Bytes::from(v))),
+            None if copied => Ok(None),
+            None => std::fs::read(&path).map(|v| Some(Bytes::from(v))),
         })
     };
     let wal_dir = layout.wal_dir(&wal);
@@ -108,10 +112,12 @@ pub async fn archive(
         (Some(history), WalKind::History) => history.clone(),
         _ => options.tags.clone(),
     };
-    match storage
-        .create(&key, encoded, &WriteOptions { tags })
-        .await?
-    {
+    let write = WriteOptions { tags };
+    let created = match encoded {
+        Some(encoded) => storage.create(&key, encoded, &write).await?,
+        None => storage.create_copy(&key, wal_path, action, &write).await?,
+    };
+    match created {
         Created::Stored => Ok(Archived::Uploaded(key.to_string())),
         // Another writer stored this name between our listing and our upload: the same
         // comparison as for a copy the listing had found decides.

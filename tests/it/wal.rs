@@ -517,3 +517,106 @@ fn restore_prefetches_into_the_spool() {
         "temporary files left behind: {leftovers:?}"
     );
 }
+
+/// Issue #19 item 3: a `file://` archive is written in 1 MiB pieces (as pgBackRest does, not
+/// one 16 MiB write) to a staged name, fsynced, given the WAL's name, and its directory
+/// fsynced before the command exits 0; a write cut short, by an error (`EFBIG` from a
+/// file-size limit) or by the process being killed (`SIGXFSZ`), never leaves anything under
+/// the WAL's name, and after the error not even a staged file.
+#[test]
+fn a_file_archive_is_synced_before_success_and_never_partial() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("strace is not installed: skipped");
+        return;
+    }
+    let dir = temp_dir();
+    let root = dir.path().join("store");
+    std::fs::create_dir(&root).unwrap();
+    let name = "000000010000000000000020";
+    let data = wal_like_bytes(16 << 20, 20);
+    let wal = dir.path().join(name);
+    std::fs::write(&wal, &data).unwrap();
+    let url = format!("file://{}", root.display());
+    let wal_dir = root.join("pg/wals/0000000100000000");
+    let dest = wal_dir.join(name);
+    let under = |wrapper: &[&str]| {
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg(ours("barman-cloud-wal-archive"))
+            .arg(&url)
+            .arg("pg")
+            .arg(&wal);
+        cmd
+    };
+    let limit = "--fsize=5242880";
+
+    let failed = under(&[
+        "sh",
+        "-c",
+        "trap '' XFSZ; exec prlimit \"$0\" -- \"$@\"",
+        limit,
+    ])
+    .code(4);
+    assert!(
+        failed.stderr().contains("File too large"),
+        "{}",
+        failed.stderr()
+    );
+    assert!(!dest.exists(), "a failed write left the WAL's name");
+    let left: Vec<_> = std::fs::read_dir(&wal_dir).unwrap().collect();
+    assert!(left.is_empty(), "a failed write left {left:?}");
+
+    under(&["prlimit", limit, "--"]).failed();
+    assert!(!dest.exists(), "a killed write left the WAL's name");
+
+    let trace = dir.path().join("trace");
+    let traced = [
+        "strace",
+        "-f",
+        "-qq",
+        "-y",
+        "-o",
+        trace.to_str().unwrap(),
+        "-e",
+        "trace=write,fsync,fdatasync,link,linkat,rename,renameat,renameat2",
+    ];
+    under(&traced).ok();
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let calls: Vec<&str> = trace
+        .lines()
+        // `PID  call(...)`: strace pads the PID with spaces.
+        .map(|l| l.split_once(' ').map_or(l, |c| c.1).trim_start())
+        .collect();
+    let staged = |call: &str| call.contains(&format!("/{name}#"));
+    let position = |what: &str, holds: &dyn Fn(&str) -> bool| {
+        calls
+            .iter()
+            .position(|c| holds(c))
+            .unwrap_or_else(|| panic!("no {what} in the trace:\n{trace}"))
+    };
+    let writes: Vec<u64> = calls
+        .iter()
+        .filter(|c| c.starts_with("write(") && staged(c.split('>').next().unwrap_or_default()))
+        .filter_map(|c| c.rsplit("= ").next()?.trim().parse().ok())
+        .collect();
+    assert_eq!(writes.iter().sum::<u64>(), 16 << 20, "{trace}");
+    assert!(
+        writes.iter().all(|&n| n <= 1 << 20),
+        "writes of {writes:?} bytes"
+    );
+    let synced = position("fsync of the staged file", &|c| {
+        c.starts_with("fsync(") && staged(c) && c.ends_with("= 0")
+    });
+    let named = position("link to the WAL's name", &|c| {
+        (c.starts_with("link") || c.starts_with("rename"))
+            && staged(c)
+            && c.contains(&format!("/{name}\""))
+            && c.ends_with("= 0")
+    });
+    let dir_synced = position("fsync of the WAL's directory", &|c| {
+        c.starts_with("fsync(") && c.contains(&format!("{}>", wal_dir.display()))
+    });
+    assert!(synced < named && named < dir_synced, "{trace}");
+}
