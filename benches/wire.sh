@@ -20,18 +20,14 @@ PORT=${WIRE_PORT:-19600}
 BIN=${WIRE_BIN:-$HERE/target/release}
 BASE=${WIRE_BASE:-}
 PGBIN=/usr/lib/postgresql/15/bin
-S3S=${S3S_FS:-$HOME/.cargo/bin/s3s-fs}
-PIDS=()
+# shellcheck source=benches/servers.sh
+. "$HERE/benches/servers.sh"
 
 log() { printf '[wire] %s\n' "$*" >&2; }
 as_pg() { runuser -u postgres -- "$@"; }
 
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  done
+  stop_started
   if [ -f "$W/pg/data/postmaster.pid" ]; then
     as_pg "$PGBIN/pg_ctl" -D "$W/pg/data" -m fast -w stop >/dev/null || true
   fi
@@ -153,42 +149,24 @@ PY
 fi
 
 if [ "$MODE" = http ] || [ "$MODE" = all ]; then
-  [ -x "$S3S" ] || { echo "s3s-fs not found: cargo install --locked s3s-fs@0.14.1 --features binary" >&2; exit 1; }
+  S3S=$(s3s_binary)
+  [ -n "$S3S" ] || { echo "s3s-fs 0.14.1 did not install" >&2; exit 1; }
   # Store on tmpfs when it has room, as benches/run.sh does: the disk is not what is measured.
   S3ROOT=$W/s3s
   if [ -d /dev/shm ]; then S3ROOT=$(mktemp -d /dev/shm/bcrs-wire-s3s.XXXXXX); S3ROOT_TMP=$S3ROOT; fi
   mkdir -p "$S3ROOT/bench"
   AK=wireaccesskey; SK=wiresecretkey123
   HPORT=$((PORT + 1)); TPORT=$((PORT + 2))
-  "$S3S" --host 127.0.0.1 --port "$HPORT" --access-key "$AK" --secret-key "$SK" "$S3ROOT" \
-    >"$W/s3s.log" 2>&1 & PIDS+=($!)
+  AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK start_s3s "$S3S" "$S3ROOT" "$HPORT" "$W/s3s.log"
   # stunnel4 in front of it, with a throwaway CA (hostname localhost checked by both clients).
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=wire-ca -keyout "$W/ca.key" \
-    -out "$W/ca.pem" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$W/srv.key" -out "$W/srv.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$W/san.ext"
-  openssl x509 -req -in "$W/srv.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial -days 2 \
-    -extfile "$W/san.ext" -out "$W/srv.pem" 2>/dev/null
-  cat >"$W/stunnel.conf" <<EOT
-foreground = yes
-pid =
-[s3]
-accept = 127.0.0.1:$TPORT
-connect = 127.0.0.1:$HPORT
-cert = $W/srv.pem
-key = $W/srv.key
-EOT
-  stunnel4 "$W/stunnel.conf" >"$W/stunnel.log" 2>&1 & PIDS+=($!)
-  for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/$HPORT) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$TPORT) 2>/dev/null && break
-    sleep 0.1
-  done
+  make_test_ca "$W/tls"
+  start_stunnel "$W/tls" "$TPORT" "$HPORT"
   cp "$W/wal/$SEG" "$W/seg"; sha256sum "$W/seg" | cut -d' ' -f1 >"$W/seg.sha256"
   rows=$(python3 - "$BIN" "$BASE" "$W" "$SEG" "$S3ROOT" "$AK" "$SK" "$HPORT" "$TPORT" <<'PY'
 import json, sys
 bin_, base, w, seg, root, ak, sk, hport, tport = sys.argv[1:]
 env = (f"AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1 "
-       f"AWS_CA_BUNDLE={w}/ca.pem")
+       f"AWS_CA_BUNDLE={w}/tls/ca.crt")
 rows = []
 for scheme, port in (("http", hport), ("https", tport)):
     url = f"{scheme}://localhost:{port}"
@@ -200,7 +178,7 @@ for scheme, port in (("http", hport), ("https", tport)):
                                 f"s3://bench/{who.replace(' ', '-')} srv {w}/wal/{seg}"})
     rows.append({"name": f"PUT 16 MiB none {scheme}, curl UNSIGNED-PAYLOAD",
                  "before": f"rm -f {root}/bench/curl-{seg}",
-                 "cmd": f"curl -sSf --cacert {w}/ca.pem -o /dev/null -T {w}/seg "
+                 "cmd": f"curl -sSf --cacert {w}/tls/ca.crt -o /dev/null -T {w}/seg "
                         f"-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "
                         f"--aws-sigv4 aws:amz:us-east-1:s3 --user {ak}:{sk} "
                         f"{url}/bench/curl-{seg}"})
