@@ -320,7 +320,7 @@ async fn copy(
             tags: options.tags.clone(),
         },
     };
-    let (tx, rx) = mpsc::channel(4 * settings.jobs);
+    let (tx, rx) = tarball::queue();
     let uploader = upload::upload_parts(storage, layout, backup_id, rx, &settings, stopped);
     let read = Counting::new(options.progress.clone());
     read.start(facts.cluster_size);

@@ -35,8 +35,21 @@ pub(super) enum Message {
     End,
 }
 
-/// Bytes per message: small enough to keep memory low, large enough to be cheap.
-const SEND_SIZE: usize = 1 << 20;
+/// Bytes per message: small enough to keep memory low (one is being filled, one is in the
+/// uploader's hands, waiting for a part slot), large enough to be cheap (4 messages per MiB).
+const SEND_SIZE: usize = 256 << 10;
+
+/// The most bytes waiting between the tar side and the uploader. The uploader holds its own
+/// parts (`jobs` in flight and the one it fills), so this only has to keep the tar side busy
+/// while the uploader takes a message; it was 4 messages of 1 MiB per job (8 MiB at `-J 2`),
+/// whatever the parts' size (issue #19 item 4).
+pub(super) const QUEUE_BYTES: usize = 4 * SEND_SIZE;
+
+/// The channel from the tar side to the uploader: messages are at most [`SEND_SIZE`] bytes,
+/// so it never holds more than [`QUEUE_BYTES`].
+pub(super) fn queue() -> (mpsc::Sender<Message>, mpsc::Receiver<Message>) {
+    mpsc::channel(QUEUE_BYTES / SEND_SIZE)
+}
 
 /// A `Write` that batches bytes into [`Message::Data`] and counts them.
 struct ChunkSender {
@@ -424,6 +437,33 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect()
+    }
+
+    #[test]
+    fn the_queue_holds_at_most_its_bytes() {
+        let (tx, mut rx) = queue();
+        assert!(rx.max_capacity() * SEND_SIZE <= QUEUE_BYTES);
+        let writer = std::thread::spawn(move || {
+            let mut sink = ChunkSender {
+                tx,
+                buffer: BytesMut::with_capacity(SEND_SIZE),
+                written: Arc::new(AtomicU64::new(0)),
+            };
+            for _ in 0..20 {
+                sink.write_all(&[7; 300_001]).unwrap();
+            }
+            sink.send_buffer().unwrap();
+        });
+        let mut total = 0;
+        while let Some(message) = rx.blocking_recv() {
+            let Message::Data(data) = message else {
+                panic!("only data was sent")
+            };
+            assert!(data.len() <= SEND_SIZE, "a message of {} bytes", data.len());
+            total += data.len();
+        }
+        writer.join().unwrap();
+        assert_eq!(total, 20 * 300_001);
     }
 
     #[test]

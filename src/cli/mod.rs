@@ -79,6 +79,38 @@ macro_rules! command_with_common_args {
 }
 pub(crate) use command_with_common_args;
 
+/// Below this size glibc's malloc serves requests from its arenas; above it, from their own
+/// mappings, returned to the system when freed.
+const MMAP_THRESHOLD: i32 = 256 << 10;
+
+/// Fixes glibc's threshold for serving allocations from their own mappings (issue #19 item
+/// 4). By default it adapts upwards to the largest buffer freed, up to 32 MiB: our megabyte
+/// buffers (tar messages, compression blocks, download chunks) then come from the arenas,
+/// one per thread that allocates, and are kept there, fragmented, once freed; a backup's
+/// resident memory was twice its live heap (gzip: 15 MB of heap, 37 MB resident). With the
+/// threshold fixed, a freed megabyte goes back to the system at once (gzip: 22 MB resident).
+/// Limiting the arenas instead (`M_ARENA_MAX` 1 or 2) left gzip at 38-41 MB; an allocator
+/// crate would be a C build and a dependency for what one parameter does.
+///
+/// Only `barman-cloud-backup` calls it, first thing in `main` (before any other thread
+/// exists): in a restore, whose heap is small anyway, the page faults of buffers mapped
+/// fresh made an uncompressed restore from S3 a quarter slower.
+#[cfg_attr(
+    all(target_os = "linux", target_env = "gnu"),
+    expect(
+        unsafe_code,
+        reason = "the one call into libc, which has no safe wrapper"
+    )
+)]
+pub fn return_large_buffers_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a malloc parameter, and this runs before any other thread
+    // exists.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    }
+}
+
 /// Runs one command: the whole life of a process.
 pub fn main<A, F, Fut>(run: F) -> ExitCode
 where

@@ -28,20 +28,32 @@ const BLOCK: usize = 1 << 20;
 /// Compresses one block; the flag marks the last block of the stream.
 type BlockFn = Arc<dyn Fn(&[u8], bool) -> io::Result<Vec<u8>> + Send + Sync>;
 
+/// A block's compressed bytes, and its input buffer handed back for the next block.
+type Done = (io::Result<Vec<u8>>, Vec<u8>);
+
 struct Job {
     data: Vec<u8>,
     last: bool,
-    reply: SyncSender<io::Result<Vec<u8>>>,
+    reply: SyncSender<Done>,
 }
 
 /// A writer that compresses fixed-size blocks on `threads` threads after a header; call
 /// [`Blocks::finish`].
+///
+/// Memory is bounded by blocks, not by the input's size: at most `threads + 1` blocks are
+/// dispatched and not yet written out (every worker busy and one waiting, so none idles while
+/// the oldest is written out), plus the one being filled. Input buffers come back with their
+/// results and are reused, so at most `threads + 2` are ever allocated.
 pub(super) struct Blocks<W: Write> {
     inner: W,
     block: Vec<u8>,
     block_size: usize,
-    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
+    pending: VecDeque<Receiver<Done>>,
     max_pending: usize,
+    /// Input buffers back from the workers, for the next blocks.
+    spare: Vec<Vec<u8>>,
+    /// How many input buffers were allocated.
+    buffers: usize,
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -67,8 +79,10 @@ impl<W: Write> Blocks<W> {
                             Ok(rx) => rx.recv(),
                             Err(_) => return,
                         };
-                        let Ok(job) = job else { return };
-                        let _ = job.reply.send(compress(&job.data, job.last));
+                        let Ok(mut job) = job else { return };
+                        let result = compress(&job.data, job.last);
+                        job.data.clear();
+                        let _ = job.reply.send((result, job.data));
                     }
                 })
             })
@@ -78,17 +92,27 @@ impl<W: Write> Blocks<W> {
             block: Vec::with_capacity(block_size),
             block_size,
             pending: VecDeque::new(),
-            max_pending: threads * 2,
+            max_pending: threads + 1,
+            spare: Vec::new(),
+            buffers: 1,
             jobs: Some(tx),
             workers,
         })
     }
 
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
-        let data = std::mem::replace(
-            &mut self.block,
-            Vec::with_capacity(if last { 0 } else { self.block_size }),
-        );
+        while self.pending.len() >= self.max_pending {
+            self.write_oldest()?;
+        }
+        let next = if last {
+            Vec::new()
+        } else {
+            self.spare.pop().unwrap_or_else(|| {
+                self.buffers += 1;
+                Vec::with_capacity(self.block_size)
+            })
+        };
+        let data = std::mem::replace(&mut self.block, next);
         let (reply, result) = mpsc::sync_channel(1);
         let job = Job { data, last, reply };
         let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
@@ -96,26 +120,30 @@ impl<W: Write> Blocks<W> {
             return Err(io::Error::other("the compression threads have stopped"));
         }
         self.pending.push_back(result);
-        while self.pending.len() > self.max_pending {
-            self.write_oldest()?;
-        }
         // Pass on what is already compressed, so the writer's byte count (which decides
         // where tarballs are split) lags as little as possible.
         while let Some(ready) = self.pending.front().and_then(|r| r.try_recv().ok()) {
             self.pending.pop_front();
-            self.inner.write_all(&ready?)?;
+            self.write_out(ready)?;
         }
         Ok(())
     }
 
     fn write_oldest(&mut self) -> io::Result<()> {
         if let Some(result) = self.pending.pop_front() {
-            let block = result
+            let done = result
                 .recv()
-                .map_err(|_| io::Error::other("a compression thread stopped"))??;
-            self.inner.write_all(&block)?;
+                .map_err(|_| io::Error::other("a compression thread stopped"))?;
+            self.write_out(done)?;
         }
         Ok(())
+    }
+
+    fn write_out(&mut self, (block, buffer): Done) -> io::Result<()> {
+        if buffer.capacity() == self.block_size {
+            self.spare.push(buffer);
+        }
+        self.inner.write_all(&block?)
     }
 
     /// Compresses what is left and returns the writer.
@@ -363,6 +391,23 @@ fn deflate_block(data: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn input_buffers_are_bounded_by_the_threads_not_the_input() {
+        let copy = Arc::new(|data: &[u8], _last| Ok(data.to_vec()));
+        for threads in [1, 2, 4] {
+            let mut blocks = Blocks::new(Vec::new(), &[], threads, 1024, copy.clone()).unwrap();
+            let data = crate::compress::tests::sample_of(100 * 1024 + 17);
+            blocks.write_all(&data).unwrap();
+            assert!(
+                blocks.buffers <= threads + 2,
+                "{threads} threads: {} input buffers for 101 blocks",
+                blocks.buffers
+            );
+            assert!(blocks.pending.len() <= threads + 1);
+            assert_eq!(blocks.finish().unwrap(), data);
+        }
+    }
 
     #[test]
     fn output_is_one_member_that_any_gzip_reader_decodes() {

@@ -52,8 +52,10 @@ use crate::progress::ProgressHandle;
 use crate::storage::{Storage, blocking};
 use crate::task;
 
-/// Chunks of a download held between the network and the unpacking thread, per part.
-const CHANNEL_CHUNKS: usize = 32;
+/// Chunks of a download held between the network and the unpacking thread, per part: pieces
+/// of at most 64 KiB, so 1 MiB (they keep the network's buffers they were cut from alive: 32
+/// of them held up to 3 MB; issue #19 item 4).
+const CHANNEL_CHUNKS: usize = 16;
 
 /// How to restore.
 #[derive(Debug, Clone)]
