@@ -23,6 +23,8 @@
 # through pg_ctl) is stopped through its pid file on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/servers.sh
+. benches/servers.sh
 ROOT=$PWD
 SCALE=${BENCH_SCALE:-70}
 COMPRESSIONS=${BENCH_COMPRESSIONS-none gzip lz4 zstd snappy bzip2}
@@ -42,27 +44,7 @@ if [ -z "${BENCH_BIN:-}" ]; then
   BENCH_BIN=ours=$(realpath "${CARGO_TARGET_DIR:-target}/release")
 fi
 
-WORK=$(mktemp -d /tmp/bcrs-bench-memory-XXXXXX)
-chmod 755 "$WORK"
-export BCRS_RUN_DIR=$WORK/run
-mkdir -p "$BCRS_RUN_DIR"
-cleanup() {
-  local rc=$?
-  if [ -f "$WORK/pg/data/postmaster.pid" ]; then
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  fi
-  harness/services.sh stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-harness/services.sh start >/dev/null
-set -a
-# shellcheck disable=SC1091
-. "$BCRS_RUN_DIR/env"
-set +a
+bench_start bench-memory
 VARIANTS=()
 mkdir -p "$WORK/file"
 for v in $BENCH_BIN; do
@@ -77,34 +59,10 @@ S3_URL=s3://bench/bench
 S3_ARGS=(--endpoint-url "$BCRS_S3_ENDPOINT")
 
 log "PostgreSQL 15 with pgbench -i -s $SCALE"
-mkdir -p "$WORK/pg"
-chown postgres: "$WORK/pg"
-pg() { runuser -u postgres -- "$@"; }
-pg "$PG_BIN/initdb" -A trust -U postgres --no-sync -D "$WORK/pg/data" >/dev/null
-cat >>"$WORK/pg/data/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$WORK/pg'
-wal_level = replica
-archive_mode = on
-archive_command = '/bin/true'
-max_wal_size = 4GB
-EOF
-pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w start >/dev/null
-pg "$PG_BIN/pgbench" -h "$WORK/pg" -U postgres -i -s "$SCALE" -q postgres >/dev/null 2>&1
+pgbench_cluster "$SCALE"
 # MB/s are over the files a backup reads: PGDATA without pg_wal.
 MB=$(du -sb --exclude=pg_wal "$WORK/pg/data" | awk '{print $1 / 1e6}')
 
-# run LABEL CMD...: /usr/bin/time -v around CMD; prints "seconds rss_kb" (exit 0 required).
-run() {
-  local label=$1; shift
-  local start end
-  start=$(date +%s.%N)
-  if ! /usr/bin/time -v -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; then
-    log "$label failed:"; cat "$WORK/err" "$WORK/out" >&2; exit 1
-  fi
-  end=$(date +%s.%N)
-  echo "$(echo "$end - $start" | bc) $(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/time")"
-}
 
 printf 'binaries\ttool\tstore\tcompression\trep\tseconds\tMB/s\tpeak_rss_kb\n' | tee "$OUT"
 row() { # variant tool store comp rep "seconds rss"

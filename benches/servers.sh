@@ -129,3 +129,37 @@ bench_cleanup() {
   if [ "${BENCH_KEEP:-0}" = 1 ]; then printf '[servers] kept %s\n' "$WORK"; else rm -rf "$WORK"; fi
   exit "$rc"
 }
+
+# pgbench_cluster SCALE: PostgreSQL 15 under $WORK/pg (socket there, archive_command
+# /bin/true), started, with `pgbench -i -s SCALE`.
+pgbench_cluster() {
+  local pg_bin=/usr/lib/postgresql/15/bin
+  mkdir -p "$WORK/pg"
+  chown postgres: "$WORK/pg"
+  pg "$pg_bin/initdb" -A trust -U postgres --no-sync -D "$WORK/pg/data" >/dev/null
+  cat >>"$WORK/pg/data/postgresql.conf" <<EOF
+listen_addresses = ''
+unix_socket_directories = '$WORK/pg'
+wal_level = replica
+archive_mode = on
+archive_command = '/bin/true'
+max_wal_size = 4GB
+EOF
+  pg "$pg_bin/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w start >/dev/null
+  pg "$pg_bin/pgbench" -h "$WORK/pg" -U postgres -i -s "$1" -q postgres >/dev/null 2>&1
+}
+pg() { runuser -u postgres -- "$@"; }
+psql() { pg /usr/lib/postgresql/15/bin/psql -X -At -h "$WORK/pg" -U postgres -d postgres "$@"; }
+
+# run LABEL CMD...: /usr/bin/time -v around CMD; prints "seconds rss_kb" (exit 0 required).
+run() {
+  local label=$1; shift
+  local start end
+  start=$(date +%s.%N)
+  if ! /usr/bin/time -v -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; then
+    printf '[servers] %s failed:\n' "$label" >&2; cat "$WORK/err" "$WORK/out" >&2; exit 1
+  fi
+  end=$(date +%s.%N)
+  echo "$(echo "$end - $start" | bc) $(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/time")"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }

@@ -22,6 +22,8 @@
 # /usr/bin/time -v.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/servers.sh
+. benches/servers.sh
 ROOT=$PWD
 SCALE=${BENCH_SCALE:-70}
 COMPRESSIONS=${BENCH_COMPRESSIONS:-none gzip}
@@ -38,27 +40,7 @@ log "load before: $LOAD_BEFORE"
 cargo build --release --quiet --bins
 COMMIT=$(git rev-parse --short HEAD)
 
-WORK=$(mktemp -d /tmp/bcrs-bench-verify-XXXXXX)
-chmod 755 "$WORK"
-export BCRS_RUN_DIR=$WORK/run
-mkdir -p "$BCRS_RUN_DIR"
-cleanup() {
-  local rc=$?
-  if [ -f "$WORK/pg/data/postmaster.pid" ]; then
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  fi
-  harness/services.sh stop >/dev/null 2>&1 || true
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-harness/services.sh start >/dev/null
-set -a
-# shellcheck disable=SC1091
-. "$BCRS_RUN_DIR/env"
-set +a
+bench_start bench-verify
 BIN=$WORK/bin
 mkdir -p "$BIN" "$WORK/file"
 cp "${CARGO_TARGET_DIR:-target}"/release/barman-cloud-{wal-archive,backup,restore,verify} "$BIN/"
@@ -70,21 +52,7 @@ S3_URL=s3://$BUCKET/bench
 S3_ARGS=(--endpoint-url "$BCRS_S3_ENDPOINT")
 
 log "PostgreSQL 15 with pgbench -i -s $SCALE"
-mkdir -p "$WORK/pg"
-chown postgres: "$WORK/pg"
-pg() { runuser -u postgres -- "$@"; }
-pg "$PG_BIN/initdb" -A trust -U postgres --no-sync -D "$WORK/pg/data" >/dev/null
-cat >>"$WORK/pg/data/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$WORK/pg'
-wal_level = replica
-archive_mode = on
-archive_command = '/bin/true'
-max_wal_size = 4GB
-EOF
-pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w start >/dev/null
-psql() { pg "$PG_BIN/psql" -X -At -h "$WORK/pg" -U postgres -d postgres "$@"; }
-pg "$PG_BIN/pgbench" -h "$WORK/pg" -U postgres -i -s "$SCALE" -q postgres >/dev/null 2>&1
+pgbench_cluster "$SCALE"
 # Archive from here on only: the initial load's WAL is no backup's business.
 ARCHIVE="AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
 ARCHIVE="$BIN/barman-cloud-wal-archive --gzip $FILE_URL pg %p && $ARCHIVE $BIN/barman-cloud-wal-archive --gzip ${S3_ARGS[*]} $S3_URL pg %p"
@@ -92,18 +60,6 @@ psql -c "ALTER SYSTEM SET archive_command = '${ARCHIVE//\'/\'\'}'" >/dev/null
 psql -c "SELECT pg_reload_conf()" >/dev/null
 psql -c "SELECT pg_switch_wal()" >/dev/null
 
-# run LABEL CMD...: /usr/bin/time -v around CMD; prints "seconds rss_kb" (exit 0 required).
-run() {
-  local label=$1; shift
-  local start end
-  start=$(date +%s.%N)
-  if ! /usr/bin/time -v -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; then
-    log "$label failed:"; cat "$WORK/err" "$WORK/out" >&2; exit 1
-  fi
-  end=$(date +%s.%N)
-  echo "$(echo "$end - $start" | bc) $(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/time")"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 ROWS=()
 for comp in $COMPRESSIONS; do
