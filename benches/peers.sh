@@ -59,8 +59,8 @@ start_s3s "$S3S_BIN" "$S3S_ROOT" "$PORT" "$WORK/s3s.log"
 make_test_ca "$WORK/tls"
 TLS_PORT=$(free_port)
 start_stunnel "$WORK/tls" "$TLS_PORT" "$PORT"
-# Downloads come from moto: s3s-fs answers each GET ~30 ms late (its body write waits on
-# Nagle: a HEAD takes 0.8 ms, a GET of 8 KiB 33 ms), which would bill every tool per object.
+# Downloads come from moto: s3s-fs answers each GET ~30 ms late (a HEAD took 0.8 ms, a GET
+# of 8 KiB 33 ms; the cause was not looked into), which would bill every tool per object.
 curl -sf -X PUT "$BCRS_S3_ENDPOINT/bench" >/dev/null
 mkdir -p "$WORK/tls-dl"
 cp "$WORK/tls/"{ca.crt,server.crt,server.key} "$WORK/tls-dl/"

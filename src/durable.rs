@@ -150,10 +150,21 @@ pub fn sync_tree(root: &Path) -> io::Result<()> {
     sync_dir(root)
 }
 
-fn sync_dir(path: &Path) -> io::Result<()> {
+/// Makes the entry of `path` in its directory durable.
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
+    sync_directory(parent_dir(path))
+}
+
+/// Flushes the directory `dir` itself (its entries), not the files in it.
+pub(crate) fn sync_directory(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The directory holding `path`: `.` for a bare name.
+pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
-        _ => File::open(".")?.sync_all(),
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     }
 }
 

@@ -86,7 +86,7 @@ fn publish(staged: &Path, dest: &Path, create_only: bool) -> io::Result<bool> {
     } else {
         fs::rename(staged, dest)?;
     }
-    fsync_dir(parent(dest))?;
+    durable::sync_dir(dest)?;
     Ok(true)
 }
 
@@ -105,7 +105,9 @@ fn new_staged(dest: &Path) -> io::Result<(File, PathBuf)> {
         {
             Ok(file) => return Ok((file, staged)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => create_dirs(parent(dest))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create_dirs(durable::parent_dir(dest))?
+            }
             Err(e) => return Err(e),
         }
     }
@@ -117,23 +119,12 @@ fn create_dirs(dir: &Path) -> io::Result<()> {
     let first_existing = dir.ancestors().find(|a| a.is_dir()).map(Path::to_path_buf);
     fs::create_dir_all(dir)?;
     for changed in dir.ancestors() {
-        fsync_dir(changed)?;
+        durable::sync_directory(changed)?;
         if Some(changed) == first_existing.as_deref() {
             break;
         }
     }
     Ok(())
-}
-
-fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

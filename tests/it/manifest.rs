@@ -12,20 +12,7 @@ use barman_cloud::postgres::WalName;
 use crate::support::pg::{as_postgres, pg_bin};
 use crate::support::primary::{By, Options, Primary};
 use crate::support::{Provider, Store, TestCommand, barman, ours};
-use crate::verify::verify;
-
-/// A primary with a tablespace and pgbench data, archiving its WAL gzipped.
-fn primary(provider: Provider) -> Option<Primary> {
-    Primary::new(
-        provider,
-        Options {
-            archive_flags: "--gzip",
-            tablespace: Some("tbs"),
-            pgbench_scale: Some(1),
-            ..Options::default()
-        },
-    )
-}
+use crate::verify::{tablespace_primary, verify};
 
 /// Restores backup `id` by `by` into `<root>/<name>` (its tablespace into
 /// `<root>/<name>-tbs`); returns PGDATA.
@@ -100,7 +87,7 @@ fn members(store: &Store, key: &str) -> Vec<String> {
 /// A backup with `flags` restored by both tools passes pg_verifybackup on both copies;
 /// returns the primary and the backup ID for more checks.
 fn both_restores_verify(provider: Provider, flags: &[&str]) -> Option<(Primary, String)> {
-    let primary = primary(provider)?;
+    let primary = tablespace_primary(provider)?;
     primary.pg.pgbench(&["-t", "200", "-c", "2"]);
     let mut backup = vec!["--immediate-checkpoint"];
     backup.extend(flags);
@@ -128,7 +115,7 @@ fn both_restores_verify(provider: Provider, flags: &[&str]) -> Option<(Primary, 
 /// only the manifest's checksum finds it, and verify names the file and the part.
 #[test]
 fn verify_names_the_file_with_a_flipped_byte_in_an_uncompressed_tarball() {
-    let Some(primary) = primary(Provider::File) else {
+    let Some(primary) = tablespace_primary(Provider::File) else {
         return;
     };
     primary.backup(By::Us, &["--immediate-checkpoint"]);

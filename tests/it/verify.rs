@@ -37,8 +37,9 @@ pub fn sub(key: &str) -> String {
     key[key.find("pg/").unwrap()..].to_string()
 }
 
-fn good_then_faults(provider: Provider) {
-    let Some(primary) = Primary::new(
+/// A primary with a tablespace and pgbench data, archiving its WAL gzipped.
+pub(crate) fn tablespace_primary(provider: Provider) -> Option<Primary> {
+    Primary::new(
         provider,
         Options {
             archive_flags: "--gzip",
@@ -46,7 +47,11 @@ fn good_then_faults(provider: Provider) {
             pgbench_scale: Some(1),
             ..Options::default()
         },
-    ) else {
+    )
+}
+
+fn good_then_faults(provider: Provider) {
+    let Some(primary) = tablespace_primary(provider) else {
         return;
     };
     primary.backup(By::Us, &["--immediate-checkpoint", "--gzip", "-S", "1MB"]);
