@@ -59,6 +59,10 @@ class Rig:
         self.env = dict(os.environ)
         self.env.update({"HOME": pwd.getpwnam(USER).pw_dir, "AWS_CA_BUNDLE": a.ca})
         self.env.pop("BARMAN_HOOK", None)
+        # PostgreSQL started by systemd passes neither to archive_command; a shell that has
+        # them set changes where every tool reads its CA roots from.
+        for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+            self.env.pop(var, None)
         self.conf = {"s3": self._pgbr_conf(pgbr, "s3"), "s3dl": self._pgbr_conf(pgbr, "s3dl"),
                      "file": self._pgbr_conf(pgbr, "file")}
         self.n = 0

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # "Close to the wire" (issue #19 item 3): one real 16 MiB WAL segment archived and restored
 # by our tools next to pgBackRest 2.45 to a local directory, and uploaded over plain HTTP and
-# HTTPS by our tools next to a raw signed PUT (curl) of the same bytes to the same S3 server.
+# HTTPS by our tools next to a raw signed PUT (curl) of the same bytes to the same S3 server;
+# `tls`: the fixed cost of one `.history` archive over HTTPS by where the CA roots come from
+# (issue #19 item 2), next to plain HTTP.
 #
-# Usage, as root:  benches/wire.sh [file|http|all]      (default: all)
+# Usage, as root:  benches/wire.sh [file|http|tls|all]  (default: all)
 # Knobs: WIRE_BIN (our release binaries; default target/release, built if missing),
 #        WIRE_BASE (another build's binaries, measured in the same runs as "ours base"),
 #        WIRE_REPS (runs per row, default 21), WIRE_DIR (work directory, on the disk to
@@ -148,7 +150,9 @@ PY
   run_rows "$rows"
 fi
 
-if [ "$MODE" = http ] || [ "$MODE" = all ]; then
+# start_s3_rig: s3s-fs over plain HTTP on $HPORT and stunnel4 in front of it on $TPORT, with
+# a throwaway CA ($W/tls/ca.crt; hostname localhost checked by every client).
+start_s3_rig() {
   S3S=$(s3s_binary)
   [ -n "$S3S" ] || { echo "s3s-fs 0.14.1 did not install" >&2; exit 1; }
   # Store on tmpfs when it has room, as benches/run.sh does: the disk is not what is measured.
@@ -158,9 +162,12 @@ if [ "$MODE" = http ] || [ "$MODE" = all ]; then
   AK=wireaccesskey; SK=wiresecretkey123
   HPORT=$((PORT + 1)); TPORT=$((PORT + 2))
   AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK start_s3s "$S3S" "$S3ROOT" "$HPORT" "$W/s3s.log"
-  # stunnel4 in front of it, with a throwaway CA (hostname localhost checked by both clients).
   make_test_ca "$W/tls"
   start_stunnel "$W/tls" "$TPORT" "$HPORT"
+}
+[ "$MODE" = file ] || start_s3_rig
+
+if [ "$MODE" = http ] || [ "$MODE" = all ]; then
   cp "$W/wal/$SEG" "$W/seg"; sha256sum "$W/seg" | cut -d' ' -f1 >"$W/seg.sha256"
   rows=$(python3 - "$BIN" "$BASE" "$W" "$SEG" "$S3ROOT" "$AK" "$SK" "$HPORT" "$TPORT" <<'PY'
 import json, sys
@@ -191,6 +198,42 @@ for scheme, port in (("http", hport), ("https", tport)):
                             f"-H 'x-amz-content-sha256: {open(w + '/seg.sha256').read().strip()}' "
                             f"--aws-sigv4 aws:amz:us-east-1:s3 --user {ak}:{sk} "
                             f"{url}/bench/curls-{seg}"})
+print(json.dumps(rows))
+PY
+)
+  echo "| row | median ms | p90 ms | min-max ms |"; echo "|---|---:|---:|---:|"
+  RUN_AS= run_rows "$rows"
+fi
+
+if [ "$MODE" = tls ] || [ "$MODE" = all ]; then
+  printf '1\t0/3000000\tno recovery target specified\n' >"$W/00000002.history"
+  mkdir -p "$W/cadir"; cp "$W/tls/ca.crt" "$W/cadir/"
+  rows=$(python3 - "$BIN" "$BASE" "$W" "$S3ROOT" "$AK" "$SK" "$HPORT" "$TPORT" <<'PY'
+import json, sys
+bin_, base, w, root, ak, sk, hport, tport = sys.argv[1:]
+# Neither SSL_CERT_FILE nor SSL_CERT_DIR reaches archive_command from a PostgreSQL started
+# by systemd: that is the first row; the others set them.
+env = (f"env -u SSL_CERT_FILE -u SSL_CERT_DIR -u REQUESTS_CA_BUNDLE AWS_ACCESS_KEY_ID={ak} "
+       f"AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1")
+system = "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
+roots = (
+    ("HTTPS, no SSL_CERT_* (as under systemd)", f"AWS_CA_BUNDLE={w}/tls/ca.crt", "https", tport),
+    ("HTTPS, SSL_CERT_FILE and SSL_CERT_DIR set",
+     f"AWS_CA_BUNDLE={w}/tls/ca.crt {system} SSL_CERT_DIR=/etc/ssl/certs", "https", tport),
+    ("HTTPS, the CA only in SSL_CERT_DIR", f"{system} SSL_CERT_DIR={w}/cadir", "https", tport),
+    ("plain HTTP", "", "http", hport),
+)
+rows = []
+for label, extra, scheme, port in roots:
+    for who, b in (("ours", bin_), ("ours base", base)):
+        if not b:
+            continue
+        prefix = f"{who.replace(' ', '-')}-{len(rows)}"
+        rows.append({"name": f".history {label}, {who}",
+                     "before": f"rm -rf {root}/bench/{prefix}",
+                     "cmd": f"{env} {extra} {b}/barman-cloud-wal-archive "
+                            f"--endpoint-url {scheme}://localhost:{port} "
+                            f"s3://bench/{prefix} srv {w}/00000002.history"})
 print(json.dumps(rows))
 PY
 )

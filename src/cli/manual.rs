@@ -60,6 +60,17 @@ pub const VARIABLES: &[(&str, Group, &str)] = &[
         "The same, read when AWS_CA_BUNDLE is unset.",
     ),
     (
+        "SSL_CERT_FILE",
+        Group::Store,
+        "The system's CA bundle file for HTTPS (OpenSSL's default file when unset).",
+    ),
+    (
+        "SSL_CERT_DIR",
+        Group::Store,
+        "Directories of CA certificates for HTTPS, tried when the bundle file's roots refuse \
+         a server (OpenSSL's default directory when neither is set).",
+    ),
+    (
         "HTTPS_PROXY",
         Group::Store,
         "A proxy for HTTPS requests (also https_proxy).",

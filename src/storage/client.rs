@@ -1,12 +1,15 @@
 //! What every provider's HTTP client shares: timeouts, retries, extra CA roots, default
 //! headers, and the clients themselves, built on first use.
 //!
-//! Building a TLS client loads and parses the system's CA certificates: about 3 ms of the
-//! 7 ms an `archive_command` call took against a local endpoint, and wasted whenever the
-//! endpoint speaks plain HTTP (an emulator, MinIO inside a cluster). So a client is built
-//! only when the first request needs it, and a plain-HTTP request gets one without roots.
+//! Building a TLS client loads and parses CA certificates: about 3 ms of the 7 ms an
+//! `archive_command` call took against a local endpoint, and wasted whenever the endpoint
+//! speaks plain HTTP (an emulator, MinIO inside a cluster). So a client is built only when the
+//! first request needs it, a plain-HTTP request gets one without roots, and a TLS request
+//! first trusts the system's CA bundle file alone (see [`Roots::bundle_file`]).
 
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +18,8 @@ use object_store::client::{
     ReqwestConnector,
 };
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use super::StorageOptions;
 use crate::error::{Error, Result};
@@ -93,55 +98,70 @@ impl HttpConnector for LazyConnector {
         Ok(HttpClient::new(PerScheme {
             options: options.clone(),
             ca_bundle: self.ca_bundle.clone(),
-            plain: OnceLock::new(),
-            tls: OnceLock::new(),
+            clients: Default::default(),
+            every_root: AtomicBool::new(false),
         }))
     }
+}
+
+/// Which roots a client trusts.
+#[derive(Debug, Clone, Copy)]
+enum Trust {
+    /// None: a plain-HTTP endpoint.
+    Plain = 0,
+    /// The system's bundle file and the extra bundle ([`Roots::bundle_file`]).
+    BundleFile = 1,
+    /// Everything the platform verifier loads (the bundle file and every certificate
+    /// directory, or `SSL_CERT_DIR`), and the extra bundle.
+    Every = 2,
 }
 
 #[derive(Debug)]
 struct PerScheme {
     options: ClientOptions,
     ca_bundle: Option<String>,
-    plain: OnceLock<Result<HttpClient, String>>,
-    tls: OnceLock<Result<HttpClient, String>>,
+    /// Indexed by [`Trust`]; `None` for `BundleFile` when there is no bundle file to read.
+    clients: [OnceLock<Result<Option<HttpClient>, String>>; 3],
+    /// Set once the bundle file's roots could not verify a server (or there is no such
+    /// file): from then on every TLS request goes through [`Trust::Every`].
+    every_root: AtomicBool,
 }
 
 impl PerScheme {
-    fn client(&self, plain: bool) -> Result<&HttpClient, HttpError> {
-        let cell = if plain { &self.plain } else { &self.tls };
-        cell.get_or_init(|| {
-            let mut options = self.options.clone();
-            if plain {
-                options = options.with_no_system_certificates(true);
-            } else {
-                let certs = bundle(
-                    self.ca_bundle.as_deref(),
-                    object_store::Certificate::from_pem_bundle,
-                );
-                for cert in certs {
+    fn client(&self, trust: Trust) -> Result<Option<&HttpClient>, HttpError> {
+        self.clients[trust as usize]
+            .get_or_init(|| {
+                let mut options = self.options.clone();
+                let roots = match trust {
+                    Trust::Plain => Roots::default(),
+                    Trust::BundleFile => match Roots::bundle_file(self.ca_bundle.as_deref()) {
+                        Some(roots) => roots,
+                        None => return Ok(None),
+                    },
+                    Trust::Every => Roots::extra(self.ca_bundle.as_deref()),
+                };
+                options = options.with_no_system_certificates(!matches!(trust, Trust::Every));
+                for der in &roots.0 {
+                    let cert =
+                        object_store::Certificate::from_der(der).map_err(|e| e.to_string())?;
                     options = options.with_root_certificate(cert);
                 }
-            }
-            ReqwestConnector::default()
-                .connect(&options)
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|message| {
-            HttpError::new(
-                HttpErrorKind::Unknown,
-                std::io::Error::other(message.clone()),
-            )
-        })
+                ReqwestConnector::default()
+                    .connect(&options)
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(|message| {
+                HttpError::new(
+                    HttpErrorKind::Unknown,
+                    std::io::Error::other(message.clone()),
+                )
+            })
     }
-}
 
-#[async_trait]
-impl HttpService for PerScheme {
-    async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let plain = req.uri().scheme_str() == Some("http");
-        let client = self.client(plain)?;
+    async fn send(&self, client: &HttpClient, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         // object_store retries inside, each attempt through here: one line per attempt.
         let log = RequestLog::start(req.method().as_str(), req.uri().path(), req.uri().query());
         let outcome = client.execute(req).await;
@@ -153,6 +173,71 @@ impl HttpService for PerScheme {
         }
         outcome
     }
+}
+
+#[async_trait]
+impl HttpService for PerScheme {
+    async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        if req.uri().scheme_str() == Some("http") {
+            let client = self.client(Trust::Plain)?.expect("a plain-HTTP client");
+            return self.send(client, req).await;
+        }
+        let mut req = req;
+        if !self.every_root.load(Ordering::Relaxed) {
+            if let Some(client) = self.client(Trust::BundleFile)? {
+                let again = copy(&req);
+                match self.send(client, req).await {
+                    Err(e) if certificate_refused(&e) => {
+                        // Refused before anything was sent: the same request again, with the
+                        // roots OpenSSL would also find under the certificate directory.
+                        tracing::debug!(
+                            "the server's certificate is not signed by a root of the CA bundle \
+                             file: trying every system root"
+                        );
+                        req = again;
+                    }
+                    outcome => return outcome,
+                }
+            }
+            self.every_root.store(true, Ordering::Relaxed);
+        }
+        let client = self.client(Trust::Every)?.expect("a TLS client");
+        self.send(client, req).await
+    }
+}
+
+/// The same request: what object_store's reqwest client sends of one (method, URI, headers,
+/// body; the body's bytes are shared, not copied).
+fn copy(req: &HttpRequest) -> HttpRequest {
+    let mut again = HttpRequest::new(req.body().clone());
+    *again.method_mut() = req.method().clone();
+    *again.uri_mut() = req.uri().clone();
+    *again.headers_mut() = req.headers().clone();
+    again
+}
+
+/// Whether TLS refused the server's certificate, somewhere in the chain. rustls's error sits
+/// inside `io::Error`s (two of them, from hyper's connector), whose `source` skips what they
+/// wrap, so each is opened with `get_ref`.
+fn certificate_refused(e: &HttpError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        let mut inner = err;
+        while let Some(wrapped) = inner
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            inner = wrapped;
+        }
+        if matches!(
+            inner.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_))
+        ) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// The query parameters a request line keeps: what names the objects. Everything else (a SAS
@@ -212,32 +297,85 @@ impl RequestLog {
     }
 }
 
-/// The PEM text of a CA bundle file. One that cannot be read or parsed is reported and
-/// skipped (the system's roots still apply), as botocore does with a bad `AWS_CA_BUNDLE`.
-fn bundle<T, E: std::fmt::Display>(
-    path: Option<&str>,
-    parse: impl FnOnce(&[u8]) -> Result<Vec<T>, E>,
-) -> Vec<T> {
-    let Some(path) = path else {
-        return Vec::new();
-    };
-    let certs = std::fs::read(path)
-        .map_err(|e| e.to_string())
-        .and_then(|pem| parse(&pem).map_err(|e| e.to_string()));
-    certs.unwrap_or_else(|e| {
-        tracing::warn!("ignoring CA bundle '{path}': {e}");
-        Vec::new()
-    })
+/// CA roots, as DER.
+#[derive(Default)]
+struct Roots(Vec<CertificateDer<'static>>);
+
+impl Roots {
+    /// The roots of the system's CA bundle file (`SSL_CERT_FILE`, or the file OpenSSL's
+    /// probe finds, Debian's `/etc/ssl/certs/ca-certificates.crt`) and `ca_bundle`; `None`
+    /// when only `SSL_CERT_DIR` is set or there is no such file.
+    ///
+    /// Tried first because the platform verifier, left to itself, reads that file and then
+    /// every file under `/etc/ssl/certs` (on Debian the same certificates again, 292
+    /// entries): 2.7 ms of every process that talks HTTPS here, where OpenSSL opens that
+    /// directory only to look up an issuer the file lacks. A server these roots refuse is
+    /// tried again with every root the platform verifier loads ([`Trust::Every`]), so the
+    /// same servers are trusted as before.
+    fn bundle_file(ca_bundle: Option<&str>) -> Option<Roots> {
+        let var = |name| std::env::var_os(name).filter(|value| !value.is_empty());
+        let file = match var("SSL_CERT_FILE") {
+            Some(file) => Some(PathBuf::from(file)),
+            None if var("SSL_CERT_DIR").is_some() => None,
+            None => openssl_probe::probe().cert_file,
+        }?;
+        let mut roots = pem_file(&file).ok().filter(|certs| !certs.is_empty())?;
+        // Images often point AWS_CA_BUNDLE at the system bundle itself: read it once.
+        let same = |extra: &&str| same_file(Path::new(extra), &file);
+        roots.extend(Roots::extra(ca_bundle.filter(|extra| !same(extra))).0);
+        Some(Roots(roots))
+    }
+
+    /// `ca_bundle`'s roots (`AWS_CA_BUNDLE`). One that cannot be read is reported and skipped
+    /// (the system's roots still apply), as botocore does with a bad `AWS_CA_BUNDLE`.
+    fn extra(ca_bundle: Option<&str>) -> Roots {
+        let Some(path) = ca_bundle else {
+            return Roots::default();
+        };
+        Roots(pem_file(Path::new(path)).unwrap_or_else(|e| {
+            tracing::warn!("ignoring CA bundle '{path}': {e}");
+            Vec::new()
+        }))
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The certificates of a PEM file that can serve as trust anchors; the rest are skipped, as
+/// the platform verifier skips them, since one unparsable root must not break every request.
+fn pem_file(path: &Path) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut certs = Vec::new();
+    for der in CertificateDer::pem_slice_iter(&pem) {
+        let der = der.map_err(|e| e.to_string())?;
+        if rustls::RootCertStore::empty().add(der.clone()).is_ok() {
+            certs.push(der);
+        }
+    }
+    Ok(certs)
 }
 
 /// A reqwest client builder for `base`: without CA certificates when `base` is plain HTTP,
-/// with the bundle's roots added otherwise.
-pub(super) fn reqwest_builder(base: &str, ca_bundle: Option<&str>) -> reqwest::ClientBuilder {
+/// with the system's roots and `ca_bundle`'s otherwise.
+pub(super) fn reqwest_builder(
+    base: &str,
+    ca_bundle: Option<&str>,
+) -> reqwest::Result<reqwest::ClientBuilder> {
     let builder = reqwest::Client::builder();
     if base.starts_with("http://") {
-        return builder.tls_certs_only([]);
+        return Ok(builder.tls_certs_only([]));
     }
-    builder.tls_certs_merge(bundle(ca_bundle, reqwest::Certificate::from_pem_bundle))
+    let certs = Roots::extra(ca_bundle)
+        .0
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<reqwest::Result<Vec<_>>>()?;
+    Ok(builder.tls_certs_merge(certs))
 }
 
 /// Lends object_store an existing reqwest client, so a store that also talks to the

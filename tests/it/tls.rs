@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::{TestCommand, barman, ours, required, temp_dir, wal_like_bytes};
 
-/// moto serving HTTPS with a certificate made for this test; killed on drop.
+/// moto serving HTTPS with a certificate made for this test (signed by `dir/ca.pem`), with
+/// `bucket` created; killed on drop.
 struct TlsMoto {
     child: Child,
     endpoint: String,
@@ -23,7 +24,7 @@ impl Drop for TlsMoto {
     }
 }
 
-fn start_tls_moto(dir: &Path) -> Option<TlsMoto> {
+fn start_tls_moto(dir: &Path, bucket: &str) -> Option<TlsMoto> {
     let moto = required("BCRS_MOTO_SERVER")?;
     // A CA, and a server certificate for 127.0.0.1 signed by it (webpki refuses a CA
     // certificate used as the server's own).
@@ -105,21 +106,21 @@ fn start_tls_moto(dir: &Path) -> Option<TlsMoto> {
         assert!(Instant::now() < deadline, "moto did not start on {port}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    Command::new("curl")
+        .args(["-sf", "-X", "PUT", "--cacert"])
+        .arg(dir.join("ca.pem"))
+        .arg(format!("{}/{bucket}", server.endpoint))
+        .code(0);
     Some(server)
 }
 
 #[test]
 fn https_endpoint_with_a_ca_bundle() {
     let dir = temp_dir();
-    let Some(moto) = start_tls_moto(dir.path()) else {
+    let Some(moto) = start_tls_moto(dir.path(), "tls") else {
         return;
     };
     let cert = dir.path().join("ca.pem");
-    Command::new("curl")
-        .args(["-sf", "-X", "PUT", "--cacert"])
-        .arg(&cert)
-        .arg(format!("{}/tls", moto.endpoint))
-        .code(0);
 
     let name = "000000010000000000000001";
     let wal = dir.path().join(name);
@@ -199,4 +200,83 @@ fn no_program_seeds_its_random_numbers_from_cpu_jitter() {
             "{name} links aws-lc's CPU-jitter entropy (jent_entropy*)"
         );
     }
+}
+
+/// The roots come from the system's CA bundle file first; a server whose issuer is only under
+/// the certificate directory is tried again with every root, so nothing trusted before is
+/// refused now, and a server no root vouches for is still refused.
+#[test]
+fn a_root_only_in_the_certificate_directory_is_still_trusted() {
+    let dir = temp_dir();
+    let Some(moto) = start_tls_moto(dir.path(), "tls-dir") else {
+        return;
+    };
+    let ca = dir.path().join("ca.pem");
+    let (with_ca, empty) = (dir.path().join("with-ca"), dir.path().join("empty"));
+    std::fs::create_dir(&with_ca).unwrap();
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::copy(&ca, with_ca.join("bcrs-test-ca.pem")).unwrap();
+    // Any bundle without the test CA: a second, unrelated CA.
+    let other = dir.path().join("other.pem");
+    Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=bcrs unrelated CA",
+            "-keyout",
+            "other.key",
+            "-out",
+        ])
+        .arg(&other)
+        .current_dir(dir.path())
+        .code(0);
+    let wal = dir.path().join("000000010000000000000001");
+    std::fs::write(&wal, wal_like_bytes(1 << 20, 3)).unwrap();
+
+    let archive = |server: &str, file: Option<&Path>, cert_dir: Option<&Path>| {
+        let mut cmd = Command::new(ours("barman-cloud-wal-archive"));
+        cmd.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_CA_BUNDLE")
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .args([
+                "-vv",
+                "--endpoint-url",
+                &moto.endpoint,
+                "s3://tls-dir/prefix",
+                server,
+            ])
+            .arg(&wal);
+        if let Some(file) = file {
+            cmd.env("SSL_CERT_FILE", file);
+        }
+        if let Some(cert_dir) = cert_dir {
+            cmd.env("SSL_CERT_DIR", cert_dir);
+        }
+        cmd.ran()
+    };
+    let retried = |ran: &crate::support::Ran| ran.stderr().contains("trying every system root");
+
+    let in_file = archive("file", Some(&ca), Some(&empty)).code(0);
+    assert!(
+        !retried(&in_file),
+        "a root in the bundle file needed a retry"
+    );
+    let in_dir = archive("dir", Some(&other), Some(&with_ca)).code(0);
+    assert!(
+        retried(&in_dir),
+        "the bundle file alone accepted an unknown root"
+    );
+    archive("dir-only", None, Some(&with_ca)).code(0);
+    let nowhere = archive("nowhere", Some(&other), Some(&empty));
+    assert!(
+        !nowhere.success(),
+        "a certificate no root signed was accepted"
+    );
+    assert!(retried(&nowhere));
 }

@@ -100,7 +100,7 @@ pub(super) fn client(
     ca_bundle: Option<&str>,
     read_timeout: Duration,
 ) -> reqwest::Result<reqwest::Client> {
-    reqwest_builder(base, ca_bundle)
+    reqwest_builder(base, ca_bundle)?
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(read_timeout)
         .build()
