@@ -222,7 +222,7 @@ fn threaded_lz4_is_one_frame_with_lz4_flex_header() {
     let packed = encode(Compression::Lz4, options, &data, 1 << 20);
     // The same descriptor as lz4_flex writes (header checksum included).
     let info = lz4_flex::frame::FrameInfo::new()
-        .block_size(lz4_flex::frame::BlockSize::Max1MB)
+        .block_size(lz4_flex::frame::BlockSize::Max256KB)
         .block_mode(lz4_flex::frame::BlockMode::Independent)
         .block_checksums(true)
         .content_checksum(true)
