@@ -339,6 +339,7 @@ impl Roots {
     }
 }
 
+/// Whether `a` and `b` name one file, links resolved.
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
