@@ -10,8 +10,9 @@
 //!   before it, so its matches reach back across the cut as a single deflate's would.
 //! - snappy's framing format is already a series of independent 64 KiB chunks: blocks that
 //!   are whole multiples of it give byte for byte the single-threaded output.
-//! - LZ4 as one frame of independent 256 KiB blocks (a standard frame option), each with its
-//!   checksum, and the whole input's checksum after the end mark.
+//! - LZ4 as one frame of linked 256 KiB blocks, each with its checksum, and the whole input's
+//!   checksum after the end mark. Each block is compressed with the 64 KiB of input before it
+//!   as its dictionary, which is what a linked frame's reader keeps of the output before it.
 //! - bzip2 as concatenated streams, only where the reader takes them (see
 //!   [`super::EncoderOptions::concatenated_streams`]).
 
@@ -30,6 +31,10 @@ const BLOCK: usize = 1 << 20;
 /// take a quarter of the memory: the lz4 backup was the one over pgBackRest's peak RSS
 /// (issue #19 item 4).
 const LZ4_BLOCK: usize = 256 << 10;
+
+/// How far back an LZ4 match reaches (its offsets are 16 bits): the dictionary each block
+/// of a linked frame is compressed with.
+const LZ4_WINDOW: usize = 64 << 10;
 
 /// Compresses one block (`data`), after the input that precedes it (`history`, empty unless
 /// [`Blocks::with_history`]); the flag marks the last block of the stream.
@@ -317,7 +322,7 @@ impl InputSum for Lz4Content {
     }
 }
 
-/// One LZ4 frame of independent [`LZ4_BLOCK`] blocks on `threads` threads, with the content
+/// One LZ4 frame of linked [`LZ4_BLOCK`] blocks on `threads` threads, with the content
 /// size in its header when known (as Python's `lz4.frame` writes it).
 ///
 /// LZ4 blocks carry no check of their own: without the frame's checksums a flipped byte
@@ -333,11 +338,11 @@ pub(super) fn lz4<W: Write>(
         &lz4_frame_header(content_size),
         threads,
         LZ4_BLOCK,
-        Arc::new(|_history: &[u8], data: &[u8], _last| {
+        Arc::new(|history: &[u8], data: &[u8], _last| {
             if data.is_empty() {
                 return Ok(Vec::new());
             }
-            let packed = lz4_flex::block::compress(data);
+            let packed = lz4_flex::block::compress_with_dict(data, history);
             let (size, stored) = if packed.len() < data.len() {
                 (packed.len() as u32, &packed[..])
             } else {
@@ -350,20 +355,22 @@ pub(super) fn lz4<W: Write>(
             out.extend_from_slice(&twox_hash::XxHash32::oneshot(0, stored).to_le_bytes());
             Ok(out)
         }),
-    )?;
+    )?
+    .with_history(LZ4_WINDOW);
     Ok(Summed {
         blocks,
         sum: Lz4Content(twox_hash::XxHash32::with_seed(0)),
     })
 }
 
-/// The LZ4 frame descriptor: version 1, independent blocks of at most 256 KiB, block and
+/// The LZ4 frame descriptor: version 1, linked blocks of at most 256 KiB, block and
 /// content checksums, optional content size, and the header checksum (second byte of its
 /// xxHash32).
 fn lz4_frame_header(content_size: Option<u64>) -> Vec<u8> {
     const MAGIC: u32 = 0x184D_2204;
     let mut header = MAGIC.to_le_bytes().to_vec();
-    let flags = 0x40 | 0x20 | 0x10 | 0x04 | if content_size.is_some() { 0x08 } else { 0 };
+    // Version 1 (0x40), block checksums (0x10), content checksum (0x04); no 0x20: linked.
+    let flags = 0x40 | 0x10 | 0x04 | if content_size.is_some() { 0x08 } else { 0 };
     // Block maximum size code 5: 256 KiB (LZ4_BLOCK).
     header.extend_from_slice(&[flags, 5 << 4]);
     if let Some(size) = content_size {

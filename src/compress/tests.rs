@@ -223,7 +223,7 @@ fn threaded_lz4_is_one_frame_with_lz4_flex_header() {
     // The same descriptor as lz4_flex writes (header checksum included).
     let info = lz4_flex::frame::FrameInfo::new()
         .block_size(lz4_flex::frame::BlockSize::Max256KB)
-        .block_mode(lz4_flex::frame::BlockMode::Independent)
+        .block_mode(lz4_flex::frame::BlockMode::Linked)
         .block_checksums(true)
         .content_checksum(true)
         .content_size(Some(data.len() as u64));
@@ -232,6 +232,32 @@ fn threaded_lz4_is_one_frame_with_lz4_flex_header() {
     let reference = reference.finish().unwrap();
     assert_eq!(packed[..15], reference[..15]);
     // One frame: lz4_flex's decoder (which stops at the end of a frame) reads it all.
+    let mut out = Vec::new();
+    lz4_flex::frame::FrameDecoder::new(&packed[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, data);
+}
+
+/// A linked frame: a block's matches reach into the block before it, so a pattern repeated
+/// across the cuts is stored once, not once per block as independent blocks would.
+#[test]
+fn threaded_lz4_blocks_match_across_the_cuts() {
+    const PATTERN: usize = 40 << 10;
+    let mut x: u32 = 7;
+    let pattern: Vec<u8> = (0..PATTERN)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 24) as u8
+        })
+        .collect();
+    let data = pattern.repeat(40);
+    let options = EncoderOptions {
+        threads: 2,
+        ..Default::default()
+    };
+    let packed = encode(Compression::Lz4, options, &data, 1 << 20);
+    assert!(packed.len() < 2 * PATTERN, "{} bytes", packed.len());
     let mut out = Vec::new();
     lz4_flex::frame::FrameDecoder::new(&packed[..])
         .read_to_end(&mut out)
