@@ -39,8 +39,9 @@
 //! reads every `crate::` path in `src/` to keep this true):
 //!
 //! 1. leaves, which import nothing else from the crate: [`postgres`] (WAL names, LSNs),
-//!    [`python`] (what Barman's Python writes), [`compress`], [`durable`], [`progress`],
-//!    [`redact`], [`task`] (blocking work off the async threads);
+//!    [`python`] (what Barman's Python writes), [`buffer`] (whole files in memory),
+//!    [`compress`], [`durable`], [`progress`], [`redact`], [`task`] (blocking work off the
+//!    async threads);
 //! 2. [`error`] and [`layout`] (where Barman Cloud puts each object);
 //! 3. [`storage`];
 //! 4. [`catalog`] and [`pg`];
@@ -50,6 +51,7 @@
 //! 7. [`cli`] and the fuzz entry points.
 
 pub mod backup;
+pub mod buffer;
 pub mod catalog;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -84,7 +86,7 @@ mod layering {
     /// The layers of the crate docs, lowest first.
     const LAYERS: &[&[&str]] = &[
         &[
-            "compress", "durable", "postgres", "progress", "python", "redact", "task",
+            "buffer", "compress", "durable", "postgres", "progress", "python", "redact", "task",
         ],
         &["error", "layout"],
         &["storage"],

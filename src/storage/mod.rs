@@ -46,6 +46,7 @@ pub use location::{Location, Provider, Target};
 pub use options::{AddressingStyle, AzureCredential, S3Encryption, StorageOptions};
 pub use upload::Upload;
 
+use crate::buffer;
 use crate::durable::CopyError;
 use crate::error::{Error, Result};
 use crate::task;
@@ -499,8 +500,9 @@ impl Storage {
         options: &WriteOptions,
     ) -> Result<Created> {
         let Some(fs) = &self.file else {
-            let data = tokio::fs::read(source)
-                .await
+            let path = source.to_path_buf();
+            let data = task::blocking("reading a file", move || buffer::read_file(&path))
+                .await?
                 .map_err(Error::io(read_action, source))?;
             return self.create(key, data.into(), options).await;
         };

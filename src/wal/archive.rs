@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::buffer;
 use crate::compress::{self, Compression, Level};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, parse_wal_object};
@@ -84,7 +85,7 @@ pub async fn archive(
         task::blocking(what, move || match compression {
             Some(c) => compress::compress_file(c, level, &path).map(|v| Some(Bytes::from(v))),
             None if copied => Ok(None),
-            None => std::fs::read(&path).map(|v| Some(Bytes::from(v))),
+            None => buffer::read_file(&path).map(|v| Some(Bytes::from(v))),
         })
     };
     let wal_dir = layout.wal_dir(&wal);
@@ -136,8 +137,9 @@ pub async fn archive(
 }
 
 async fn read_raw(wal_path: &FsPath) -> Result<Bytes> {
-    tokio::fs::read(wal_path)
-        .await
+    let path = wal_path.to_path_buf();
+    task::blocking("reading the WAL file", move || buffer::read_file(&path))
+        .await?
         .map(Bytes::from)
         .map_err(Error::io("read WAL file", wal_path))
 }
