@@ -11,6 +11,8 @@
 #   BENCH_BIN="NAME=DIR ..."      binaries to measure, side by side in each round (default:
 #                                 ours=<cargo build --release>; e.g. "before=/tmp/a after=target/release")
 #   BENCH_SCALE=N                 pgbench scale of the database (default 70, ~1.05 GiB)
+#   BENCH_TABLES=N                small tables (one row, a primary key) added to it, ~4 files
+#                                 each: memory against the number of files (default 0)
 #   BENCH_COMPRESSIONS="..."      backup compressions (default: none gzip lz4 zstd snappy bzip2;
 #                                 "" for the archiving run alone)
 #   BENCH_REPS=N                  backups and restores per store and compression (default 2)
@@ -27,6 +29,7 @@ cd "$(dirname "$0")/.."
 . benches/servers.sh
 ROOT=$PWD
 SCALE=${BENCH_SCALE:-70}
+TABLES=${BENCH_TABLES:-0}
 COMPRESSIONS=${BENCH_COMPRESSIONS-none gzip lz4 zstd snappy bzip2}
 REPS=${BENCH_REPS:-2}
 SEGMENTS=${BENCH_SEGMENTS:-1000}
@@ -60,6 +63,14 @@ S3_ARGS=(--endpoint-url "$BCRS_S3_ENDPOINT")
 
 log "PostgreSQL 15 with pgbench -i -s $SCALE"
 pgbench_cluster "$SCALE"
+if [ "$TABLES" -gt 0 ]; then
+  log "$TABLES small tables"
+  # One statement per line: autocommit, so no transaction holds thousands of locks.
+  seq "$TABLES" | awk '{printf "CREATE TABLE t%d (id int PRIMARY KEY, v text); INSERT INTO t%d VALUES (1, '"'"'x'"'"');\n", $1, $1}' |
+    psql -q >/dev/null
+  psql -c checkpoint >/dev/null
+fi
+log "$(find "$WORK/pg/data" -type f | wc -l) files in PGDATA"
 # MB/s are over the files a backup reads: PGDATA without pg_wal.
 MB=$(du -sb --exclude=pg_wal "$WORK/pg/data" | awk '{print $1 / 1e6}')
 

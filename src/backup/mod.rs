@@ -489,7 +489,12 @@ impl Tree {
     fn copy(self, tx: mpsc::Sender<Message>) -> std::io::Result<(TarParts, Tree)> {
         let mut stats = walk::WalkStats::default();
         let mut exclude = Vec::new();
-        let mut manifest = self.manifest.map(backup_manifest::Writer::new);
+        let mut manifest = self
+            .manifest
+            .map(|algorithm| {
+                backup_manifest::Writer::new(algorithm, backup_manifest::Spool::open())
+            })
+            .transpose()?;
         for ts in &self.facts.tablespaces {
             let oid = ts.oid.to_string();
             if let Some(inside) = ts.location.strip_prefix(&format!("{}/", self.facts.pgdata)) {
@@ -561,16 +566,16 @@ impl Tree {
         if let Some(manifest) = data.take_manifest() {
             let ranges = self.wal_ranges(start, stop)?;
             let files = manifest.files();
-            let bytes = manifest.finish(&ranges);
+            let (spool, len) = manifest.finish(&ranges)?;
             tracing::info!(
-                "Adding {} ({files} files, {} bytes)",
+                "Adding {} ({files} files, {len} bytes)",
                 backup_manifest::FILE_NAME,
-                bytes.len()
             );
             // PGDATA's owner and pg_basebackup's mode: pg_verifybackup, run as the server's
             // user, must be able to read it after a restore as root.
             let header = (0o600, pgdata.uid().into(), gid, now_seconds());
-            data.add_unlisted(backup_manifest::FILE_NAME, &bytes, header)?;
+            let reader = spool.into_reader()?;
+            data.add_unlisted(backup_manifest::FILE_NAME, reader, len, header)?;
         }
         data.finish()
     }

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::compress::{self, Compression, EncoderOptions, Level};
 use crate::layout::Tarball;
-use crate::postgres::backup_manifest::{self, Checksummer};
+use crate::postgres::backup_manifest::{self, Checksummer, Spool};
 use crate::progress::ProgressHandle;
 
 /// What the tar side tells the uploader.
@@ -34,6 +34,9 @@ pub(super) enum Message {
     /// The current part is complete.
     End,
 }
+
+/// A backup's manifest, spooled (to a temporary file) as the files are added.
+pub(super) type Manifest = backup_manifest::Writer<Spool>;
 
 /// Bytes per message: small enough to keep memory low (one is being filled, one is in the
 /// uploader's hands, waiting for a part slot), large enough to be cheap (4 messages per MiB).
@@ -137,7 +140,10 @@ pub(super) struct TarParts {
     progress: ProgressHandle,
     /// The manifest each regular file is listed in, and the prefix that makes a member
     /// name a path relative to PGDATA (`pg_tblspc/<oid>/` for a tablespace).
-    manifest: Option<(backup_manifest::Writer, String)>,
+    manifest: Option<(Manifest, String)>,
+    /// What each file is read through, [`READ_SIZE`] bytes at a time: one buffer for every
+    /// file, as a fresh one per file costs page faults, most of a small file's cost.
+    read_buffer: Vec<u8>,
     /// Members in the part being written, for logs.
     pub members: u64,
 }
@@ -163,23 +169,20 @@ impl TarParts {
             names: Names::default(),
             progress,
             manifest: None,
+            read_buffer: Vec::new(),
             members: 0,
         }
     }
 
     /// Lists every regular file added from now on in `manifest`, under `prefix` + its
     /// member name (without a leading `./`).
-    pub(super) fn with_manifest(
-        mut self,
-        manifest: Option<backup_manifest::Writer>,
-        prefix: &str,
-    ) -> TarParts {
+    pub(super) fn with_manifest(mut self, manifest: Option<Manifest>, prefix: &str) -> TarParts {
         self.manifest = manifest.map(|m| (m, prefix.to_string()));
         self
     }
 
     /// Takes the manifest back (to pass it on to the next base, or to finish it).
-    pub(super) fn take_manifest(&mut self) -> Option<backup_manifest::Writer> {
+    pub(super) fn take_manifest(&mut self) -> Option<Manifest> {
         self.manifest.take().map(|(m, _)| m)
     }
 
@@ -190,13 +193,22 @@ impl TarParts {
             .map(|(m, _)| Checksummer::new(&[m.algorithm()]))
     }
 
-    fn list(&mut self, name: &str, size: u64, mtime: u64, sum: Option<Checksummer>) {
-        if let Some((manifest, prefix)) = &mut self.manifest {
-            let path = format!("{prefix}{}", name.strip_prefix("./").unwrap_or(name));
-            let checksum = sum.and_then(|s| s.finish().pop());
-            let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
-            manifest.add_file(path.as_bytes(), size, mtime, checksum.as_ref());
-        }
+    fn list(
+        &mut self,
+        name: &str,
+        size: u64,
+        mtime: u64,
+        sum: Option<Checksummer>,
+    ) -> io::Result<()> {
+        let Some((manifest, prefix)) = &mut self.manifest else {
+            return Ok(());
+        };
+        let path = format!("{prefix}{}", name.strip_prefix("./").unwrap_or(name));
+        let checksum = sum.and_then(|s| s.finish().pop());
+        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
+        manifest
+            .add_file(path.as_bytes(), size, mtime, checksum.as_ref())
+            .map_err(|e| io::Error::new(e.kind(), format!("writing the backup manifest: {e}")))
     }
 
     /// Compresses at `level` instead of our defaults.
@@ -309,17 +321,24 @@ impl TarParts {
         let size = meta.len();
         let mut header = self.header(&meta);
         header.set_size(size);
+        let mut buffer = std::mem::take(&mut self.read_buffer);
+        buffer.resize(READ_SIZE, 0);
         let mut reader = Checksumming {
             inner: ExactSize {
-                inner: io::BufReader::with_capacity(256 * 1024, file).take(size),
+                inner: ReadAhead::new(file.take(size), &mut buffer),
                 missing: size,
             },
             sum: self.checksummer(),
         };
         self.members += 1;
-        self.part()?.append_data(&mut header, name, &mut reader)?;
+        let added = self
+            .part()
+            .and_then(|tar| tar.append_data(&mut header, name, &mut reader));
+        let sum = reader.sum.take();
+        self.read_buffer = buffer;
+        added?;
         self.progress.advance(size);
-        self.list(name, size, meta.mtime().max(0) as u64, reader.sum);
+        self.list(name, size, meta.mtime().max(0) as u64, sum)?;
         Ok(size)
     }
 
@@ -337,22 +356,22 @@ impl TarParts {
         if let Some(sum) = &mut sum {
             sum.update(data);
         }
-        self.add_unlisted(name, data, (mode, uid, gid, 0))?;
-        self.list(name, data.len() as u64, 0, sum);
-        Ok(())
+        self.add_unlisted(name, data, data.len() as u64, (mode, uid, gid, 0))?;
+        self.list(name, data.len() as u64, 0, sum)
     }
 
-    /// Adds a file made from bytes with the header's mode, uid, gid and time, and does not
-    /// list it in the manifest (the manifest itself).
+    /// Adds a file of `size` bytes read from `data` with the header's mode, uid, gid and
+    /// time, and does not list it in the manifest (the manifest itself).
     pub(super) fn add_unlisted(
         &mut self,
         name: &str,
-        data: &[u8],
+        data: impl Read,
+        size: u64,
         (mode, uid, gid, mtime): (u32, u64, u64, u64),
     ) -> io::Result<()> {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(data.len() as u64);
+        header.set_size(size);
         header.set_mode(mode);
         header.set_uid(uid);
         header.set_gid(gid);
@@ -391,6 +410,41 @@ impl<R: Read> Read for ExactSize<R> {
             n
         };
         self.missing -= n as u64;
+        Ok(n)
+    }
+}
+
+/// How much of a file one read takes.
+const READ_SIZE: usize = 256 << 10;
+
+/// A buffered reader over a borrowed buffer (std's `BufReader` owns a new one each time).
+struct ReadAhead<'a, R> {
+    inner: R,
+    buffer: &'a mut [u8],
+    start: usize,
+    end: usize,
+}
+
+impl<'a, R: Read> ReadAhead<'a, R> {
+    fn new(inner: R, buffer: &'a mut [u8]) -> Self {
+        ReadAhead {
+            inner,
+            buffer,
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for ReadAhead<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end {
+            self.end = self.inner.read(self.buffer)?;
+            self.start = 0;
+        }
+        let n = buf.len().min(self.end - self.start);
+        buf[..n].copy_from_slice(&self.buffer[self.start..self.start + n]);
+        self.start += n;
         Ok(n)
     }
 }

@@ -38,12 +38,21 @@ fn walk_dir(
     parts: &mut TarParts,
     stats: &mut WalkStats,
 ) -> io::Result<()> {
+    if rules.allows(name, true) {
+        match fs::symlink_metadata(dir) {
+            Ok(meta) => parts.add_dir(name, &meta)?,
+            Err(e) if vanished(&e) => return Ok(()),
+            Err(e) => return Err(with_path(e, dir)),
+        }
+    }
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if vanished(&e) => return Ok(()),
         Err(e) => return Err(with_path(e, dir)),
     };
-    let mut files = Vec::new();
+    // Files are added as the listing reaches them, as PostgreSQL's own base backup sends
+    // them: a database's directory can hold millions, whose names need not all be held.
+    // Only the subdirectories (a few) wait for the listing's end, to come after the files.
     let mut subdirs = Vec::new();
     for entry in entries {
         let entry = match entry {
@@ -59,23 +68,13 @@ fn walk_dir(
         match (is_dir, is_link) {
             (true, true) => {}
             (true, false) => subdirs.push(file_name),
-            (false, _) => files.push(file_name),
+            (false, _) => {
+                let member = format!("{name}/{file_name}");
+                if rules.allows(&member, false) {
+                    add_file(&entry.path(), &member, parts, stats)?;
+                }
+            }
         }
-    }
-    if rules.allows(name, true) {
-        match fs::symlink_metadata(dir) {
-            Ok(meta) => parts.add_dir(name, &meta)?,
-            Err(e) if vanished(&e) => return Ok(()),
-            Err(e) => return Err(with_path(e, dir)),
-        }
-    }
-    for file_name in files {
-        let member = format!("{name}/{file_name}");
-        if !rules.allows(&member, false) {
-            continue;
-        }
-        let path = dir.join(&file_name);
-        add_file(&path, &member, parts, stats)?;
     }
     for sub in subdirs {
         let member = if name == "." {

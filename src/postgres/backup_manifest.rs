@@ -10,6 +10,7 @@
 //! own checksum the way `pg_verifybackup` does.
 
 use std::fmt;
+use std::io::{self, Read, Seek, Write};
 
 use serde::Deserialize;
 use sha2::Digest as _;
@@ -199,21 +200,35 @@ pub fn wal_ranges(
     }
 }
 
-/// Writes a manifest one file at a time, as the backup streams the files.
-pub struct Writer {
+/// Writes a manifest one file at a time, as the backup streams the files, into `out`.
+///
+/// A manifest takes about 130 bytes a file: a database of many relations has one of many
+/// megabytes (17 MB for 133,000 files), so a backup writes it to a [`Spool`] on disk rather
+/// than holding it in memory until its end.
+pub struct Writer<W: Write> {
     algorithm: ChecksumAlgorithm,
-    text: String,
+    out: W,
+    /// The manifest's own checksum, over everything written so far.
+    digest: sha2::Sha256,
+    len: u64,
     files: u64,
 }
 
-impl Writer {
-    /// A manifest whose files will carry `algorithm` checksums.
-    pub fn new(algorithm: ChecksumAlgorithm) -> Writer {
-        Writer {
+impl<W: Write> Writer<W> {
+    /// A manifest written to `out`, whose files will carry `algorithm` checksums.
+    ///
+    /// # Errors
+    /// Writing to `out`.
+    pub fn new(algorithm: ChecksumAlgorithm, out: W) -> io::Result<Writer<W>> {
+        let mut writer = Writer {
             algorithm,
-            text: "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [".to_string(),
+            out,
+            digest: sha2::Sha256::new(),
+            len: 0,
             files: 0,
-        }
+        };
+        writer.put("{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [")?;
+        Ok(writer)
     }
 
     /// The algorithm each file's checksum uses.
@@ -226,54 +241,133 @@ impl Writer {
         self.files
     }
 
+    fn put(&mut self, text: &str) -> io::Result<()> {
+        self.digest.update(text.as_bytes());
+        self.len += text.len() as u64;
+        self.out.write_all(text.as_bytes())
+    }
+
     /// Adds a file: `path` relative to PGDATA (a tablespace's under `pg_tblspc/<oid>/`),
     /// its size and modification time (seconds since the epoch), and its checksum in the
     /// manifest's algorithm when it has one.
-    pub fn add_file(&mut self, path: &[u8], size: u64, mtime: i64, checksum: Option<&Checksum>) {
-        self.text += if self.files == 0 { "\n" } else { ",\n" };
+    ///
+    /// # Errors
+    /// Writing to `out`.
+    pub fn add_file(
+        &mut self,
+        path: &[u8],
+        size: u64,
+        mtime: i64,
+        checksum: Option<&Checksum>,
+    ) -> io::Result<()> {
+        let mut line = String::with_capacity(160);
+        line += if self.files == 0 { "\n" } else { ",\n" };
         self.files += 1;
         match std::str::from_utf8(path) {
             Ok(path) => {
-                self.text += "{ \"Path\": ";
+                line += "{ \"Path\": ";
                 // JSON's escapes, which are PostgreSQL's escape_json's.
-                self.text += &serde_json::to_string(path).expect("a string serializes");
-                self.text += ", ";
+                line += &serde_json::to_string(path).expect("a string serializes");
+                line += ", ";
             }
             // The manifest is UTF-8: other names are hex-encoded, as PostgreSQL does.
             Err(_) => {
-                self.text += &format!("{{ \"Encoded-Path\": \"{}\", ", hex(path));
+                line += &format!("{{ \"Encoded-Path\": \"{}\", ", hex(path));
             }
         }
         let modified = chrono::DateTime::from_timestamp(mtime, 0).unwrap_or_default();
-        self.text += &format!(
+        line += &format!(
             "\"Size\": {size}, \"Last-Modified\": \"{}\"",
             modified.format("%Y-%m-%d %H:%M:%S GMT")
         );
         if let Some(c) = checksum.filter(|c| c.algorithm != ChecksumAlgorithm::None) {
-            self.text += &format!(
+            line += &format!(
                 ", \"Checksum-Algorithm\": \"{}\", \"Checksum\": \"{}\"",
                 c.algorithm, c.hex
             );
         }
-        self.text += " }";
+        line += " }";
+        self.put(&line)
     }
 
-    /// The whole manifest: the files, `ranges`, and the SHA-256 of all that precedes it.
-    pub fn finish(mut self, ranges: &[WalRange]) -> Vec<u8> {
-        self.text += "\n],\n\"WAL-Ranges\": [\n";
+    /// Ends the manifest: `ranges`, and the SHA-256 of all that precedes it. Returns `out`
+    /// and how many bytes were written to it.
+    ///
+    /// # Errors
+    /// Writing to `out`.
+    pub fn finish(mut self, ranges: &[WalRange]) -> io::Result<(W, u64)> {
+        let mut tail = "\n],\n\"WAL-Ranges\": [\n".to_string();
         for (i, r) in ranges.iter().enumerate() {
             if i > 0 {
-                self.text += ",\n";
+                tail += ",\n";
             }
-            self.text += &format!(
+            tail += &format!(
                 "{{ \"Timeline\": {}, \"Start-LSN\": \"{}\", \"End-LSN\": \"{}\" }}",
                 r.timeline, r.start, r.end
             );
         }
-        self.text += "\n],\n";
-        let digest = hex(&sha2::Sha256::digest(self.text.as_bytes()));
-        self.text += &format!("\"Manifest-Checksum\": \"{digest}\"}}\n");
-        self.text.into_bytes()
+        tail += "\n],\n";
+        self.put(&tail)?;
+        let digest = hex(&std::mem::take(&mut self.digest).finalize());
+        self.put(&format!("\"Manifest-Checksum\": \"{digest}\"}}\n"))?;
+        self.out.flush()?;
+        Ok((self.out, self.len))
+    }
+}
+
+/// Where a backup's manifest is written: an unnamed temporary file (gone with the process,
+/// however it ends), or memory when no temporary file can be created.
+pub enum Spool {
+    /// In `std::env::temp_dir()` (`TMPDIR`).
+    File(io::BufWriter<std::fs::File>),
+    /// Memory, as before there was a spool.
+    Memory(Vec<u8>),
+}
+
+impl Spool {
+    /// A temporary file, else memory (the reason logged).
+    pub fn open() -> Spool {
+        match tempfile::tempfile() {
+            Ok(file) => Spool::File(io::BufWriter::with_capacity(64 << 10, file)),
+            Err(e) => {
+                tracing::info!(
+                    "keeping the backup manifest in memory: no temporary file in {}: {e}",
+                    std::env::temp_dir().display()
+                );
+                Spool::Memory(Vec::new())
+            }
+        }
+    }
+
+    /// What was written, from its start.
+    ///
+    /// # Errors
+    /// Flushing or rewinding the temporary file.
+    pub fn into_reader(self) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Spool::File(out) => {
+                let mut file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+                file.rewind()?;
+                Box::new(file)
+            }
+            Spool::Memory(bytes) => Box::new(io::Cursor::new(bytes)),
+        })
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Spool::File(out) => out.write(buf),
+            Spool::Memory(bytes) => bytes.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Spool::File(out) => out.flush(),
+            Spool::Memory(_) => Ok(()),
+        }
     }
 }
 
@@ -453,17 +547,27 @@ mod tests {
 
     #[test]
     fn the_manifest_is_written_as_postgresql_15_writes_it() {
-        let mut w = Writer::new(ChecksumAlgorithm::Crc32c);
+        let mut w = Writer::new(ChecksumAlgorithm::Crc32c, Spool::open()).unwrap();
         let c = checksum(ChecksumAlgorithm::Crc32c, b"15\n");
-        w.add_file(b"PG_VERSION", 3, 1_764_633_600, Some(&c));
-        w.add_file(b"a\"b\n", 0, 0, None);
-        w.add_file(b"pg_tblspc/16385/\xff", 7, 0, None);
-        let text = String::from_utf8(w.finish(&[WalRange {
-            timeline: 1,
-            start: lsn("0/2000028"),
-            end: lsn("0/2000100"),
-        }]))
-        .unwrap();
+        w.add_file(b"PG_VERSION", 3, 1_764_633_600, Some(&c))
+            .unwrap();
+        w.add_file(b"a\"b\n", 0, 0, None).unwrap();
+        w.add_file(b"pg_tblspc/16385/\xff", 7, 0, None).unwrap();
+        let (spool, len) = w
+            .finish(&[WalRange {
+                timeline: 1,
+                start: lsn("0/2000028"),
+                end: lsn("0/2000100"),
+            }])
+            .unwrap();
+        assert!(matches!(spool, Spool::File(_)));
+        let mut text = String::new();
+        spool
+            .into_reader()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text.len() as u64, len);
         let body = format!(
             "{{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [\n\
              {{ \"Path\": \"PG_VERSION\", \"Size\": 3, \"Last-Modified\": \"2025-12-02 00:00:00 \
@@ -492,9 +596,9 @@ mod tests {
 
     #[test]
     fn a_damaged_manifest_fails_its_own_checksum() {
-        let mut w = Writer::new(ChecksumAlgorithm::None);
-        w.add_file(b"base/1/1259", 8192, 0, None);
-        let good = w.finish(&[]);
+        let mut w = Writer::new(ChecksumAlgorithm::None, Vec::new()).unwrap();
+        w.add_file(b"base/1/1259", 8192, 0, None).unwrap();
+        let (good, _) = w.finish(&[]).unwrap();
         let bad = String::from_utf8(good).unwrap().replace("8192", "8193");
         let e = Manifest::parse(bad.as_bytes()).unwrap_err();
         assert!(e.contains("damaged"), "{e}");
