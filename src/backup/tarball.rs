@@ -466,10 +466,11 @@ impl<R: Read> Read for Checksumming<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn collect(mut rx: mpsc::Receiver<Message>) -> Vec<(Tarball, Vec<u8>)> {
+    /// Every part sent to `rx`, with its bytes.
+    pub(in crate::backup) fn collect(mut rx: mpsc::Receiver<Message>) -> Vec<(Tarball, Vec<u8>)> {
         let mut parts = Vec::new();
         while let Some(m) = rx.blocking_recv() {
             match m {
@@ -481,7 +482,11 @@ mod tests {
         parts
     }
 
-    fn names(tar_bytes: &[u8], compression: Option<Compression>) -> Vec<String> {
+    /// The member names of one part.
+    pub(in crate::backup) fn names(
+        tar_bytes: &[u8],
+        compression: Option<Compression>,
+    ) -> Vec<String> {
         let data = match compression {
             Some(c) => compress::decompress(c, tar_bytes).unwrap(),
             None => tar_bytes.to_vec(),

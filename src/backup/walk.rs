@@ -125,3 +125,80 @@ pub(super) fn add_file(
 fn with_path(e: io::Error, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::backup::tarball::tests::{collect, names};
+    use crate::progress::ProgressHandle;
+
+    /// Barman's order (os.walk, top-down): a directory's entry, then its files, then its
+    /// subdirectories, each with its own entry first; a link to a directory is skipped.
+    #[test]
+    fn a_directory_comes_before_its_files_and_its_files_before_its_subdirectories() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        for dir in ["base/1", "base/2", "global"] {
+            fs::create_dir_all(r.join(dir)).unwrap();
+        }
+        for file in [
+            "PG_VERSION",
+            "base/1/1259",
+            "base/1/1249",
+            "base/2/1259",
+            "global/x",
+        ] {
+            fs::write(r.join(file), file).unwrap();
+        }
+        for i in 0..50 {
+            fs::write(r.join(format!("base/f{i}")), "f").unwrap();
+        }
+        symlink(r.join("base"), r.join("dir_link")).unwrap();
+        symlink(r.join("PG_VERSION"), r.join("file_link")).unwrap();
+
+        let (tx, rx) = mpsc::channel(64);
+        let reader = std::thread::spawn(move || collect(rx));
+        let mut parts = TarParts::new("data", None, u64::MAX, tx, ProgressHandle::silent());
+        let stats = walk(r, &Rules::pgdata(Vec::new()), &mut parts).unwrap();
+        parts.finish().unwrap();
+        let got = reader.join().unwrap();
+        let members: Vec<String> = got
+            .iter()
+            .flat_map(|(t, bytes)| names(bytes, t.compression))
+            .map(|m| m.trim_end_matches('/').to_string())
+            .collect();
+
+        assert_eq!(stats.files, 55, "{members:?}");
+        assert!(
+            !members.iter().any(|m| m.starts_with("dir_link")),
+            "{members:?}"
+        );
+        assert!(members.contains(&"file_link".to_string()), "{members:?}");
+        let at = |name: &str| {
+            members
+                .iter()
+                .position(|m| m == name)
+                .unwrap_or_else(|| panic!("{name} missing from {members:?}"))
+        };
+        for (dir, entries) in [
+            ("base", &["base/f0", "base/f49", "base/1", "base/2"][..]),
+            ("base/1", &["base/1/1259", "base/1/1249"][..]),
+            ("global", &["global/x"][..]),
+        ] {
+            for entry in entries {
+                assert!(at(dir) < at(entry), "{dir} after {entry}: {members:?}");
+            }
+        }
+        // Every file of base/ before the first of its subdirectories.
+        let last_file = (0..50).map(|i| at(&format!("base/f{i}"))).max().unwrap();
+        assert!(last_file < at("base/1").min(at("base/2")), "{members:?}");
+        assert!(
+            at("PG_VERSION") < at("base").min(at("global")),
+            "{members:?}"
+        );
+    }
+}
