@@ -21,7 +21,12 @@ const HUGE_PAGE: usize = 2 << 20;
 pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
     let mut file = File::open(path)?;
     let size = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    let mut buffer = Vec::with_capacity(size);
+    // Fallible, as `std::fs::read`'s: a file too large for memory is an error to report,
+    // not an allocation failure that aborts the process.
+    let mut buffer = Vec::new();
+    buffer
+        .try_reserve_exact(size)
+        .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
     ask_for_huge_pages(buffer.as_ptr() as usize, buffer.capacity());
     file.read_to_end(&mut buffer)?;
     Ok(buffer)
