@@ -8,7 +8,7 @@ use object_store::path::Path;
 
 use super::Location;
 use super::credentials::NoCredentials;
-use super::gcs::GcsError;
+use super::request::RequestError;
 use crate::error::Error;
 
 /// Gives an `object_store` error its meaning.
@@ -95,8 +95,14 @@ fn bucket_missing(e: &object_store::Error) -> bool {
     .any(|marker| text.contains(marker))
 }
 
-/// Gives a GCS JSON-API error its meaning.
-pub(super) fn gcs(e: GcsError, action: &'static str, key: &Path, location: &Location) -> Error {
+/// Gives the error of a request of our own (GCS's JSON API, S3's chunk-signed uploads) its
+/// meaning.
+pub(super) fn request(
+    e: RequestError,
+    action: &'static str,
+    key: &Path,
+    location: &Location,
+) -> Error {
     if e.connect {
         return Error::Connection {
             endpoint: location.url_for_messages(),
@@ -116,10 +122,12 @@ pub(super) fn gcs(e: GcsError, action: &'static str, key: &Path, location: &Loca
             key: key.to_string(),
             status,
         },
-        // Listing names no object, so its 404 can only be the bucket's.
-        Some(404) if action == "list" => Error::BucketNotFound {
-            bucket: location.bucket(),
-        },
+        // Listing names no object, so its 404 can only be the bucket's; S3 names it.
+        Some(404) if action == "list" || e.message.contains("NoSuchBucket") => {
+            Error::BucketNotFound {
+                bucket: location.bucket(),
+            }
+        }
         Some(404) => Error::ObjectNotFound {
             key: key.to_string(),
         },

@@ -67,6 +67,7 @@ pub(super) fn ca_bundle(options: &StorageOptions) -> Option<String> {
 pub(super) fn connector(options: &StorageOptions) -> LazyConnector {
     LazyConnector {
         ca_bundle: ca_bundle(options),
+        plain: None,
     }
 }
 
@@ -91,6 +92,9 @@ pub(super) fn with_header(
 pub(super) struct LazyConnector {
     /// `AWS_CA_BUNDLE`/`REQUESTS_CA_BUNDLE`: extra roots, read only for a TLS client.
     pub ca_bundle: Option<String>,
+    /// The plain-HTTP client, when requests of our own share its connections (S3's
+    /// chunk-signed uploads): built on first use otherwise.
+    pub plain: Option<reqwest::Client>,
 }
 
 impl HttpConnector for LazyConnector {
@@ -98,6 +102,7 @@ impl HttpConnector for LazyConnector {
         Ok(HttpClient::new(PerScheme {
             options: options.clone(),
             ca_bundle: self.ca_bundle.clone(),
+            plain: self.plain.clone(),
             clients: Default::default(),
             every_root: AtomicBool::new(false),
         }))
@@ -120,6 +125,7 @@ enum Trust {
 struct PerScheme {
     options: ClientOptions,
     ca_bundle: Option<String>,
+    plain: Option<reqwest::Client>,
     /// Indexed by [`Trust`]; `None` for `BundleFile` when there is no bundle file to read.
     clients: [OnceLock<Result<Option<HttpClient>, String>>; 3],
     /// Set once the bundle file's roots could not verify a server (or there is no such
@@ -131,6 +137,9 @@ impl PerScheme {
     fn client(&self, trust: Trust) -> Result<Option<&HttpClient>, HttpError> {
         self.clients[trust as usize]
             .get_or_init(|| {
+                if let (Trust::Plain, Some(http)) = (trust, &self.plain) {
+                    return Ok(Some(HttpClient::new(http.clone())));
+                }
                 let mut options = self.options.clone();
                 let roots = match trust {
                     Trust::Plain => Roots::default(),
@@ -363,10 +372,7 @@ fn pem_file(path: &Path) -> std::result::Result<Vec<CertificateDer<'static>>, St
 
 /// A reqwest client builder for `base`: without CA certificates when `base` is plain HTTP,
 /// with the system's roots and `ca_bundle`'s otherwise.
-pub(super) fn reqwest_builder(
-    base: &str,
-    ca_bundle: Option<&str>,
-) -> reqwest::Result<reqwest::ClientBuilder> {
+fn reqwest_builder(base: &str, ca_bundle: Option<&str>) -> reqwest::Result<reqwest::ClientBuilder> {
     let builder = reqwest::Client::builder();
     if base.starts_with("http://") {
         return Ok(builder.tls_certs_only([]));
@@ -377,6 +383,19 @@ pub(super) fn reqwest_builder(
         .map(|der| reqwest::Certificate::from_der(der))
         .collect::<reqwest::Result<Vec<_>>>()?;
     Ok(builder.tls_certs_merge(certs))
+}
+
+/// A reqwest client of our own requests to `base` (GCS's JSON API, S3's chunk-signed uploads),
+/// with the timeouts object_store's clients have.
+pub(super) fn reqwest_client(
+    base: &str,
+    ca_bundle: Option<&str>,
+    read_timeout: Duration,
+) -> reqwest::Result<reqwest::Client> {
+    reqwest_builder(base, ca_bundle)?
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(read_timeout)
+        .build()
 }
 
 /// Lends object_store an existing reqwest client, so a store that also talks to the

@@ -149,7 +149,7 @@ pub(super) async fn gcs(gcs: &GcsJson, key: &Path, location: &Location) -> Resul
     let response = gcs
         .get(key)
         .await
-        .map_err(|e| classify::gcs(e, "download", key, location))?;
+        .map_err(|e| classify::request(e, "download", key, location))?;
     let size = response.content_length().unwrap_or(0);
     let (endpoint, owned_key) = (location.url_for_messages(), key.clone());
     let stream = response
@@ -282,6 +282,7 @@ mod tests {
             destination: String::new(),
             read_timeout: Duration::from_secs(60),
             file: None,
+            chunked: None,
         };
         let (size, stream) = storage.stream(&key).await.unwrap();
         assert_eq!(size, 100_000);

@@ -4,14 +4,15 @@
 //! Barman's SDKs read into one client, built once per process. Every failure leaves this
 //! module as a library [`Error`] whose variant says what happened (not found, missing bucket,
 //! network), so callers never look at HTTP codes. Credentials are handed to `object_store`
-//! and never formatted into a message.
+//! (and, for the requests we send ourselves, only used to sign or authorize them) and never
+//! formatted into a message.
 //!
-//! The files follow object_store's layout: one per provider (`s3.rs` with `aws_profile.rs`,
-//! `azure.rs`, `gcs/`), the shared HTTP set-up (`client.rs`), the options (`options.rs`), the
-//! two directions of a transfer (`download.rs` with `low_speed.rs`, `upload.rs`), the
-//! `file://` whole-object writes (`file.rs`), and the
-//! one place an `object_store` error gets its meaning (`classify.rs`). This file is only the
-//! facade, dispatching each call once to the backend behind it.
+//! The files follow object_store's layout: one per provider (`s3/` with `aws_profile.rs`,
+//! `azure.rs`, `gcs/`), the shared HTTP set-up (`client.rs`) and the requests we send
+//! ourselves (`request.rs`), the options (`options.rs`), the two directions of a transfer
+//! (`download.rs` with `low_speed.rs`, `upload.rs`), the `file://` whole-object writes
+//! (`file.rs`), and the one place an error gets its meaning (`classify.rs`). This file is
+//! only the facade, dispatching each call once to the backend behind it.
 
 mod aws_profile;
 mod azure;
@@ -25,6 +26,7 @@ mod gcs;
 mod location;
 mod low_speed;
 mod options;
+mod request;
 mod s3;
 mod upload;
 
@@ -64,6 +66,8 @@ pub struct Storage {
     read_timeout: Duration,
     /// A `file://` store, whose whole-object writes are ours (`file.rs` says why).
     file: Option<Arc<LocalFileSystem>>,
+    /// S3 over plain HTTP, whose whole-object writes are ours (`s3/chunked.rs` says why).
+    chunked: Option<Arc<s3::ChunkedPut>>,
 }
 
 /// What requests go through: object_store's stores, or, for GCS, the JSON API (`gcs/json.rs`
@@ -113,9 +117,13 @@ impl Storage {
     pub fn open(location: &Location, options: &StorageOptions) -> Result<Self> {
         register_secrets(location, options);
         tracing::info!("storage: {}", provider_and_endpoint(location, options));
-        let mut file = None;
+        let (mut file, mut chunked) = (None, None);
         let backend = match &location.target {
-            Target::S3 { bucket } => Backend::store(s3::store(bucket, options)?),
+            Target::S3 { bucket } => {
+                let (store, put) = s3::store(bucket, options)?;
+                chunked = put.map(Arc::new);
+                Backend::store(store)
+            }
             Target::Azure {
                 account,
                 container,
@@ -148,6 +156,7 @@ impl Storage {
             destination: destination(location, options),
             read_timeout: client::read_timeout(options),
             file,
+            chunked,
         })
     }
 
@@ -166,6 +175,7 @@ impl Storage {
             location,
             read_timeout: client::read_timeout(&StorageOptions::default()),
             file: None,
+            chunked: None,
         }
     }
 
@@ -211,7 +221,7 @@ impl Storage {
         let listed = match &self.backend {
             Backend::GcsJson(gcs) => {
                 let listed = gcs.list(dir, one_level).await;
-                return listed.map_err(|e| classify::gcs(e, "list", dir, &self.location));
+                return listed.map_err(|e| classify::request(e, "list", dir, &self.location));
             }
             Backend::Store { read, .. } if one_level => read
                 .list_with_delimiter(Some(dir))
@@ -293,7 +303,7 @@ impl Storage {
             Backend::GcsJson(gcs) => gcs
                 .delete(key)
                 .await
-                .map_err(|e| classify::gcs(e, "delete", key, &self.location)),
+                .map_err(|e| classify::request(e, "delete", key, &self.location)),
             Backend::Store { write, .. } => write
                 .delete(key)
                 .await
@@ -355,7 +365,7 @@ impl Storage {
                     .map(|key| async move {
                         gcs.delete(key)
                             .await
-                            .map_err(|e| classify::gcs(e, "delete", key, &self.location))
+                            .map_err(|e| classify::request(e, "delete", key, &self.location))
                     })
                     .buffer_unordered(GCS_DELETES_IN_FLIGHT)
                     .collect()
@@ -419,13 +429,25 @@ impl Storage {
         if let Some(fs) = &self.file {
             return self.put_file(fs, key, data, create_only).await;
         }
+        let body = s3::Body::Memory(data.clone());
+        if let Some(stored) = self.put_chunked(key, &body, options, create_only).await {
+            return stored.map_err(|e| match e {
+                // Only a reader that stopped unexpectedly: the data is in memory.
+                s3::Failure::Read(e) => Error::Storage {
+                    action: "upload",
+                    key: key.to_string(),
+                    source: Box::new(e),
+                },
+                s3::Failure::Request(e) => classify::request(e, "upload", key, &self.location),
+            });
+        }
         let outcome = match &self.backend {
             Backend::GcsJson(gcs) => gcs
                 .put(key, data, &options.tags, create_only)
                 .await
                 .map_err(|e| match e.status {
                     Some(412) if create_only => None,
-                    _ => Some(classify::gcs(e, "upload", key, &self.location)),
+                    _ => Some(classify::request(e, "upload", key, &self.location)),
                 }),
             Backend::Store { write, .. } => {
                 let put = PutOptions {
@@ -459,6 +481,19 @@ impl Storage {
         }
     }
 
+    /// A chunk-signed upload (S3 over plain HTTP), `None` when the store takes none (or the
+    /// server has just refused it: nothing was stored, object_store's upload comes next).
+    async fn put_chunked(
+        &self,
+        key: &Path,
+        body: &s3::Body,
+        options: &WriteOptions,
+        create_only: bool,
+    ) -> Option<std::result::Result<bool, s3::Failure>> {
+        let chunked = self.chunked.as_ref().filter(|c| c.accepted())?;
+        chunked.put(key, body, &options.tags, create_only).await
+    }
+
     /// [`Storage::put_whole`] for a `file://` store (no tags: files have none).
     async fn put_file(
         &self,
@@ -481,10 +516,10 @@ impl Storage {
         })
     }
 
-    /// Whether [`Storage::create_copy`] copies a file in pieces (a `file://` store) rather
-    /// than reading it whole first.
+    /// Whether [`Storage::create_copy`] copies a file in pieces (a `file://` store, S3 over
+    /// plain HTTP) rather than reading it whole first.
     pub fn copies_files(&self) -> bool {
-        self.file.is_some()
+        self.file.is_some() || self.chunked.as_ref().is_some_and(|c| c.accepted())
     }
 
     /// [`Storage::create`] of the file at `source`; a failure to read it is an
@@ -499,6 +534,17 @@ impl Storage {
         read_action: &'static str,
         options: &WriteOptions,
     ) -> Result<Created> {
+        let body = s3::Body::File(source.to_path_buf());
+        if let Some(stored) = self.put_chunked(key, &body, options, true).await {
+            return match stored {
+                Ok(true) => Ok(Created::Stored),
+                Ok(false) => Ok(Created::Exists),
+                Err(s3::Failure::Read(e)) => Err(Error::io(read_action, source)(e)),
+                Err(s3::Failure::Request(e)) => {
+                    Err(classify::request(e, "upload", key, &self.location))
+                }
+            };
+        }
         let Some(fs) = &self.file else {
             let path = source.to_path_buf();
             let data = task::blocking("reading a file", move || buffer::read_file(&path))
@@ -541,7 +587,7 @@ impl Storage {
                 let upload = gcs
                     .start_upload(key, &options.tags)
                     .await
-                    .map_err(|e| classify::gcs(e, "upload", key, &self.location))?;
+                    .map_err(|e| classify::request(e, "upload", key, &self.location))?;
                 Sink::Gcs { upload, chunk_size }
             }
             Backend::Store { write, .. } => {

@@ -56,7 +56,7 @@ impl Upload {
             Sink::Gcs { upload, chunk_size } => upload
                 .write(&data, *chunk_size)
                 .await
-                .map_err(|e| classify::gcs(e, "upload", &self.key, &self.location)),
+                .map_err(|e| classify::request(e, "upload", &self.key, &self.location)),
         }
     }
 
@@ -79,7 +79,7 @@ impl Upload {
             Sink::Gcs { upload, .. } => upload
                 .finish()
                 .await
-                .map_err(|e| classify::gcs(e, "upload", &key, &location)),
+                .map_err(|e| classify::request(e, "upload", &key, &location)),
         }
     }
 

@@ -73,6 +73,63 @@ fn retries_transient_faults(store: Store, proxy: FaultProxy) {
     assert_restores(&store, &proxy, &wal);
 }
 
+/// A rule for the chunk-signed uploads (S3 over plain HTTP) only.
+fn chunk_signed_put(fault: Fault) -> Rule {
+    Rule::new(fault)
+        .method("PUT")
+        .header("content-encoding: aws-chunked")
+}
+
+/// Archives an uncompressed segment on S3 through `proxy` with `rules`, then checks (without
+/// faults) that it restores whole; returns the archive's stderr and the faults applied.
+fn archive_uncompressed_through(rules: Vec<Rule>) -> Option<(String, usize)> {
+    let (store, proxy) = behind_proxy()?;
+    let dir = temp_dir();
+    let wal = segment(dir.path());
+    proxy.set(rules);
+    let out = via(
+        &store,
+        &proxy,
+        "barman-cloud-wal-archive",
+        &["-vv"],
+        &[wal.to_str().unwrap()],
+    )
+    .code(0);
+    let injected = proxy.injected();
+    proxy.set(vec![]);
+    assert_restores(&store, &proxy, &wal);
+    Some((out.stderr().to_string(), injected))
+}
+
+/// Over plain HTTP an uncompressed segment goes out with its payload signed chunk by chunk,
+/// read from the file as it is sent: a failed attempt is sent again from the start.
+#[test]
+fn chunk_signed_uploads_are_retried_whole() {
+    let rules = vec![
+        chunk_signed_put(Fault::Status(503)).times(1),
+        chunk_signed_put(Fault::Drop).times(1),
+    ];
+    let Some((stderr, injected)) = archive_uncompressed_through(rules) else {
+        return;
+    };
+    assert!(stderr.contains("signed in 256 KiB chunks"), "{stderr}");
+    assert_eq!(injected, 2);
+}
+
+/// A server that does not take chunk-signed uploads (an S3-compatible one answering 501) gets
+/// the segment uploaded whole, with its payload signed as one, at once.
+#[test]
+fn a_server_refusing_chunk_signed_uploads_gets_whole_ones() {
+    let rules = vec![chunk_signed_put(Fault::Status(501))];
+    let Some((_, injected)) = archive_uncompressed_through(rules) else {
+        return;
+    };
+    assert_eq!(
+        injected, 1,
+        "no chunk-signed upload was tried, or it was retried"
+    );
+}
+
 #[test]
 fn wal_archive_never_reports_a_failed_upload_as_stored() {
     on_s3_and_azure(never_reports_a_failed_upload);

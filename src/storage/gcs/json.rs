@@ -9,7 +9,6 @@
 //! real GCS. Authentication reuses object_store's credential provider.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
@@ -17,48 +16,7 @@ use object_store::ObjectMeta;
 use object_store::gcp::GcpCredentialProvider;
 use object_store::path::Path;
 
-use crate::storage::client::{RETRY_BUDGET, RequestLog, reqwest_builder};
-use crate::storage::credentials::NoCredentials;
-
-/// A failed JSON-API call: the HTTP status (if any) and a message without credentials.
-#[derive(Debug)]
-pub(in crate::storage) struct GcsError {
-    pub status: Option<u16>,
-    pub connect: bool,
-    pub message: String,
-    /// Where credentials were looked for, when none were found (`credentials.rs`).
-    pub no_credentials: Option<String>,
-}
-
-impl std::fmt::Display for GcsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for GcsError {}
-
-type Result<T> = std::result::Result<T, GcsError>;
-
-fn transport(e: reqwest::Error) -> GcsError {
-    GcsError {
-        status: None,
-        connect: e.is_connect() || e.is_timeout(),
-        message: e.without_url().to_string(),
-        no_credentials: None,
-    }
-}
-
-/// What kind of transport failure `e` was, for the request log (its text may carry the URL).
-fn transport_kind(e: &reqwest::Error) -> &'static str {
-    if e.is_connect() {
-        "connection failed"
-    } else if e.is_timeout() {
-        "timed out"
-    } else {
-        "transport error"
-    }
-}
+use crate::storage::request::{self, RequestError, Result, first_line, percent_encode, transport};
 
 /// JSON-API access to one bucket.
 #[derive(Debug, Clone)]
@@ -94,18 +52,6 @@ struct Object {
 /// The bytes in each resumable-upload request but the last must be a multiple of 256 KiB.
 const GRANULE: usize = 256 * 1024;
 
-/// The HTTP client for the JSON API at `base`, shared with object_store's GCS store.
-pub(super) fn client(
-    base: &str,
-    ca_bundle: Option<&str>,
-    read_timeout: Duration,
-) -> reqwest::Result<reqwest::Client> {
-    reqwest_builder(base, ca_bundle)?
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(read_timeout)
-        .build()
-}
-
 impl GcsJson {
     pub(crate) fn new(
         http: reqwest::Client,
@@ -128,12 +74,7 @@ impl GcsJson {
             .get_credential()
             .await
             .map(|c| c.bearer.clone())
-            .map_err(|e| GcsError {
-                status: None,
-                connect: false,
-                message: format!("cannot get GCS credentials: {e}"),
-                no_credentials: NoCredentials::find(&e).map(|n| n.looked_in.clone()),
-            })
+            .map_err(|e| RequestError::credentials("GCS", &e))
     }
 
     /// Sends a request, retrying transport failures and 429/5xx answers with backoff (the
@@ -152,51 +93,21 @@ impl GcsJson {
         object: Option<&Path>,
         build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
-        let started = std::time::Instant::now();
-        let mut delay = Duration::from_millis(100);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let bearer = self.bearer().await?;
-            let mut request = build(&self.http, self.base.clone());
-            if !bearer.is_empty() {
-                request = request.bearer_auth(bearer);
-            }
-            let request = request.build().map_err(transport)?;
-            let url = request.url();
-            let log = RequestLog::start(request.method().as_str(), url.path(), url.query())
-                .map(|log| log.object(object.map(Path::as_ref)));
-            let outcome = self.http.execute(request).await;
-            if let Some(log) = &log {
-                match &outcome {
-                    Ok(r) => log.finish(r.status().as_str(), attempt),
-                    Err(e) => log.finish(transport_kind(e), attempt),
+        let build = &build;
+        request::send(
+            &self.http,
+            object.map(Path::as_ref),
+            error_message,
+            || async move {
+                let bearer = self.bearer().await?;
+                let mut request = build(&self.http, self.base.clone());
+                if !bearer.is_empty() {
+                    request = request.bearer_auth(bearer);
                 }
-            }
-            let retryable = match &outcome {
-                Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
-                Err(e) => !e.is_builder(),
-            };
-            // The same budget as object_store's retries: against a silent endpoint, each
-            // attempt waits out the read timeout, and five of them made five minutes.
-            let out_of_time = started.elapsed() + delay >= RETRY_BUDGET;
-            if !retryable || attempt > 4 || out_of_time {
-                let response = outcome.map_err(transport)?;
-                let status = response.status();
-                if status.is_success() || status.as_u16() == 308 {
-                    return Ok(response);
-                }
-                let body = response.text().await.unwrap_or_default();
-                return Err(GcsError {
-                    status: Some(status.as_u16()),
-                    connect: false,
-                    message: format!("{status}: {}", error_message(&body)),
-                    no_credentials: None,
-                });
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(8));
-        }
+                request.build().map_err(transport)
+            },
+        )
+        .await
     }
 
     /// Lists objects under `prefix` (a directory: a `/` is appended), one level deep with
@@ -244,7 +155,7 @@ impl GcsJson {
         format!(
             "{base}{prefix}/storage/v1/b/{}/o/{}",
             self.bucket,
-            encode(key.as_ref())
+            percent_encode(key.as_ref(), b"")
         )
     }
 
@@ -329,11 +240,8 @@ impl GcsJson {
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| GcsError {
-                status: None,
-                connect: false,
-                message: "the resumable upload answer has no Location header".into(),
-                no_credentials: None,
+            .ok_or_else(|| {
+                RequestError::other("the resumable upload answer has no Location header")
             })?
             .to_string();
         Ok(ResumableUpload {
@@ -359,13 +267,7 @@ fn error_message(body: &str) -> String {
     }
     match serde_json::from_str::<Body>(body) {
         Ok(b) => b.error.message,
-        Err(_) => body
-            .lines()
-            .next()
-            .unwrap_or("")
-            .chars()
-            .take(200)
-            .collect(),
+        Err(_) => first_line(body),
     }
 }
 
@@ -376,19 +278,6 @@ fn object_resource(key: &Path, metadata: &[(String, String)]) -> String {
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
     serde_json::json!({ "name": key.as_ref(), "metadata": metadata }).to_string()
-}
-
-/// Percent-encodes an object name for a URL path: everything but RFC 3986's unreserved set.
-fn encode(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() * 3);
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// One resumable upload: data is sent in 256 KiB multiples as it arrives; the object exists
@@ -436,11 +325,9 @@ impl ResumableUpload {
             })
             .await?;
         if last && response.status().as_u16() == 308 {
-            return Err(GcsError {
+            return Err(RequestError {
                 status: Some(308),
-                connect: false,
-                message: "GCS did not complete the upload".into(),
-                no_credentials: None,
+                ..RequestError::other("GCS did not complete the upload")
             });
         }
         self.sent = end;

@@ -8,23 +8,21 @@ use std::sync::Arc;
 use object_store::StaticCredentialProvider;
 use object_store::gcp::{GcpCredential, GoogleCloudStorageBuilder};
 
-pub(super) use json::{GcsError, GcsJson, ResumableUpload};
+pub(super) use json::{GcsJson, ResumableUpload};
 
 use super::StorageOptions;
 use super::classify::config;
-use super::client::{SharedClient, ca_bundle, client_options, read_timeout, retry};
+use super::client::{SharedClient, ca_bundle, client_options, read_timeout, reqwest_client, retry};
 use super::credentials::Fallback;
 use crate::error::{Error, Result};
 
 /// The JSON-API client for `bucket`.
 pub(super) fn json_api(bucket: &str, options: &StorageOptions) -> Result<GcsJson> {
     let base = base_url(options);
-    let http =
-        json::client(&base, ca_bundle(options).as_deref(), read_timeout(options)).map_err(|e| {
-            Error::Config {
-                provider: "GCS",
-                source: Box::new(e),
-            }
+    let http = reqwest_client(&base, ca_bundle(options).as_deref(), read_timeout(options))
+        .map_err(|e| Error::Config {
+            provider: "GCS",
+            source: Box::new(e),
         })?;
     let store = builder(bucket, options)
         .with_client_options(client_options(options))

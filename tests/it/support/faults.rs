@@ -58,12 +58,14 @@ pub enum Fault {
     Trickle(Duration),
 }
 
-/// A rule: requests whose method and request line match get `fault`, `times` times (or
-/// always with `None`).
+/// A rule: requests whose method, request line and headers match get `fault`, `times` times
+/// (or always with `None`).
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub method: Option<&'static str>,
     pub target_contains: Option<String>,
+    /// A fragment of one header line, lowercase (`content-encoding: aws-chunked`).
+    pub header_contains: Option<String>,
     pub fault: Fault,
     pub times: Option<usize>,
 }
@@ -73,6 +75,7 @@ impl Rule {
         Rule {
             method: None,
             target_contains: None,
+            header_contains: None,
             fault,
             times: None,
         }
@@ -85,6 +88,11 @@ impl Rule {
 
     pub fn target(mut self, fragment: &str) -> Rule {
         self.target_contains = Some(fragment.to_string());
+        self
+    }
+
+    pub fn header(mut self, fragment: &str) -> Rule {
+        self.header_contains = Some(fragment.to_ascii_lowercase());
         self
     }
 
@@ -244,7 +252,9 @@ async fn read_chunked(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Ve
     }
 }
 
-fn pick(state: &Mutex<State>, request_line: &str) -> Option<Fault> {
+fn pick(state: &Mutex<State>, request: &Message) -> Option<Fault> {
+    let request_line = &request.first_line();
+    let head = String::from_utf8_lossy(&request.head).to_ascii_lowercase();
     let mut s = state.lock().unwrap();
     let method = request_line
         .split(' ')
@@ -256,6 +266,9 @@ fn pick(state: &Mutex<State>, request_line: &str) -> Option<Fault> {
             && r.target_contains
                 .as_deref()
                 .is_none_or(|t| request_line.contains(t))
+            && r.header_contains
+                .as_deref()
+                .is_none_or(|h| head.lines().any(|l| l.contains(h)))
             && r.times != Some(0)
     })?;
     let rule = &mut s.rules[index];
@@ -274,7 +287,7 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<Mutex<Sta
     let (mut from_client, mut from_server) = (Vec::new(), Vec::new());
     while let Some(request) = read_message(&mut client, &mut from_client, false).await {
         let line = request.first_line();
-        let fault = pick(&state, &line);
+        let fault = pick(&state, &request);
         match fault {
             Some(Fault::Status(code)) => {
                 // Quoting the request target, XML-escaped, as S3's <Resource> and some

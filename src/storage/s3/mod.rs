@@ -1,5 +1,8 @@
 //! S3 and S3-compatible servers: the builder from the flags, the environment and the AWS
-//! profile files (`aws_profile.rs`).
+//! profile files (`aws_profile.rs`), and the chunk-signed uploads over plain HTTP
+//! (`chunked.rs`).
+
+mod chunked;
 
 use std::sync::Arc;
 
@@ -7,27 +10,95 @@ use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 
 use super::classify::config;
-use super::client::{client_options, connector, retry};
+use super::client::{client_options, connector, read_timeout, reqwest_client, retry};
 use super::credentials::Fallback;
 use super::{AddressingStyle, S3Encryption, StorageOptions, aws_profile};
 use crate::error::{Error, Result};
 
-/// The client for `bucket`.
-pub(super) fn store(bucket: &str, options: &StorageOptions) -> Result<Arc<dyn ObjectStore>> {
+pub(super) use chunked::{Body, ChunkedPut, Failure};
+
+/// The client for `bucket`, and the chunk-signed uploads when its payloads are signed (plain
+/// HTTP).
+pub(super) fn store(
+    bucket: &str,
+    options: &StorageOptions,
+) -> Result<(Arc<dyn ObjectStore>, Option<ChunkedPut>)> {
     let (b, profile) = builder(bucket, options)?;
+    // Over plain HTTP, object_store's requests and our uploads share one connection pool.
+    let plain = b
+        .get_config_value(&AmazonS3ConfigKey::Endpoint)
+        .filter(|e| e.starts_with("http://"))
+        .map(|e| reqwest_client(&e, None, read_timeout(options)))
+        .transpose()
+        .map_err(|e| Error::Config {
+            provider: "S3",
+            source: Box::new(e),
+        })?;
+    let mut connector = connector(options);
+    connector.plain = plain.clone();
     let b = b
         .with_client_options(client_options(options))
-        .with_http_connector(connector(options));
-    let store = b.clone().build().map_err(config("S3"))?;
-    let Some(looked_in) = instance_metadata_fallback(&b, &profile) else {
-        return Ok(Arc::new(store));
+        .with_http_connector(connector);
+    let mut store = b.clone().build().map_err(config("S3"))?;
+    if let Some(looked_in) = instance_metadata_fallback(&b, &profile) {
+        let credentials = Fallback::new(store.credentials().clone(), "S3", looked_in);
+        store = b
+            .clone()
+            .with_credentials(credentials)
+            .build()
+            .map_err(config("S3"))?;
+    }
+    let chunked = plain.and_then(|http| chunked_put(&b, bucket, options, &store, http));
+    Ok((Arc::new(store), chunked))
+}
+
+/// Chunk-signed uploads, when object_store would sign the payload whole (plain HTTP, none of
+/// the settings that change how a PUT is signed or what it carries).
+fn chunked_put(
+    b: &AmazonS3Builder,
+    bucket: &str,
+    options: &StorageOptions,
+    store: &object_store::aws::AmazonS3,
+    http: reqwest::Client,
+) -> Option<ChunkedPut> {
+    use AmazonS3ConfigKey::*;
+    let value = |key: AmazonS3ConfigKey| b.get_config_value(&key);
+    let on = |key: AmazonS3ConfigKey| value(key).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if on(UnsignedPayload) || on(SkipSignature) || on(RequestPayer) || value(Checksum).is_some() {
+        return None;
+    }
+    let endpoint = value(Endpoint)?;
+    let bucket_url = if on(VirtualHostedStyleRequest) {
+        endpoint
+    } else {
+        format!("{}/{bucket}", endpoint.trim_end_matches('/'))
     };
-    let credentials = Fallback::new(store.credentials().clone(), "S3", looked_in);
-    let store = b
-        .with_credentials(credentials)
-        .build()
-        .map_err(config("S3"))?;
-    Ok(Arc::new(store))
+    Some(ChunkedPut::new(
+        http,
+        store.credentials().clone(),
+        value(Region).unwrap_or_else(|| "us-east-1".into()),
+        bucket_url,
+        encryption_headers(options),
+    ))
+}
+
+/// The headers `-e/--encryption` and `--sse-kms-key-id` put on an upload (checked by
+/// [`encryption`]).
+fn encryption_headers(options: &StorageOptions) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::new();
+    match options.s3_encryption {
+        Some(S3Encryption::Aes256) => {
+            headers.push(("x-amz-server-side-encryption", "AES256".to_string()));
+        }
+        Some(S3Encryption::AwsKms) => {
+            headers.push(("x-amz-server-side-encryption", "aws:kms".to_string()));
+            if let Some(key) = &options.sse_kms_key_id {
+                headers.push(("x-amz-server-side-encryption-aws-kms-key-id", key.clone()));
+            }
+        }
+        None => {}
+    }
+    headers
 }
 
 /// Where the chain looked, when it ends at the instance metadata service because nothing
