@@ -311,14 +311,11 @@ fn backup_from_a_standby_azure_bzip2() {
 
 /// The multipart uploads open in `store`'s bucket (S3), from ListMultipartUploads.
 fn open_multipart_uploads(store: &Store) -> usize {
-    let bucket = store
-        .url
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .unwrap();
     Command::new("curl")
-        .args(["-sf", &format!("{}/{bucket}?uploads", store.endpoint())])
+        .args([
+            "-sf",
+            &format!("{}/{}?uploads", store.endpoint(), store.bucket()),
+        ])
         .ok()
         .matches("<UploadId>")
         .count()

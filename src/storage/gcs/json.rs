@@ -77,8 +77,7 @@ impl GcsJson {
             .map_err(|e| RequestError::credentials("GCS", &e))
     }
 
-    /// Sends a request, retrying transport failures and 429/5xx answers with backoff (the
-    /// same budget as object_store's retries).
+    /// Sends a request with its bearer token, retried as [`request::send`] retries.
     async fn send(
         &self,
         build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,

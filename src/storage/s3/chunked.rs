@@ -156,7 +156,12 @@ impl ChunkedPut {
             return Some(Err(Failure::Read(e)));
         }
         Some(match outcome {
-            Ok(_) => Ok(true),
+            Ok(response) if response.status().is_success() => Ok(true),
+            // A redirect (`send` hands back GCS's 308) stores nothing.
+            Ok(response) => Err(Failure::Request(RequestError {
+                status: Some(response.status().as_u16()),
+                ..RequestError::other(format!("unexpected answer {}", response.status()))
+            })),
             Err(RequestError {
                 status: Some(412), ..
             }) if create_only => Ok(false),

@@ -48,7 +48,7 @@ pub(super) fn store(
             .build()
             .map_err(config("S3"))?;
     }
-    let chunked = plain.and_then(|http| chunked_put(&b, bucket, options, &store, http));
+    let chunked = plain.and_then(|http| chunked_put(&b, bucket, &store, http));
     Ok((Arc::new(store), chunked))
 }
 
@@ -57,14 +57,21 @@ pub(super) fn store(
 fn chunked_put(
     b: &AmazonS3Builder,
     bucket: &str,
-    options: &StorageOptions,
     store: &object_store::aws::AmazonS3,
     http: reqwest::Client,
 ) -> Option<ChunkedPut> {
     use AmazonS3ConfigKey::*;
     let value = |key: AmazonS3ConfigKey| b.get_config_value(&key);
     let on = |key: AmazonS3ConfigKey| value(key).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if on(UnsignedPayload) || on(SkipSignature) || on(RequestPayer) || value(Checksum).is_some() {
+    // Each of these changes what object_store sends with a PUT or how it signs it.
+    if on(UnsignedPayload)
+        || on(SkipSignature)
+        || on(RequestPayer)
+        || on(S3Express)
+        || on(DisableTagging)
+        || value(Checksum).is_some()
+        || value(ConditionalPut).is_some_and(|v| v != "etag")
+    {
         return None;
     }
     let endpoint = value(Endpoint)?;
@@ -78,27 +85,40 @@ fn chunked_put(
         store.credentials().clone(),
         value(Region).unwrap_or_else(|| "us-east-1".into()),
         bucket_url,
-        encryption_headers(options),
+        encryption_headers(b)?,
     ))
 }
 
-/// The headers `-e/--encryption` and `--sse-kms-key-id` put on an upload (checked by
-/// [`encryption`]).
-fn encryption_headers(options: &StorageOptions) -> Vec<(&'static str, String)> {
-    let mut headers = Vec::new();
-    match options.s3_encryption {
-        Some(S3Encryption::Aes256) => {
-            headers.push(("x-amz-server-side-encryption", "AES256".to_string()));
-        }
-        Some(S3Encryption::AwsKms) => {
-            headers.push(("x-amz-server-side-encryption", "aws:kms".to_string()));
-            if let Some(key) = &options.sse_kms_key_id {
-                headers.push(("x-amz-server-side-encryption-aws-kms-key-id", key.clone()));
-            }
-        }
-        None => {}
+/// The encryption headers object_store puts on an upload, from the builder's settings (the
+/// `-e`/`--sse-kms-key-id` flags and the `AWS_S*` variables alike); `None` for SSE-C, whose
+/// key headers are left to object_store.
+fn encryption_headers(b: &AmazonS3Builder) -> Option<Vec<(&'static str, String)>> {
+    let value = |name: &str| {
+        let key = name.parse::<AmazonS3ConfigKey>().ok()?;
+        b.get_config_value(&key)
+    };
+    let Some(kind) = value("aws_server_side_encryption") else {
+        return Some(Vec::new());
+    };
+    if kind.eq_ignore_ascii_case("sse-c") {
+        return None;
     }
-    headers
+    let mut headers = vec![("x-amz-server-side-encryption", kind)];
+    if let Some(key) = value("aws_sse_kms_key_id") {
+        headers.push(("x-amz-server-side-encryption-aws-kms-key-id", key));
+    }
+    if let Some(enabled) = value("aws_sse_bucket_key_enabled") {
+        let enabled = if enabled.eq_ignore_ascii_case("true") {
+            "true"
+        } else {
+            "false"
+        };
+        headers.push((
+            "x-amz-server-side-encryption-bucket-key-enabled",
+            enabled.to_string(),
+        ));
+    }
+    Some(headers)
 }
 
 /// Where the chain looked, when it ends at the instance metadata service because nothing
@@ -242,5 +262,53 @@ fn encryption(b: AmazonS3Builder, options: &StorageOptions) -> Result<AmazonS3Bu
             Ok(b.with_config(key, value))
         }
         (None, None) => Ok(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(b: AmazonS3Builder) -> Option<Vec<(&'static str, String)>> {
+        encryption_headers(&b)
+    }
+
+    fn set(b: AmazonS3Builder, name: &str, value: &str) -> AmazonS3Builder {
+        b.with_config(name.parse().unwrap(), value)
+    }
+
+    #[test]
+    fn chunk_signed_uploads_carry_the_encryption_object_store_would_send() {
+        let none = AmazonS3Builder::new();
+        assert_eq!(headers(none.clone()), Some(vec![]));
+        let kms = none.clone().with_sse_kms_encryption("key-1");
+        assert_eq!(
+            headers(kms),
+            Some(vec![
+                ("x-amz-server-side-encryption", "aws:kms".to_string()),
+                (
+                    "x-amz-server-side-encryption-aws-kms-key-id",
+                    "key-1".to_string()
+                ),
+            ])
+        );
+        // From the environment's names, as AmazonS3Builder::from_env reads them.
+        let s3 = set(none.clone(), "aws_server_side_encryption", "AES256");
+        let s3 = set(s3, "aws_sse_bucket_key_enabled", "true");
+        assert_eq!(
+            headers(s3),
+            Some(vec![
+                ("x-amz-server-side-encryption", "AES256".to_string()),
+                (
+                    "x-amz-server-side-encryption-bucket-key-enabled",
+                    "true".to_string()
+                ),
+            ])
+        );
+        // SSE-C's key headers are object_store's to send: no chunk-signed uploads.
+        assert_eq!(
+            headers(set(none, "aws_server_side_encryption", "sse-c")),
+            None
+        );
     }
 }

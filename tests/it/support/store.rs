@@ -252,6 +252,12 @@ impl Store {
         }
     }
 
+    /// The bucket of an S3 store's URL.
+    pub fn bucket(&self) -> &str {
+        let rest = self.url.trim_start_matches("s3://");
+        rest.split('/').next().unwrap_or(rest)
+    }
+
     /// Every key under the store's URL prefix plus `sub`, sorted.
     pub fn list_keys(&self, sub: &str) -> Vec<String> {
         let storage = self.open(&self.url);
