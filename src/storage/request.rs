@@ -27,9 +27,7 @@ impl RequestError {
             no_credentials: None,
         }
     }
-}
 
-impl RequestError {
     /// `provider`'s credentials could not be had; says where they were looked for when none
     /// were found.
     pub(in crate::storage) fn credentials(provider: &str, e: &object_store::Error) -> Self {
