@@ -1,5 +1,5 @@
 //! Whole-object S3 uploads over plain HTTP with the payload signed chunk by chunk (SigV4's
-//! `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, the encoding the AWS SDKs stream uploads with).
+//! `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, S3's documented way to sign a payload in pieces).
 //!
 //! Over plain HTTP the payload is part of the signature, as botocore signs it there.
 //! object_store signs it whole: the SHA-256 of a 16 MiB segment (10 ms here) is computed, and
