@@ -15,6 +15,12 @@ use crate::support::{
 /// WAL-less base backup replays all of it through our wal-restore. Returns the primary's log
 /// (where archive_command's messages go).
 fn archive_and_replay(provider: Provider, compression: &str) -> String {
+    archive_and_replay_with(provider, compression, 0)
+}
+
+/// [`archive_and_replay`], the workload ending with `burst` segments switched one right after
+/// the other, so that one `archive_command` call finds the next ones ready.
+fn archive_and_replay_with(provider: Provider, compression: &str, burst: usize) -> String {
     let Some(store) = Store::new(provider) else {
         return String::new();
     };
@@ -38,6 +44,11 @@ fn archive_and_replay(provider: Provider, compression: &str) -> String {
     primary.sql(
         "CREATE TABLE marker (id int, note text); INSERT INTO marker VALUES (1, 'end of workload')",
     );
+    for id in 2..2 + burst {
+        primary.sql(&format!(
+            "INSERT INTO marker VALUES ({id}, 'burst'); SELECT pg_switch_wal()"
+        ));
+    }
     let last = primary.sql("SELECT pg_walfile_name(pg_switch_wal())");
     primary.wait_archived(&last);
     let expected = fingerprint(&primary, HISTORY);
@@ -66,7 +77,9 @@ fn replay_s3_parallel_prearchive() {
         "-v --max-parallel 4 --spool-dir '{}' --gzip",
         spool.path().display()
     );
-    let log = archive_and_replay(Provider::S3, &flags);
+    // Under load an upload outlasts the workload's pace, and no call finds a second segment
+    // ready: segments switched back to back make sure some do.
+    let log = archive_and_replay_with(Provider::S3, &flags, 4);
     if !log.is_empty() {
         assert!(
             log.contains("was archived ahead"),
