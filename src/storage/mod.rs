@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -99,6 +99,8 @@ pub enum Created {
     Stored,
     /// Something was already stored under the key; it was left alone.
     Exists,
+    /// [`Storage::create_copy`]'s `proceed` said no: nothing was stored.
+    CalledOff,
 }
 
 /// Per-object attributes set on upload.
@@ -430,15 +432,24 @@ impl Storage {
             return self.put_file(fs, key, data, create_only).await;
         }
         let body = s3::Body::Memory(data.clone());
-        if let Some(stored) = self.put_chunked(key, &body, options, create_only).await {
+        if let Some(stored) = self
+            .put_chunked(key, &body, options, create_only, None)
+            .await
+        {
             return stored.map_err(|e| match e {
+                s3::Failure::Request(e) => classify::request(e, "upload", key, &self.location),
                 // Only a reader that stopped unexpectedly: the data is in memory.
                 s3::Failure::Read(e) => Error::Storage {
                     action: "upload",
                     key: key.to_string(),
                     source: Box::new(e),
                 },
-                s3::Failure::Request(e) => classify::request(e, "upload", key, &self.location),
+                // Not given a `proceed`, this upload is never called off.
+                s3::Failure::CalledOff => Error::Storage {
+                    action: "upload",
+                    key: key.to_string(),
+                    source: "the upload was called off".into(),
+                },
             });
         }
         let outcome = match &self.backend {
@@ -489,9 +500,12 @@ impl Storage {
         body: &s3::Body,
         options: &WriteOptions,
         create_only: bool,
+        proceed: Option<&s3::Proceed>,
     ) -> Option<std::result::Result<bool, s3::Failure>> {
         let chunked = self.chunked.as_ref().filter(|c| c.accepted())?;
-        chunked.put(key, body, &options.tags, create_only).await
+        chunked
+            .put(key, body, &options.tags, create_only, proceed)
+            .await
     }
 
     /// [`Storage::put_whole`] for a `file://` store (no tags: files have none).
@@ -523,7 +537,10 @@ impl Storage {
     }
 
     /// [`Storage::create`] of the file at `source`; a failure to read it is an
-    /// [`Error::Io`] with `read_action` ("read WAL file").
+    /// [`Error::Io`] with `read_action` ("read WAL file"). The object is stored only if
+    /// `proceed` comes out `true` ([`Created::CalledOff`] otherwise). A chunk-signed upload
+    /// sends all but its last chunk while `proceed` is undecided; every other upload starts
+    /// once it is decided.
     ///
     /// # Errors
     /// [`Error::Io`] for the source, storage errors, classified, for the store.
@@ -533,17 +550,26 @@ impl Storage {
         source: &std::path::Path,
         read_action: &'static str,
         options: &WriteOptions,
+        proceed: impl Future<Output = bool> + Send + 'static,
     ) -> Result<Created> {
+        let proceed = proceed.boxed().shared();
         let body = s3::Body::File(source.to_path_buf());
-        if let Some(stored) = self.put_chunked(key, &body, options, true).await {
+        if let Some(stored) = self
+            .put_chunked(key, &body, options, true, Some(&proceed))
+            .await
+        {
             return match stored {
                 Ok(true) => Ok(Created::Stored),
                 Ok(false) => Ok(Created::Exists),
+                Err(s3::Failure::CalledOff) => Ok(Created::CalledOff),
                 Err(s3::Failure::Read(e)) => Err(Error::io(read_action, source)(e)),
                 Err(s3::Failure::Request(e)) => {
                     Err(classify::request(e, "upload", key, &self.location))
                 }
             };
+        }
+        if !proceed.await {
+            return Ok(Created::CalledOff);
         }
         let Some(fs) = &self.file else {
             let path = source.to_path_buf();

@@ -1,9 +1,10 @@
 //! `archive_command`: compress one WAL file and store it, never overwriting a different one.
 //!
 //! Barman overwrites silently. We look first (one listing of the WAL's directory, overlapped
-//! with compression): identical content already stored under any suffix means success with no
-//! upload, so PostgreSQL's retries after a lost acknowledgement are cheap; different content
-//! means exit 1 and the stored object untouched, as PostgreSQL's documentation asks of an
+//! with compression, or with all but the end of an uncompressed upload): identical content
+//! already stored under any suffix means success with no upload, so PostgreSQL's retries
+//! after a lost acknowledgement are cheap; different content means exit 1 and the stored
+//! object untouched, as PostgreSQL's documentation asks of an
 //! `archive_command`. The upload itself is a conditional create, so two servers that both
 //! found nothing (two primaries after a split brain) cannot both store the name: the loser
 //! compares against the winner's object, as if the listing had found it.
@@ -71,37 +72,55 @@ pub async fn archive(
     let wal = wal_name_of(wal_path)?;
     let key = layout.wal_key(&wal, options.compression);
 
+    // Issue #17: an uncompressed archive only reads, and says so.
+    let action = match options.compression {
+        Some(_) => "read and compress WAL file",
+        None => "read WAL file",
+    };
+    let tags = match (&options.history_tags, wal.kind()) {
+        (Some(history), WalKind::History) => history.clone(),
+        _ => options.tags.clone(),
+    };
+    let write = WriteOptions { tags };
+    // Only a listing that finds nothing lets a copy complete.
+    let (found_nothing, proceed) = tokio::sync::oneshot::channel();
+    let listing = async {
+        let stored = stored_copies(storage, layout, &wal).await;
+        let _ = found_nothing.send(matches!(&stored, Ok(stored) if stored.is_empty()));
+        stored
+    };
     // Compressed as it is read: only the (usually much smaller) result is held in memory. A
-    // `file://` store copies an uncompressed file itself, in pieces, once the listing is back
-    // (`None` here): reading 16 MiB into a fresh buffer first cost more than the listing.
-    let copied = options.compression.is_none() && storage.copies_files();
-    let encode = {
+    // store that copies an uncompressed file itself, in pieces, starts with the listing (S3
+    // over plain HTTP sends all but the last chunk meanwhile; `file://` waits for it):
+    // reading 16 MiB into a fresh buffer first cost more than the listing.
+    let prepare = async {
+        if options.compression.is_none() && storage.copies_files() {
+            let proceed = async { proceed.await.unwrap_or(false) };
+            let created = storage.create_copy(&key, wal_path, action, &write, proceed);
+            return Ok(Prepared::Copied(created.await));
+        }
         let path = wal_path.to_path_buf();
         let (compression, level) = (options.compression, options.level);
         let what = match compression {
             Some(_) => "compressing the WAL file",
             None => "reading the WAL file",
         };
-        task::blocking(what, move || match compression {
-            Some(c) => compress::compress_file(c, level, &path).map(|v| Some(Bytes::from(v))),
-            None if copied => Ok(None),
-            None => buffer::read_file(&path).map(|v| Some(Bytes::from(v))),
-        })
+        let encoded = task::blocking(what, move || match compression {
+            Some(c) => compress::compress_file(c, level, &path),
+            None => buffer::read_file(&path),
+        });
+        let encoded = encoded.await?.map_err(Error::io(action, wal_path))?;
+        Ok::<_, Error>(Prepared::Encoded(Bytes::from(encoded)))
     };
     let wal_dir = layout.wal_dir(&wal);
-    let (stored, encoded, ()) = tokio::join!(
-        stored_copies(storage, layout, &wal),
-        encode,
+    let (stored, prepared, ()) = tokio::join!(
+        listing,
+        prepare,
         // Uploads of this directory killed mid-write (file:// only). A WAL file is written
         // in one go: one idle for 15 minutes has no writer left.
         storage.sweep_staging(&wal_dir, Duration::from_secs(15 * 60))
     );
-    // Issue #17: an uncompressed archive only reads, and says so.
-    let action = match options.compression {
-        Some(_) => "read and compress WAL file",
-        None => "read WAL file",
-    };
-    let encoded = encoded?.map_err(Error::io(action, wal_path))?;
+    let prepared = prepared?;
 
     let stored = stored?;
     if !stored.is_empty() {
@@ -109,14 +128,9 @@ pub async fn archive(
         return compare_with_stored(storage, layout, &wal, &raw, stored).await;
     }
 
-    let tags = match (&options.history_tags, wal.kind()) {
-        (Some(history), WalKind::History) => history.clone(),
-        _ => options.tags.clone(),
-    };
-    let write = WriteOptions { tags };
-    let created = match encoded {
-        Some(encoded) => storage.create(&key, encoded, &write).await?,
-        None => storage.create_copy(&key, wal_path, action, &write).await?,
+    let created = match prepared {
+        Prepared::Copied(created) => created?,
+        Prepared::Encoded(data) => storage.create(&key, data, &write).await?,
     };
     match created {
         Created::Stored => Ok(Archived::Uploaded(key.to_string())),
@@ -133,7 +147,22 @@ pub async fn archive(
             )
             .await
         }
+        // Only a listing that found something or failed calls the copy off, and both
+        // returned above.
+        Created::CalledOff => Err(Error::Storage {
+            action: "upload",
+            key: key.to_string(),
+            source: "the upload was called off".into(),
+        }),
     }
+}
+
+/// A WAL file made ready for the store while the listing was under way.
+enum Prepared {
+    /// Copied by the store itself, as far as the listing allowed.
+    Copied(Result<Created>),
+    /// Compressed (or read) into memory, to upload once the listing has found nothing.
+    Encoded(Bytes),
 }
 
 async fn read_raw(wal_path: &FsPath) -> Result<Bytes> {

@@ -116,6 +116,67 @@ fn chunk_signed_uploads_are_retried_whole() {
     assert_eq!(injected, 2);
 }
 
+/// Over plain HTTP an uncompressed segment's upload starts with the listing of its directory
+/// and completes only once the listing has found nothing: a copy the listing finds, or a
+/// listing that fails, leaves nothing new stored, however late it answers.
+#[test]
+fn an_upload_started_beside_the_listing_completes_only_after_it() {
+    let Some((store, proxy)) = behind_proxy() else {
+        return;
+    };
+    let dir = temp_dir();
+    let wal = segment(dir.path());
+    let archive = |wal: &Path, flags: &[&str]| {
+        via(
+            &store,
+            &proxy,
+            "barman-cloud-wal-archive",
+            flags,
+            &[wal.to_str().unwrap()],
+        )
+    };
+    archive(&wal, &["--gzip"]).code(0);
+    let listing = |fault| Rule::new(fault).method("GET").target("list-type=2");
+    // Answered a second late: the upload has sent all it may by then.
+    proxy.set(vec![listing(Fault::Stall(Duration::from_secs(1)))]);
+    archive(&wal, &[]).code(0);
+    assert_eq!(
+        archived_keys(&store).len(),
+        1,
+        "{:?}",
+        archived_keys(&store)
+    );
+    std::fs::write(&wal, wal_like_bytes(16 << 20, 8)).unwrap();
+    let out = archive(&wal, &[]).code(1);
+    assert!(
+        out.stderr().contains("different content"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(
+        archived_keys(&store).len(),
+        1,
+        "{:?}",
+        archived_keys(&store)
+    );
+    proxy.set(vec![]);
+    std::fs::write(&wal, wal_like_bytes(16 << 20, 7)).unwrap();
+    assert_restores(&store, &proxy, &wal);
+
+    let other = dir.path().join("000000010000000000000008");
+    std::fs::write(&other, wal_like_bytes(16 << 20, 9)).unwrap();
+    proxy.set(vec![listing(Fault::Status(403))]);
+    let out = archive(&other, &[]);
+    assert!(!out.success(), "a failed listing reported as success");
+    assert_eq!(out.stderr().trim().lines().count(), 1, "{}", out.stderr());
+    assert_eq!(
+        archived_keys(&store).len(),
+        1,
+        "{:?}",
+        archived_keys(&store)
+    );
+}
+
 /// A server that does not take chunk-signed uploads (an S3-compatible one answering 501) gets
 /// the segment uploaded whole, with its payload signed as one, at once.
 #[test]

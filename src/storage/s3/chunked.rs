@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use futures::future::{BoxFuture, Shared};
 use hmac::{KeyInit, Mac};
 use object_store::aws::AwsCredentialProvider;
 use object_store::path::Path;
@@ -42,12 +43,18 @@ pub(in crate::storage) enum Body {
     Memory(Bytes),
 }
 
+/// Whether an upload may complete. Until it is decided, all but the last chunk go out; the
+/// server cannot complete an object whose body broke off before its declared length.
+pub(in crate::storage) type Proceed = Shared<BoxFuture<'static, bool>>;
+
 /// Why an upload did not store the object.
 #[derive(Debug)]
 pub(in crate::storage) enum Failure {
     /// The file could not be read (or changed size while it was).
     Read(std::io::Error),
     Request(RequestError),
+    /// Its [`Proceed`] said no: the body broke off before its last chunk.
+    CalledOff,
 }
 
 /// Chunk-signed uploads to one bucket.
@@ -87,14 +94,16 @@ impl ChunkedPut {
     }
 
     /// Stores `body` under `key` with `tags`; with `create_only`, only if nothing is stored
-    /// there yet (`If-None-Match: *`), `Ok(false)` when something is. `None` when the server
-    /// does not take chunk-signed uploads: nothing was stored.
+    /// there yet (`If-None-Match: *`), `Ok(false)` when something is; with `proceed`, only
+    /// if it comes out `true`. `None` when the server does not take chunk-signed uploads:
+    /// nothing was stored.
     pub(in crate::storage) async fn put(
         &self,
         key: &Path,
         body: &Body,
         tags: &[(String, String)],
         create_only: bool,
+        proceed: Option<&Proceed>,
     ) -> Option<Result<bool, Failure>> {
         let url = format!("{}/{}", self.bucket_url, percent_encode(key.as_ref(), b"/"));
         let read_failure: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
@@ -113,7 +122,7 @@ impl ChunkedPut {
             CHUNK / 1024
         );
         let (headers, url, read_failure) = (&headers, &url, &read_failure);
-        let outcome = request::send(&self.http, None, explain, || async move {
+        let send = request::send(&self.http, None, explain, || async move {
             if read_failure.lock().expect("not poisoned").is_some() {
                 // The body broke off because of our read, not the network: no retry.
                 return Err(RequestError::other(
@@ -145,13 +154,21 @@ impl ChunkedPut {
             for (name, value) in all {
                 request = request.header(name, value);
             }
-            let stream = frames(signer, size, source, read_failure.clone());
+            let stream = frames(signer, size, source, read_failure.clone(), proceed.cloned());
             request
                 .body(reqwest::Body::wrap_stream(stream))
                 .build()
                 .map_err(transport)
-        })
-        .await;
+        });
+        let outcome = match proceed {
+            None => send.await,
+            // Called off: dropping the request closes its connection mid-body (the body
+            // itself holds its last chunk back), rather than waiting out a retry.
+            Some(proceed) => tokio::select! {
+                outcome = send => outcome,
+                false = proceed.clone() => return Some(Err(Failure::CalledOff)),
+            },
+        };
         if let Some(e) = read_failure.lock().expect("not poisoned").take() {
             return Some(Err(Failure::Read(e)));
         }
@@ -221,12 +238,15 @@ fn open(body: &Body) -> std::io::Result<(u64, Source)> {
 
 /// The `aws-chunked` body of `size` bytes from `source`: chunks are read and hashed on a
 /// blocking thread, signed here in order. A read that fails or comes back short is put in
-/// `failed` and ends the body with an error, so the server never completes the object.
+/// `failed` and ends the body with an error, so the server never completes the object; so
+/// does a `proceed` that says no, awaited before the last chunk with data (or the empty one,
+/// for an empty body).
 fn frames(
     signer: Signer,
     size: u64,
     source: Source,
     failed: Arc<Mutex<Option<std::io::Error>>>,
+    proceed: Option<Proceed>,
 ) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<(Bytes, [u8; 32])>>(QUEUED);
     let read = task::blocking("reading an object to upload", move || {
@@ -234,10 +254,11 @@ fn frames(
     });
     // The blocking task ends on its own once the body is dropped (its sends fail).
     drop(read);
-    let state = (rx, signer.seed.clone(), 0u64, false);
+    let state = (rx, signer.seed.clone(), 0u64, false, proceed);
     let signer = Arc::new(signer);
-    let chunks = futures::stream::unfold(state, move |(mut rx, previous, sent, done)| {
+    let chunks = futures::stream::unfold(state, move |state| {
         let (signer, failed) = (signer.clone(), failed.clone());
+        let (mut rx, previous, sent, done, mut proceed) = state;
         async move {
             if done {
                 return None;
@@ -254,9 +275,18 @@ fn frames(
                 Err(e) => {
                     *failed.lock().expect("not poisoned") = Some(e);
                     let broken = vec![Err(std::io::Error::other("read failed"))];
-                    return Some((broken, (rx, previous, sent, true)));
+                    return Some((broken, (rx, previous, sent, true, None)));
                 }
             };
+            let last_data = sent + data.len() as u64 == size;
+            let go = match proceed.take_if(|_| last_data) {
+                Some(decided) => decided.await,
+                None => true,
+            };
+            if !go {
+                let broken = vec![Err(std::io::Error::other("the upload was called off"))];
+                return Some((broken, (rx, previous, sent, true, None)));
+            }
             let signature = signer.chunk(&previous, &digest);
             let head = format!("{:x};chunk-signature={signature}\r\n", data.len());
             let (last, sent) = (data.is_empty(), sent + data.len() as u64);
@@ -266,7 +296,7 @@ fn frames(
                 Ok(data),
                 Ok(Bytes::from_static(b"\r\n")),
             ];
-            Some((frame, (rx, signature, sent, last)))
+            Some((frame, (rx, signature, sent, last, proceed)))
         }
     });
     chunks.flat_map(futures::stream::iter)
@@ -424,6 +454,7 @@ fn encoded_length(size: u64, chunk: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// The chunk-signed PUT that AWS documents ("Signature Calculations ... Transferring
     /// Payload in Multiple Chunks"): 66,560 bytes of `a` in a 64 KiB chunk, a 1 KiB chunk and
@@ -507,7 +538,7 @@ mod tests {
         size: u64,
     ) -> (Vec<std::io::Result<Bytes>>, Option<std::io::Error>) {
         let failed = Arc::default();
-        let parts = frames(signer(), size, source, Arc::clone(&failed))
+        let parts = frames(signer(), size, source, Arc::clone(&failed), None)
             .collect()
             .await;
         let failure = failed.lock().unwrap().take();
@@ -541,6 +572,36 @@ mod tests {
         let failure = failure.expect("the short read is kept");
         assert_eq!(failure.kind(), std::io::ErrorKind::UnexpectedEof);
         assert!(failure.to_string().contains("shrank"), "{failure}");
+    }
+
+    #[tokio::test]
+    async fn the_last_chunk_waits_until_the_upload_may_proceed() {
+        use futures::FutureExt;
+        let size = 3 * CHUNK as u64;
+        let data = Bytes::from(vec![5u8; size as usize]);
+        for go in [true, false] {
+            let (decide, decided) = tokio::sync::oneshot::channel::<bool>();
+            let proceed = async { decided.await.unwrap_or(false) }.boxed().shared();
+            let failed = Arc::default();
+            let source = Source::Memory(data.clone());
+            let mut body = Box::pin(frames(signer(), size, source, failed, Some(proceed)));
+            // Header, data and CRLF of each chunk but the last, then nothing until decided.
+            let mut sent = Vec::new();
+            for _ in 0..6 {
+                sent.extend_from_slice(&body.next().await.unwrap().unwrap());
+            }
+            let waiting = tokio::time::timeout(Duration::from_millis(50), body.next()).await;
+            assert!(waiting.is_err(), "the last chunk went out undecided");
+            decide.send(go).unwrap();
+            let rest: Vec<_> = body.collect().await;
+            if go {
+                sent.extend(rest.into_iter().flat_map(|p| p.unwrap()));
+                assert_eq!(decode(&signer(), &sent), data);
+            } else {
+                assert_eq!(rest.len(), 1, "more than the error after the call-off");
+                assert!(rest[0].is_err());
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::credentials::Fallback;
 use super::{AddressingStyle, S3Encryption, StorageOptions, aws_profile};
 use crate::error::{Error, Result};
 
-pub(super) use chunked::{Body, ChunkedPut, Failure};
+pub(super) use chunked::{Body, ChunkedPut, Failure, Proceed};
 
 /// The client for `bucket`, and the chunk-signed uploads when its payloads are signed (plain
 /// HTTP).
