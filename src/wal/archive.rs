@@ -2,9 +2,10 @@
 //!
 //! Barman overwrites silently. We look first (one listing of the WAL's directory, overlapped
 //! with compression, or with all but the end of an uncompressed upload): identical content
-//! already stored under any suffix means success with no upload, so PostgreSQL's retries
-//! after a lost acknowledgement are cheap; different content means exit 1 and the stored
-//! object untouched, as PostgreSQL's documentation asks of an
+//! already stored under any suffix means success with nothing stored, so PostgreSQL's
+//! retries after a lost acknowledgement are cheap (an upload started beside the listing has
+//! sent what it could in the listing's time, for nothing); different content means exit 1
+//! and the stored object untouched, as PostgreSQL's documentation asks of an
 //! `archive_command`. The upload itself is a conditional create, so two servers that both
 //! found nothing (two primaries after a split brain) cannot both store the name: the loser
 //! compares against the winner's object, as if the listing had found it.
@@ -40,7 +41,7 @@ pub struct ArchiveOptions {
 pub enum Archived {
     /// The object was uploaded to this key.
     Uploaded(String),
-    /// Identical content was already stored at this key; nothing was sent.
+    /// Identical content was already stored at this key; nothing was stored.
     AlreadyStored(String),
 }
 
