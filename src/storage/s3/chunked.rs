@@ -542,8 +542,13 @@ mod tests {
         );
     }
 
+    /// The same signer each call: the encoding's and the decoding's must sign one date (with
+    /// `Utc::now()`, a second boundary between them broke a test in CI).
     fn signer() -> Signer {
-        let mut signer = Signer::new("secret", "us-east-1", Utc::now());
+        let now = DateTime::parse_from_rfc3339("2026-12-04T05:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut signer = Signer::new("secret", "us-east-1", now);
         signer.seed = "0".repeat(64);
         signer
     }
